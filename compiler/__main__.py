@@ -1,0 +1,3 @@
+from compiler.cli import app
+
+app()

@@ -1,0 +1,89 @@
+"""Values the planner hands forward: lines, clips and the steps of a play's timeline.
+
+Kept apart from plan.py (the algorithm) so backends, the renderer and the stitcher can import the
+shapes without the planner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Union
+
+from compiler.diagnostics import Span
+from compiler.voices import Voice
+
+
+@dataclass(frozen=True)
+class PlannedLine:
+    speaker: str  # character name as cast (narrator: "NARRATOR")
+    original: str  # what the writer wrote; subtitles show this
+    spoken: str  # normalised text the backend speaks
+    span: Span  # where in the script it comes from
+    extension: str | None = None  # V.O., O.S., … (changes sound, not voice)
+    pause_before: float = 0.0  # seconds of silence before this line inside its clip, e.g. (beat)
+    nonverbal: tuple[str, ...] = ()  # (laughs)-style cues the backend supports, kept in place in `spoken`
+
+
+@dataclass(frozen=True)
+class Clip:
+    scene: int  # scene index in the script
+    speakers: tuple[str, ...]  # speakers[0] is [S1], speakers[1] (if any) is [S2]
+    voices: tuple[Voice, ...]  # parallel to speakers
+    lines: tuple[PlannedLine, ...]
+    text: str  # Dia2 form: "[S1] … [S2] … <break time="0.5s"/> …", always starting with [S1]
+    est_seconds: float  # estimated speech length
+
+    @property
+    def key(self) -> str:
+        """Content hash: what the audio depends on. Spans are excluded so moving a line without
+        changing it keeps its cache entry."""
+        h = hashlib.sha256()
+        h.update(self.text.encode())
+        for v in self.voices:
+            h.update(v.key.encode())
+        for line in self.lines:
+            h.update(f"|{line.speaker}|{line.spoken}|{line.extension}|{line.pause_before}".encode())
+        return h.hexdigest()[:24]
+
+    def slot(self, speaker: str) -> int:
+        return self.speakers.index(speaker)
+
+
+@dataclass(frozen=True)
+class PauseStep:
+    seconds: float
+    span: Span | None = None
+
+
+@dataclass(frozen=True)
+class SceneBreak:
+    scene: int  # index of the scene that starts
+
+
+@dataclass(frozen=True)
+class SoundCue:
+    kind: str  # "sfx" | "music" | "music_stop"
+    path: str | None  # absolute, inside the project (None for music_stop)
+    options: tuple[tuple[str, float | str | bool], ...]
+    span: Span
+
+    def option(self, name: str, default=None):
+        for k, v in self.options:
+            if k == name:
+                return v
+        return default
+
+
+Step = Union[Clip, PauseStep, SceneBreak, SoundCue]
+
+
+@dataclass(frozen=True)
+class Plan:
+    source: str  # script path
+    title: str
+    steps: tuple[Step, ...]
+
+    @property
+    def clips(self) -> list[Clip]:
+        return [s for s in self.steps if isinstance(s, Clip)]

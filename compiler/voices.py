@@ -1,0 +1,47 @@
+"""A voice is a value: which backend speaks, with which parameters, identified by a hash.
+
+The cast maps every character to exactly one `Voice`; a clip's cache key contains its speakers'
+voice keys, so changing a voice re-renders exactly the clips that use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Voice:
+    name: str  # palette or cast name, e.g. "joe-deep"
+    backend: str  # backend name, e.g. "embedded", "dia2"
+    # Backend-specific settings, e.g. {"pitch_hz": 110, "formant_ratio": 0.97, "tempo": 1.0}.
+    # Stored as a sorted tuple so the voice is hashable.
+    params: tuple[tuple[str, float | int | str | bool], ...] = ()
+    reference: str | None = None  # absolute path to reference audio (Dia2 prefix), inside the project
+    transcript: str | None = None  # what the reference says, when known
+    # Description for people (`dramac cast`), e.g. "low male".
+    description: str = field(default="", compare=False)
+
+    def param(self, name: str, default=None):
+        for k, v in self.params:
+            if k == name:
+                return v
+        return default
+
+    def with_params(self, **updates) -> "Voice":
+        merged = dict(self.params)
+        merged.update(updates)
+        return Voice(self.name, self.backend, tuple(sorted(merged.items())), self.reference, self.transcript, self.description)
+
+    @property
+    def key(self) -> str:
+        blob = json.dumps(
+            {"backend": self.backend, "params": list(self.params), "reference": self.reference, "transcript": self.transcript},
+            sort_keys=True,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def make_voice(name: str, backend: str, description: str = "", **params) -> Voice:
+    return Voice(name, backend, tuple(sorted(params.items())), description=description)
