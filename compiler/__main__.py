@@ -1,3 +1,3 @@
-from compiler.cli import app
+from compiler.cli import main
 
-app()
+main()

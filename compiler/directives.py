@@ -1,0 +1,320 @@
+"""Audio directives: `[[pause 1.5s]]`, `[[sfx: path opts]]`, `[[music: path opts]]`, `[[music stop]]`.
+
+Both front ends hand the text between `[[` and `]]` to `parse_directive`. The Lark grammar
+(grammars/directive.lark) fixes the shape; this module checks the values so a diagnostic can point at
+the one option that is wrong. A body that does not start with a directive keyword is a writer's note
+and comes back as None with no diagnostic; `is_directive` tells the two cases apart for callers that
+must not turn a broken directive into a note. The format is documented in docs/directives.md.
+
+Options come back with every default filled in (except `duration`, which has none), so later stages
+read `options["wait"]` without knowing the defaults; durations are float seconds, levels float dB.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from lark import Lark, Token, Tree
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from compiler import nodes
+from compiler.diagnostics import Sink, Span
+from compiler.project import PathEscapes, Project, resolve_inside
+
+GRAMMAR = Path(__file__).resolve().parent.parent / "grammars" / "directive.lark"
+
+KEYWORDS = ("pause", "sfx", "music")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
+MAX_PAUSE_SECONDS = 60.0
+
+_KEYWORD_RE = re.compile(r"\s*(pause|sfx|music)(?=[\s:]|$)", re.IGNORECASE)
+_DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|sec|secs|seconds?|min|m)?", re.IGNORECASE)
+_DB_RE = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(db)?", re.IGNORECASE)
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    kind: str  # "duration" | "db" | "bool"
+    default: float | bool | None  # None: absent unless written
+    low: float | None = None  # inclusive bounds for numbers
+    high: float | None = None
+    positive: bool = False  # durations that must be > 0, not just >= 0
+
+
+_FADE = OptionSpec("duration", 0.0, 0.0, 60.0)
+_START = OptionSpec("duration", 0.0, 0.0, None)
+
+SFX_OPTIONS: dict[str, OptionSpec] = {
+    "volume": OptionSpec("db", 0.0, -60.0, 24.0),
+    "fade_in": _FADE,
+    "fade_out": _FADE,
+    "start": _START,
+    "duration": OptionSpec("duration", None, 0.0, None, positive=True),
+    "wait": OptionSpec("bool", True),
+}
+MUSIC_OPTIONS: dict[str, OptionSpec] = {
+    "volume": OptionSpec("db", 0.0, -60.0, 24.0),
+    "fade_in": _FADE,
+    "fade_out": _FADE,
+    "start": _START,
+    "loop": OptionSpec("bool", False),
+    # How far the music drops while someone speaks over it; 0 turns ducking off.
+    "duck": OptionSpec("db", -8.0, -60.0, 0.0),
+}
+MUSIC_STOP_OPTIONS: dict[str, OptionSpec] = {
+    # Cutting music dead is rarely wanted, so stopping fades by default.
+    "fade_out": OptionSpec("duration", 2.0, 0.0, 60.0),
+}
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(GRAMMAR.read_text(encoding="utf-8"), parser="lalr", lexer="contextual", propagate_positions=False)
+
+
+def is_directive(body: str) -> bool:
+    """True when `body` starts with a directive keyword (lowercase), i.e. it is not a plain note."""
+    m = _KEYWORD_RE.match(body)
+    return bool(m) and m.group(1) in KEYWORDS
+
+
+def parse_directive(body: str, span: Span, project: Project, sink: Sink) -> nodes.Directive | None:
+    """Parse and check one directive. `span` covers the whole `[[...]]` text.
+
+    Returns None for a plain note (no diagnostic) and for a broken directive (errors in `sink`).
+    """
+    at = _Locator(body, span)
+    m = _KEYWORD_RE.match(body)
+    if not m:
+        return None
+    if m.group(1) not in KEYWORDS:
+        # `[[Pause 2s]]` reads like a directive but keywords are lowercase; say so if it would parse.
+        if _quietly_parses(body[: m.start(1)] + m.group(1).lower() + body[m.end(1):]):
+            sink.warning(
+                f"'{m.group(1)}' is read as a note; directive keywords are lowercase: [[{m.group(1).lower()} ...]]",
+                at.span(m.start(1), m.end(1)),
+            )
+        return None
+    try:
+        tree = _parser().parse(body)
+    except UnexpectedInput as exc:
+        _syntax_error(exc, body, m.group(1), at, sink)
+        return None
+    except LarkError as exc:  # any other grammar failure is still a diagnostic, never a traceback
+        sink.error(f"cannot read directive: {exc}", span)
+        return None
+    return _build(tree.children[0], at, span, project, sink)
+
+
+def _quietly_parses(body: str) -> bool:
+    try:
+        _parser().parse(body)
+    except LarkError:
+        return False
+    return True
+
+
+class _Locator:
+    """Maps offsets in the body to source spans (the body starts 2 columns after `[[`)."""
+
+    def __init__(self, body: str, span: Span):
+        self.body = body
+        self.whole = span
+
+    def position(self, offset: int) -> tuple[int, int]:
+        before = self.body[:offset]
+        newlines = before.count("\n")
+        if newlines == 0:
+            return self.whole.line, self.whole.col + 2 + offset
+        return self.whole.line + newlines, offset - before.rfind("\n")
+
+    def span(self, start: int, end: int) -> Span:
+        line, col = self.position(start)
+        end_line, end_col = self.position(end)
+        return Span(self.whole.file, line, col, end_line, end_col)
+
+    def token(self, tok: Token) -> Span:
+        return self.span(tok.start_pos, tok.end_pos)
+
+
+_EXAMPLES = {
+    "pause": "[[pause 1.5s]]",
+    "sfx": "[[sfx: sounds/door.wav]]",
+    "music": "[[music: music/theme.wav]] or [[music stop]]",
+}
+
+
+def _syntax_error(exc: UnexpectedInput, body: str, keyword: str, at: _Locator, sink: Sink) -> None:
+    example = _EXAMPLES[keyword]
+    if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
+        end = len(body.rstrip())
+        what = "a duration" if keyword == "pause" else "a file path"
+        expected = getattr(exc, "expected", None) or getattr(exc, "accepts", None) or set()
+        if keyword != "pause" and "VALUE" in expected or "QUOTED" in expected and "PATH" not in expected:
+            what = "a value after '='"
+        sink.error(f"{keyword} needs {what}, e.g. {example}", at.span(end, end))
+        return
+    if isinstance(exc, UnexpectedToken):
+        start, end = exc.token.start_pos, exc.token.end_pos
+    elif isinstance(exc, UnexpectedCharacters):
+        start = exc.pos_in_stream
+        end = start
+        while end < len(body) and not body[end].isspace():
+            end += 1
+        end = max(end, start + 1)
+    else:
+        start, end = 0, len(body)
+    word = body[start:end]
+    if keyword == "pause":
+        message = f"unexpected '{word}' in pause; write one duration, e.g. {example}"
+    elif "=" in word or body[end:end + 1] == "=":
+        message = f"malformed option '{word}'; options are written name=value with no spaces"
+    elif _looks_like_option_position(body, start):
+        message = (f"unexpected '{word}'; options are written name=value, "
+                   f"and a path with spaces must be quoted: \"sounds/big door.wav\"")
+    else:
+        message = f"unexpected '{word}' in {keyword}; expected e.g. {example}"
+    sink.error(message, at.span(start, end))
+
+
+def _looks_like_option_position(body: str, start: int) -> bool:
+    # After the keyword and the path, everything must be name=value.
+    return len(body[:start].split()) >= 2
+
+
+def _build(tree: Tree, at: _Locator, span: Span, project: Project, sink: Sink) -> nodes.Directive | None:
+    kind = tree.data
+    if kind == "pause":
+        return _pause(tree.children[0], at, span, sink)
+    specs = {"sfx": SFX_OPTIONS, "music": MUSIC_OPTIONS, "music_stop": MUSIC_STOP_OPTIONS}[kind]
+    label = {"sfx": "sfx", "music": "music", "music_stop": "music stop"}[kind]
+    option_trees = [c for c in tree.children if isinstance(c, Tree) and c.data == "option"]
+    ok = True
+    options = _options(option_trees, specs, label, at, sink)
+    if options is None:
+        ok = False
+    if kind == "music_stop":
+        return nodes.MusicStop(span, options) if ok else None
+    path_tok = tree.children[0].children[0]
+    written, resolved = _path(path_tok, at, project, sink)
+    if resolved is None or not ok:
+        return None
+    cls = nodes.Sfx if kind == "sfx" else nodes.Music
+    return cls(span, written, resolved, options)
+
+
+def _pause(tok: Token, at: _Locator, span: Span, sink: Sink) -> nodes.Pause | None:
+    seconds = parse_duration(tok.value)
+    where = at.token(tok)
+    if seconds is None:
+        sink.error(f"'{tok.value}' is not a duration; write e.g. 1.5s, 500ms or 2 (seconds)", where)
+        return None
+    if seconds <= 0:
+        sink.error(f"a pause must be longer than zero (got '{tok.value}')", where)
+        return None
+    if seconds > MAX_PAUSE_SECONDS:
+        sink.error(f"pause of {seconds:g} s is longer than the {MAX_PAUSE_SECONDS:g} s limit; "
+                   "use music or a sound effect for long gaps", where)
+        return None
+    return nodes.Pause(span, seconds)
+
+
+def _path(tok: Token, at: _Locator, project: Project, sink: Sink) -> tuple[str, str | None]:
+    written = tok.value[1:-1] if tok.type == "QUOTED" else tok.value
+    where = at.token(tok)
+    try:
+        resolved = resolve_inside(project, written)
+    except PathEscapes as exc:
+        sink.error(str(exc), where)
+        return written, None
+    if resolved.suffix.lower() not in AUDIO_EXTENSIONS:
+        sink.error(f"'{written}' is not an audio file; use one of {', '.join(AUDIO_EXTENSIONS)}", where)
+        return written, None
+    if resolved.is_dir():
+        sink.error(f"'{written}' is a directory, not a sound file", where)
+        return written, None
+    if not resolved.is_file():
+        sink.error(f"no such file: '{written}' (looked for {resolved})", where)
+        return written, None
+    return written, str(resolved)
+
+
+def _options(trees: list[Tree], specs: dict[str, OptionSpec], label: str, at: _Locator,
+             sink: Sink) -> dict[str, float | bool | str] | None:
+    """Checked option values with defaults filled in; None if any value was bad."""
+    values: dict[str, float | bool | str] = {k: s.default for k, s in specs.items() if s.default is not None}
+    seen: set[str] = set()
+    ok = True
+    for tree in trees:
+        name_tok, value_tok = tree.children
+        name = name_tok.value
+        where = at.span(name_tok.start_pos, value_tok.end_pos)
+        if name not in specs:
+            valid = ", ".join(sorted(specs))
+            close = difflib.get_close_matches(name.lower(), list(specs), n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]}? " if close else ""
+            sink.warning(f"unknown {label} option '{name}' is ignored; {hint}(valid options: {valid})", at.token(name_tok))
+            continue
+        if name in seen:
+            sink.warning(f"option '{name}' is given twice; the last value counts", where)
+        seen.add(name)
+        raw = value_tok.value[1:-1] if value_tok.type == "QUOTED" else value_tok.value
+        value, problem = _check_value(raw, specs[name])
+        if problem:
+            sink.error(f"{label} option {name}: {problem}", where)
+            ok = False
+            continue
+        values[name] = value
+    return values if ok else None
+
+
+def _check_value(raw: str, spec: OptionSpec) -> tuple[float | bool | None, str | None]:
+    if spec.kind == "bool":
+        low = raw.strip().lower()
+        if low in _TRUE:
+            return True, None
+        if low in _FALSE:
+            return False, None
+        return None, f"'{raw}' is not true or false"
+    if spec.kind == "db":
+        number = parse_db(raw)
+        unit, example = "dB", "-6dB"
+    else:
+        number = parse_duration(raw)
+        unit, example = "s", "1.5s or 500ms"
+    if number is None:
+        what = "a level in dB" if spec.kind == "db" else "a duration"
+        return None, f"'{raw}' is not {what}; write e.g. {example}"
+    if spec.positive and number <= 0:
+        return None, f"must be longer than zero (got '{raw}')"
+    if spec.low is not None and number < spec.low:
+        return None, f"{number:g} {unit} is below the minimum of {spec.low:g} {unit}"
+    if spec.high is not None and number > spec.high:
+        return None, f"{number:g} {unit} is above the maximum of {spec.high:g} {unit}"
+    return number, None
+
+
+def parse_duration(text: str) -> float | None:
+    """`1.5s`, `500ms`, `2` (seconds), `1min` -> seconds; None if not a duration."""
+    m = _DURATION_RE.fullmatch(text.strip())
+    if not m:
+        return None
+    number = float(m.group(1))
+    unit = (m.group(2) or "s").lower()
+    if unit == "ms":
+        return number / 1000.0
+    if unit in ("min", "m"):
+        return number * 60.0
+    return number
+
+
+def parse_db(text: str) -> float | None:
+    """`-6dB`, `-6`, `+3 dB` -> decibels; None if not a level."""
+    m = _DB_RE.fullmatch(text.strip())
+    return float(m.group(1)) if m else None

@@ -1,0 +1,222 @@
+"""Writing the build's outputs: audio, subtitles (SRT, WebVTT) and the JSON manifest.
+
+Every file is written to a temporary file in the destination directory and moved into place with
+os.replace, so a reader never sees half a file and a failed write leaves an existing output
+untouched. Subtitles and manifest are produced from the same Timeline as the audio.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Iterator
+
+import numpy as np
+
+from compiler.diagnostics import CompileError, Span, error
+from compiler.stitch import Timeline
+
+# format name -> (soundfile container, subtype)
+AUDIO_FORMATS: dict[str, tuple[str, str]] = {
+    "wav": ("WAV", "PCM_16"),
+    "wav16": ("WAV", "PCM_16"),
+    "wav24": ("WAV", "PCM_24"),
+    "flac": ("FLAC", "PCM_16"),
+    "flac24": ("FLAC", "PCM_24"),
+    "ogg": ("OGG", "VORBIS"),
+    "mp3": ("MP3", "MPEG_LAYER_III"),
+}
+MP3_RATES = {8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000}
+
+WRAP_WIDTH = 42  # characters per subtitle line (common broadcast guideline)
+
+
+def _fail(path: str | Path, message: str) -> CompileError:
+    return CompileError(error(message, Span.point(str(path), 1, 1)))
+
+
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
+    """Open a temp file next to `path`; on success it replaces `path`, on any error it vanishes."""
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _fail(path, f"cannot write output: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": "\n"})) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise _fail(path, f"cannot write output: {exc.strerror or exc}") from None
+        raise
+
+
+# --------------------------------------------------------------------------------------------------
+# Audio
+
+
+def write_audio(path: str | Path, audio: np.ndarray, sr: int, format: str = "wav") -> None:
+    """Write mono audio as wav/wav16/wav24/flac/flac24/ogg (Vorbis)/mp3, through soundfile (no ffmpeg)."""
+    import soundfile as sf
+
+    fmt = format.lower().lstrip(".")
+    if fmt not in AUDIO_FORMATS:
+        raise _fail(path, f"unknown audio format '{format}'; choose one of {', '.join(AUDIO_FORMATS)}")
+    container, subtype = AUDIO_FORMATS[fmt]
+    if fmt == "mp3" and sr not in MP3_RATES:
+        raise _fail(path, f"mp3 cannot store {sr} Hz audio; use one of {sorted(MP3_RATES)}")
+    data = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
+    with atomic_open(path, "wb") as fh:
+        try:
+            sf.write(fh, data, sr, format=container, subtype=subtype)
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+            raise _fail(path, f"cannot encode {fmt}: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Subtitles
+
+
+def wrap_lines(text: str, width: int = WRAP_WIDTH) -> list[str]:
+    """One line if it fits in `width`, else two lines split at the most balanced word boundary.
+
+    A cue is one spoken line, never split across cues, so text longer than two widths keeps two
+    lines that run over `width` rather than growing a third.
+    """
+    words = text.split()
+    flat = " ".join(words)
+    if len(flat) <= width or len(words) < 2:
+        return [flat] if flat else []
+    best = min(range(1, len(words)), key=lambda i: (
+        max(len(" ".join(words[:i])), len(" ".join(words[i:]))), len(" ".join(words[i:]))))
+    return [" ".join(words[:best]), " ".join(words[best:])]
+
+
+def _stamp(seconds: float, sep: str) -> str:
+    ms = max(0, int(round(seconds * 1000)))
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def _times(start: float, end: float) -> tuple[float, float]:
+    return start, max(end, start + 0.001)
+
+
+def srt_text(timeline: Timeline) -> str:
+    cues = []
+    for n, pl in enumerate(timeline.lines, 1):
+        a, b = _times(pl.start, pl.end)
+        text = "\n".join(wrap_lines(pl.line.original)) or "…"
+        cues.append(f"{n}\n{_stamp(a, ',')} --> {_stamp(b, ',')}\n{text}\n")
+    return "\n".join(cues)
+
+
+def _vtt_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def vtt_text(timeline: Timeline) -> str:
+    out = ["WEBVTT", ""]
+    for n, pl in enumerate(timeline.lines, 1):
+        a, b = _times(pl.start, pl.end)
+        text = "\n".join(_vtt_escape(t) for t in wrap_lines(pl.line.original)) or "…"
+        name = _vtt_escape(pl.line.speaker)
+        out += [str(n), f"{_stamp(a, '.')} --> {_stamp(b, '.')}", f"<v {name}>{text}</v>", ""]
+    return "\n".join(out)
+
+
+def write_srt(path: str | Path, timeline: Timeline) -> None:
+    with atomic_open(path, "w") as fh:
+        fh.write(srt_text(timeline))
+
+
+def write_vtt(path: str | Path, timeline: Timeline) -> None:
+    with atomic_open(path, "w") as fh:
+        fh.write(vtt_text(timeline))
+
+
+# --------------------------------------------------------------------------------------------------
+# Manifest
+
+
+def _jsonable(value):
+    """Dataclasses to dicts; inf/nan (silence has -inf LUFS) to null, which JSON can hold."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _span(span: Span | None) -> dict | None:
+    if span is None:
+        return None
+    return {"file": span.file, "line": span.line, "col": span.col, "end_line": span.end_line, "end_col": span.end_col}
+
+
+def manifest_dict(timeline: Timeline, extra: dict | None = None) -> dict:
+    data = {
+        "version": 1,
+        "title": timeline.title,
+        "source": timeline.source,
+        "duration": round(timeline.duration, 6),
+        "sample_rate": timeline.sample_rate,
+        "loudness": {},
+        "lines": [
+            {
+                "index": n,
+                "speaker": pl.line.speaker,
+                "original": pl.line.original,
+                "spoken": pl.line.spoken,
+                "start": round(pl.start, 6),
+                "end": round(pl.end, 6),
+                "extension": pl.line.extension,
+                "span": _span(pl.line.span),
+                "clip": pl.clip_key,
+            }
+            for n, pl in enumerate(timeline.lines, 1)
+        ],
+        "sounds": [
+            {
+                "kind": ps.cue.kind,
+                "path": ps.cue.path,
+                "start": round(ps.start, 6),
+                "end": round(ps.end, 6),
+                "options": {k: v for k, v in ps.cue.options},
+                "span": _span(ps.cue.span),
+            }
+            for ps in timeline.sounds
+        ],
+    }
+    data.update(extra or {})
+    return _jsonable(data)
+
+
+def write_manifest(path: str | Path, timeline: Timeline, extra: dict | None = None) -> None:
+    text = json.dumps(manifest_dict(timeline, extra), indent=2, ensure_ascii=False, allow_nan=False)
+    with atomic_open(path, "w") as fh:
+        fh.write(text + "\n")

@@ -1,0 +1,126 @@
+"""Mastering: integrated loudness to a target (BS.1770 via pyloudnorm) under a true-peak ceiling.
+
+Gain alone brings the play to `target_lufs`. When that gain would push the true peak (measured 4x
+oversampled, as BS.1770 describes) above `true_peak_db`, a look-ahead limiter lowers only the
+peaks: the gain it needs is spread smoothly over a few milliseconds before and after each peak, so
+the waveform is scaled, never clipped. Limiting lowers the loudness a little, so gain and limiter
+are iterated until both conditions hold.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pyloudnorm
+from scipy import ndimage, signal
+
+
+@dataclass(frozen=True)
+class MasterSettings:
+    target_lufs: float = -16.0
+    true_peak_db: float = -1.0
+    tolerance_lu: float = 0.2  # iterate until within this of the target (the promise is +-0.5)
+    limiter_margin_db: float = 0.2  # the limiter aims this far below the ceiling
+    lookahead_ms: float = 5.0
+    max_iterations: int = 10
+
+
+@dataclass(frozen=True)
+class MasterReport:
+    input_lufs: float  # -inf for silence or audio shorter than one 400 ms block
+    output_lufs: float
+    true_peak_db: float  # of the output, dBTP
+    gain_db: float  # make-up gain applied before the limiter
+    limited: bool = False  # the limiter had to act
+
+
+_BLOCK = 1 << 20
+_PAD = 64  # samples each side of a block: more than the resampling filter reaches
+
+
+def true_peak_db(audio: np.ndarray) -> float:
+    """Peak of the 4x oversampled signal in dBTP; -inf for silence."""
+    peak = 0.0
+    x = np.asarray(audio, dtype=np.float64)
+    for a in range(0, len(x), _BLOCK):
+        lo, hi = max(0, a - _PAD), min(len(x), a + _BLOCK + _PAD)
+        up = signal.resample_poly(x[lo:hi], 4, 1)
+        core = up[(a - lo) * 4: (min(len(x), a + _BLOCK) - lo) * 4]
+        peak = max(peak, float(np.max(np.abs(core))) if len(core) else 0.0)
+    return 20 * math.log10(peak) if peak > 0 else -math.inf
+
+
+def loudness(audio: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness in LUFS; -inf for silence or audio shorter than one block."""
+    x = np.asarray(audio, dtype=np.float64)
+    if len(x) < int(0.4 * sample_rate) + 1 or not np.any(x):
+        return -math.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pyloudnorm warns about clipping; gating handles quiet input
+        value = float(pyloudnorm.Meter(sample_rate).integrated_loudness(x))
+    return value if math.isfinite(value) else -math.inf
+
+
+def limit(audio: np.ndarray, ceiling_db: float, sample_rate: int, lookahead_ms: float = 5.0) -> np.ndarray:
+    """Look-ahead peak limiter: every true peak ends up at or below `ceiling_db`.
+
+    The gain each sample needs (ceiling / local oversampled peak, at most 1) is spread with a
+    sliding minimum over +-L samples and then smoothed by two box filters of L samples. The
+    smoothed gain at any sample is an average of minima that each include that sample, so it is
+    never above what the sample needs, yet it changes over ~2L samples instead of jumping.
+    """
+    x = np.asarray(audio, dtype=np.float32)
+    L = max(2, int(round(lookahead_ms / 1000 * sample_rate)))
+    margin = 2 * L + _PAD
+    ceiling = 10 ** (ceiling_db / 20)
+    out = np.empty_like(x)
+    for a in range(0, len(x), _BLOCK):
+        b = min(len(x), a + _BLOCK)
+        lo, hi = max(0, a - margin), min(len(x), b + margin)
+        seg = x[lo:hi].astype(np.float64)
+        up = np.abs(signal.resample_poly(seg, 4, 1))
+        env = np.maximum(np.abs(seg), up[: 4 * len(seg)].reshape(len(seg), 4).max(axis=1))
+        need = np.minimum(1.0, ceiling / np.maximum(env, 1e-12))
+        g = ndimage.minimum_filter1d(need, size=2 * L + 1, mode="nearest")
+        g = ndimage.uniform_filter1d(ndimage.uniform_filter1d(g, size=L, mode="nearest"), size=L, mode="nearest")
+        g = np.minimum(g, need)  # box-filter rounding must never let a sample above its need
+        out[a:b] = (seg * g)[a - lo: b - lo]
+    return out
+
+
+def master(audio: np.ndarray, sample_rate: int, settings: MasterSettings = MasterSettings()) -> tuple[np.ndarray, MasterReport]:
+    x = np.asarray(audio, dtype=np.float32)
+    in_lufs = loudness(x, sample_rate)
+    if not math.isfinite(in_lufs):
+        # Nothing to measure: leave the level alone, only respect the peak ceiling.
+        tp = true_peak_db(x)
+        y = x
+        if tp > settings.true_peak_db:
+            y = (x * 10 ** ((settings.true_peak_db - settings.limiter_margin_db - tp) / 20)).astype(np.float32)
+            tp = true_peak_db(y)
+        return y, MasterReport(in_lufs, -math.inf, tp, 0.0, False)
+
+    gain_db = settings.target_lufs - in_lufs
+    aim = settings.true_peak_db - settings.limiter_margin_db
+    in_tp = true_peak_db(x)
+    limited = False
+    y, out_lufs, tp = x, in_lufs, in_tp
+    for _ in range(settings.max_iterations):
+        y = (x * 10 ** (gain_db / 20)).astype(np.float32)
+        tp = in_tp + gain_db
+        if tp > settings.true_peak_db:
+            y = limit(y, aim, sample_rate, settings.lookahead_ms)
+            limited = True
+            out_lufs, tp = loudness(y, sample_rate), true_peak_db(y)
+        else:
+            out_lufs = in_lufs + gain_db  # pure gain: loudness moves by exactly the gain
+        if abs(out_lufs - settings.target_lufs) <= settings.tolerance_lu and tp <= settings.true_peak_db:
+            break
+        gain_db += settings.target_lufs - out_lufs
+    if tp > settings.true_peak_db:  # never leave the ceiling broken, even if loudness must give way
+        y = (y * 10 ** ((aim - tp) / 20)).astype(np.float32)
+        out_lufs, tp = loudness(y, sample_rate), true_peak_db(y)
+    return y, MasterReport(in_lufs, out_lufs, tp, gain_db, limited)

@@ -1,0 +1,236 @@
+"""Planning: the script becomes the steps of a timeline, with dialogue packed into render clips.
+
+1. Walk the AST into utterances (one speaker, one piece of speech, its source span) and hard
+   boundaries (scene changes, [[pause]] directives, sound cues). Parentheticals such as (beat) become
+   short pauses inside the clip; (laughs)-style cues stay in the text only if the backend says it can
+   perform them. Long speeches are split at sentence ends so no single line dominates a clip.
+2. Pack each run of utterances between hard boundaries into clips of at most two speakers, sized
+   between the backend's minimum and maximum clip length. Boundaries are content-defined (as in
+   FastCDC): a clip may end after a line whose own hash meets a condition, so editing one line moves
+   at most the boundaries next to it, and scenes never influence each other. The incremental build
+   re-renders only clips whose content hash changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from compiler.backends import Capabilities
+from compiler.cast import NARRATOR, Cast
+from compiler.nodes import (
+    Action, Dialogue, Music, MusicStop, Parenthetical, Pause, Script, SceneHeading, Sfx, Speech,
+)
+from compiler.plan_types import Clip, PauseStep, Plan, PlannedLine, SceneBreak, SoundCue, Step
+
+WORDS_PER_SECOND = 2.6  # conversational pace of the voices; only used for estimates and sizing
+# A clip boundary is allowed after a line whose hash is 0 modulo this: about one line in three.
+BOUNDARY_MODULUS = 3
+MAX_LINE_SECONDS = 12.0  # longer speeches are split at sentence ends (also keeps subtitles short)
+
+# Parenthetical directions that mean silence, and how long. Matched on the lowercased text inside
+# the parentheses, ignoring a trailing "then …" ("(beat, then)").
+PAUSE_DIRECTIONS = {
+    "beat": 0.5, "a beat": 0.5, "short beat": 0.35, "pause": 0.8, "a pause": 0.8, "short pause": 0.5,
+    "long beat": 1.2, "a long beat": 1.2, "long pause": 1.5, "a long pause": 1.5, "silence": 2.0,
+}
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+(?=\S)")
+_WORD = re.compile(r"\w", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    line: PlannedLine
+    est: float  # estimated seconds including the pause before it
+
+
+def pause_seconds(parenthetical: str) -> float | None:
+    inner = parenthetical.strip().strip("()").strip().lower()
+    inner = re.sub(r"[,;]?\s*then\b.*$", "", inner).strip(" ,.;")
+    return PAUSE_DIRECTIONS.get(inner)
+
+
+def estimate_seconds(spoken: str) -> float:
+    return max(len(spoken.split()), 1) / WORDS_PER_SECOND
+
+
+def speakable_heading(text: str) -> str:
+    """`INT. KITCHEN - NIGHT` → `Interior. Kitchen, night.` so a narrator reads it naturally."""
+    rest = text.strip()
+    said = ""
+    for prefix, words in (("INT./EXT.", "Interior, exterior."), ("INT/EXT", "Interior, exterior."),
+                          ("I/E", "Interior, exterior."), ("INT.", "Interior."), ("EXT.", "Exterior."),
+                          ("EST.", "Establishing."), ("INT ", "Interior."), ("EXT ", "Exterior.")):
+        if rest.upper().startswith(prefix):
+            said, rest = words, rest[len(prefix):].strip()
+            break
+    rest = re.sub(r"\s+[-–—]+\s+", ", ", rest)
+    if rest.isupper():  # headings are written in capitals; read them as words, not as shouting
+        rest = rest[:1] + rest[1:].lower()
+    out = f"{said} {rest}".strip()
+    return out if out.endswith((".", "!", "?")) else out + "."
+
+
+def split_sentences(text: str, max_seconds: float = MAX_LINE_SECONDS) -> list[str]:
+    """Split a long speech at sentence ends into pieces of at most `max_seconds` (estimated)."""
+    if estimate_seconds(text) <= max_seconds:
+        return [text]
+    pieces: list[str] = []
+    current = ""
+    for sentence in _SENTENCE_END.split(text):
+        candidate = f"{current} {sentence}".strip()
+        if current and estimate_seconds(candidate) > max_seconds:
+            pieces.append(current)
+            current = sentence
+        else:
+            current = candidate
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+class _Walker:
+    """Turns the AST into a flat sequence of utterances and boundary steps."""
+
+    def __init__(self, cast: Cast, caps: Capabilities, normalize: Callable[[str], str]):
+        self.cast = cast
+        self.caps = caps
+        self.normalize = normalize
+        self.items: list[Utterance | Step] = []
+        self.pending_pause = 0.0
+        self.pending_cues: list[str] = []
+
+    def utter(self, speaker: str, original: str, span, extension=None) -> None:
+        original = " ".join(original.split())
+        for piece in split_sentences(original):
+            spoken = self.normalize(piece)
+            if not _WORD.search(spoken):
+                continue
+            if self.pending_cues:
+                spoken = " ".join(self.pending_cues) + " " + spoken
+            line = PlannedLine(speaker, piece, spoken, span, extension, round(self.pending_pause, 3), tuple(self.pending_cues))
+            self.items.append(Utterance(line, estimate_seconds(spoken) + self.pending_pause))
+            self.pending_pause = 0.0
+            self.pending_cues = []
+
+    def boundary(self, step: Step) -> None:
+        self.pending_pause = 0.0
+        self.pending_cues = []
+        self.items.append(step)
+
+    def directive(self, node) -> None:
+        if isinstance(node, Pause):
+            self.boundary(PauseStep(node.seconds, node.span))
+        elif isinstance(node, (Sfx, Music)):
+            kind = "sfx" if isinstance(node, Sfx) else "music"
+            self.boundary(SoundCue(kind, node.resolved, tuple(sorted(node.options.items())), node.span))
+        elif isinstance(node, MusicStop):
+            self.boundary(SoundCue("music_stop", None, tuple(sorted(node.options.items())), node.span))
+
+    def dialogue(self, d: Dialogue) -> None:
+        for part in d.parts:
+            if isinstance(part, Speech):
+                self.utter(d.character, part.text, part.span, d.extension)
+            elif isinstance(part, Parenthetical):
+                seconds = pause_seconds(part.text)
+                if seconds is not None:
+                    self.pending_pause += seconds
+                elif part.text.strip().lower() in self.caps.nonverbal:
+                    self.pending_cues.append(part.text.strip().lower())
+                # Other directions ("(whispering)") describe delivery the voice cannot take.
+            else:
+                self.directive(part)
+
+    def walk(self, script: Script) -> list[Utterance | Step]:
+        narrate = self.cast.narrator is not None
+        for index, scene in enumerate(script.scenes):
+            if index > 0:
+                self.boundary(SceneBreak(index))
+            if narrate and scene.heading is not None:
+                self.utter(NARRATOR, speakable_heading(scene.heading.text), scene.heading.span)
+            for el in scene.body:
+                if isinstance(el, Dialogue):
+                    self.dialogue(el)
+                elif isinstance(el, Action) and narrate:
+                    self.utter(NARRATOR, el.text, el.span)
+                elif isinstance(el, (Pause, Sfx, Music, MusicStop)):
+                    self.directive(el)
+        return self.items
+
+
+def boundary_allowed(line: PlannedLine) -> bool:
+    digest = hashlib.sha256(f"{line.speaker}\x00{line.spoken}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % BOUNDARY_MODULUS == 0
+
+
+def pack(utterances: list[Utterance], caps: Capabilities) -> list[list[Utterance]]:
+    """Content-defined packing of one run of utterances (see the module docstring)."""
+    groups: list[list[Utterance]] = []
+    current: list[Utterance] = []
+    length = 0.0
+    for u in utterances:
+        speakers = {x.line.speaker for x in current} | {u.line.speaker}
+        if current and (len(speakers) > caps.max_speakers or length + u.est > caps.max_clip_seconds):
+            groups.append(current)
+            current, length = [], 0.0
+        current.append(u)
+        length += u.est
+        if length >= caps.min_clip_seconds and boundary_allowed(u.line):
+            groups.append(current)
+            current, length = [], 0.0
+    if current:
+        # A short tail joins the clip before it when that stays legal: very short clips sound unnatural.
+        if groups and length < caps.min_clip_seconds:
+            prev = groups[-1]
+            speakers = {x.line.speaker for x in prev + current}
+            if len(speakers) <= caps.max_speakers and sum(x.est for x in prev) + length <= caps.max_clip_seconds:
+                prev.extend(current)
+                return groups
+        groups.append(current)
+    return groups
+
+
+def dia2_text(lines: list[PlannedLine], speakers: tuple[str, ...]) -> str:
+    parts = []
+    for i, line in enumerate(lines):
+        tag = f"[S{speakers.index(line.speaker) + 1}]"
+        brk = f'<break time="{line.pause_before:g}s"/>' if line.pause_before > 0 else ""
+        if i == 0:
+            parts.append(" ".join(p for p in (tag, brk, line.spoken) if p))
+        else:
+            parts.append(" ".join(p for p in (brk, tag, line.spoken) if p))
+    return " ".join(parts)
+
+
+def make_clip(scene: int, group: list[Utterance], cast: Cast) -> Clip:
+    lines = [u.line for u in group]
+    speakers: tuple[str, ...] = tuple(dict.fromkeys(line.speaker for line in lines))
+    voices = tuple(cast.voice_for(s) for s in speakers)
+    return Clip(scene, speakers, voices, tuple(lines), dia2_text(lines, speakers), round(sum(u.est for u in group), 2))
+
+
+def plan_script(script: Script, cast: Cast, caps: Capabilities, normalize: Callable[[str], str], title: str | None = None) -> Plan:
+    items = _Walker(cast, caps, normalize).walk(script)
+    steps: list[Step] = []
+    run: list[Utterance] = []
+    scene = 0
+
+    def flush():
+        for group in pack(run, caps):
+            steps.append(make_clip(scene, group, cast))
+        run.clear()
+
+    for item in items:
+        if isinstance(item, Utterance):
+            run.append(item)
+            continue
+        flush()
+        if isinstance(item, SceneBreak):
+            scene = item.scene
+        steps.append(item)
+    flush()
+    heading = title or (script.title_page.get("title") if script.title_page else None) or ""
+    return Plan(script.span.file, heading, tuple(steps))
