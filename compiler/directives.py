@@ -6,8 +6,9 @@ the one option that is wrong. A body that does not start with a directive keywor
 and comes back as None with no diagnostic; `is_directive` tells the two cases apart for callers that
 must not turn a broken directive into a note. The format is documented in docs/directives.md.
 
-Options come back with every default filled in (except `duration`, which has none), so later stages
-read `options["wait"]` without knowing the defaults; durations are float seconds, levels float dB.
+`options` holds only what the writer wrote, checked and converted: durations as float seconds,
+levels as float dB, switches as bool. Defaults belong to the mixer (compiler/stitch.py), where a
+project's settings can change them.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 MAX_PAUSE_SECONDS = 60.0
 
 _KEYWORD_RE = re.compile(r"\s*(pause|sfx|music)(?=[\s:]|$)", re.IGNORECASE)
-_DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|sec|secs|seconds?|min|m)?", re.IGNORECASE)
+_DURATION_RE = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(ms|s|sec|secs|seconds?|min|m)?", re.IGNORECASE)
 _DB_RE = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(db)?", re.IGNORECASE)
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -41,36 +42,28 @@ _FALSE = {"false", "no", "off", "0"}
 @dataclass(frozen=True)
 class OptionSpec:
     kind: str  # "duration" | "db" | "bool"
-    default: float | bool | None  # None: absent unless written
     low: float | None = None  # inclusive bounds for numbers
     high: float | None = None
     positive: bool = False  # durations that must be > 0, not just >= 0
 
 
-_FADE = OptionSpec("duration", 0.0, 0.0, 60.0)
-_START = OptionSpec("duration", 0.0, 0.0, None)
+_LEVEL = OptionSpec("db", -60.0, 24.0)
+_FADE = OptionSpec("duration", 0.0, 60.0)
+_START = OptionSpec("duration", 0.0, None)
+_LENGTH = OptionSpec("duration", 0.0, None, positive=True)
+_BOOL = OptionSpec("bool")
 
+# Defaults are not filled in here: the mixer (compiler/stitch.py) owns them, and a project's
+# settings may change them, so `options` holds exactly what the writer wrote.
 SFX_OPTIONS: dict[str, OptionSpec] = {
-    "volume": OptionSpec("db", 0.0, -60.0, 24.0),
-    "fade_in": _FADE,
-    "fade_out": _FADE,
-    "start": _START,
-    "duration": OptionSpec("duration", None, 0.0, None, positive=True),
-    "wait": OptionSpec("bool", True),
+    "volume": _LEVEL, "fade_in": _FADE, "fade_out": _FADE, "start": _START, "duration": _LENGTH, "wait": _BOOL,
 }
 MUSIC_OPTIONS: dict[str, OptionSpec] = {
-    "volume": OptionSpec("db", 0.0, -60.0, 24.0),
-    "fade_in": _FADE,
-    "fade_out": _FADE,
-    "start": _START,
-    "loop": OptionSpec("bool", False),
-    # How far the music drops while someone speaks over it; 0 turns ducking off.
-    "duck": OptionSpec("db", -8.0, -60.0, 0.0),
+    "volume": _LEVEL, "fade_in": _FADE, "fade_out": _FADE, "start": _START, "duration": _LENGTH, "loop": _BOOL,
+    # How far the music drops under speech; the mixer reads either sign as a reduction, 0 turns it off.
+    "duck": OptionSpec("db", -60.0, 60.0),
 }
-MUSIC_STOP_OPTIONS: dict[str, OptionSpec] = {
-    # Cutting music dead is rarely wanted, so stopping fades by default.
-    "fade_out": OptionSpec("duration", 2.0, 0.0, 60.0),
-}
+MUSIC_STOP_OPTIONS: dict[str, OptionSpec] = {"fade_out": _FADE}
 
 
 @lru_cache(maxsize=1)
@@ -94,8 +87,11 @@ def parse_directive(body: str, span: Span, project: Project, sink: Sink) -> node
     if not m:
         return None
     if m.group(1) not in KEYWORDS:
-        # `[[Pause 2s]]` reads like a directive but keywords are lowercase; say so if it would parse.
-        if _quietly_parses(body[: m.start(1)] + m.group(1).lower() + body[m.end(1):]):
+        # `[[Pause 2s]]` reads like a directive but keywords are lowercase; say so only if it would be
+        # a complete, valid one, so prose such as `[[Music swells]]` stays a quiet note.
+        lowered = body[: m.start(1)] + m.group(1).lower() + body[m.end(1):]
+        trial = Sink()
+        if parse_directive(lowered, span, project, trial) is not None and not trial.has_errors:
             sink.warning(
                 f"'{m.group(1)}' is read as a note; directive keywords are lowercase: [[{m.group(1).lower()} ...]]",
                 at.span(m.start(1), m.end(1)),
@@ -110,14 +106,6 @@ def parse_directive(body: str, span: Span, project: Project, sink: Sink) -> node
         sink.error(f"cannot read directive: {exc}", span)
         return None
     return _build(tree.children[0], at, span, project, sink)
-
-
-def _quietly_parses(body: str) -> bool:
-    try:
-        _parser().parse(body)
-    except LarkError:
-        return False
-    return True
 
 
 class _Locator:
@@ -152,40 +140,52 @@ _EXAMPLES = {
 
 def _syntax_error(exc: UnexpectedInput, body: str, keyword: str, at: _Locator, sink: Sink) -> None:
     example = _EXAMPLES[keyword]
+    expected = set(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ())
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
         end = len(body.rstrip())
-        what = "a duration" if keyword == "pause" else "a file path"
-        expected = getattr(exc, "expected", None) or getattr(exc, "accepts", None) or set()
-        if keyword != "pause" and "VALUE" in expected or "QUOTED" in expected and "PATH" not in expected:
-            what = "a value after '='"
-        sink.error(f"{keyword} needs {what}, e.g. {example}", at.span(end, end))
+        if keyword == "pause":
+            sink.error(f"pause needs a duration, e.g. {example}", at.span(end, end))
+        elif "PATH" in expected:
+            sink.error(f"{keyword} needs a file path, e.g. {example}", at.span(end, end))
+        elif "EQUAL" in expected:
+            start = end - len(body[:end].split()[-1])
+            sink.error(f"malformed option '{body[start:end]}'; options are written name=value", at.span(start, end))
+        else:
+            sink.error(f"{keyword} needs a value after '=', e.g. volume=-6dB", at.span(end, end))
         return
     if isinstance(exc, UnexpectedToken):
-        start, end = exc.token.start_pos, exc.token.end_pos
+        start = exc.token.start_pos
     elif isinstance(exc, UnexpectedCharacters):
         start = exc.pos_in_stream
-        end = start
-        while end < len(body) and not body[end].isspace():
-            end += 1
-        end = max(end, start + 1)
     else:
-        start, end = 0, len(body)
+        start = 0
+    # Report the whole word the problem sits in (`door.wav` of an unquoted `big door.wav`, not `.wav`).
+    while start > 0 and not body[start - 1].isspace() and body[start - 1] not in "=\"'":
+        start -= 1
+    end = start + 1
+    while end < len(body) and not body[end].isspace():
+        end += 1
+    end = min(end, len(body))
     word = body[start:end]
     if keyword == "pause":
         message = f"unexpected '{word}' in pause; write one duration, e.g. {example}"
-    elif "=" in word or body[end:end + 1] == "=":
-        message = f"malformed option '{word}'; options are written name=value with no spaces"
-    elif _looks_like_option_position(body, start):
+    elif "=" not in word and _follows_bare_path(body, start):
         message = (f"unexpected '{word}'; options are written name=value, "
                    f"and a path with spaces must be quoted: \"sounds/big door.wav\"")
+    elif "=" in word or body[end:end + 1] == "=" or "EQUAL" in expected:
+        message = f"malformed option '{word}'; options are written name=value with no spaces"
     else:
         message = f"unexpected '{word}' in {keyword}; expected e.g. {example}"
     sink.error(message, at.span(start, end))
 
 
-def _looks_like_option_position(body: str, start: int) -> bool:
-    # After the keyword and the path, everything must be name=value.
-    return len(body[:start].split()) >= 2
+def _follows_bare_path(body: str, start: int) -> bool:
+    """True when the word before `start` is an unquoted path, so `word` is probably its second half."""
+    before = body[:start].split()
+    if len(before) < 2 and not (before and ":" in before[0].rstrip(":")):
+        return False
+    prev = before[-1]
+    return "=" not in prev and prev.rstrip(":") not in KEYWORDS and prev != "stop" and not prev.endswith(('"', "'"))
 
 
 def _build(tree: Tree, at: _Locator, span: Span, project: Project, sink: Sink) -> nodes.Directive | None:
@@ -247,8 +247,8 @@ def _path(tok: Token, at: _Locator, project: Project, sink: Sink) -> tuple[str, 
 
 def _options(trees: list[Tree], specs: dict[str, OptionSpec], label: str, at: _Locator,
              sink: Sink) -> dict[str, float | bool | str] | None:
-    """Checked option values with defaults filled in; None if any value was bad."""
-    values: dict[str, float | bool | str] = {k: s.default for k, s in specs.items() if s.default is not None}
+    """Checked option values, as written; None if any value was bad."""
+    values: dict[str, float | bool | str] = {}
     seen: set[str] = set()
     ok = True
     for tree in trees:

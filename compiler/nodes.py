@@ -30,7 +30,7 @@ class Node:
 
 
 def _json_value(value):
-    if isinstance(value, Node):
+    if isinstance(value, (Node, Span)):
         return value.to_json()
     if isinstance(value, (list, tuple)):
         return [_json_value(v) for v in value]

@@ -11,9 +11,10 @@ from pathlib import Path
 
 from compiler.diagnostics import CompileError, Span, error
 
-# A screenplay is a few hundred KB; anything past this is almost certainly not a script, and the
-# grammar would take proportionally long. The limit is generous: 50 MB of text still parses.
-MAX_SOURCE_BYTES = 64 * 1024 * 1024
+# A feature-length screenplay is about 200 KB. Past 16 MiB (80 features) a file is almost certainly
+# not a script (a log, a video renamed), and parsing it would take minutes and gigabytes: refuse it
+# up front with a diagnostic instead.
+MAX_SOURCE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,9 @@ def read_source(path: str | Path) -> Source:
     try:
         size = p.stat().st_size
         if size > MAX_SOURCE_BYTES:
-            raise CompileError(error(f"file is {size / 1e6:.0f} MB; scripts are limited to {MAX_SOURCE_BYTES // 2**20} MiB", Span.point(name, 1, 1)))
+            raise CompileError(error(
+                f"file is {size / 2**20:.0f} MiB; a script may be at most {MAX_SOURCE_BYTES // 2**20} MiB "
+                "(a feature-length screenplay is about 0.2 MiB)", Span.point(name, 1, 1)))
         data = p.read_bytes()
     except IsADirectoryError:
         raise CompileError(error("is a directory, not a script file", Span.point(name, 1, 1))) from None

@@ -220,7 +220,8 @@ def build_timeline(
     def close_music(at: int, fade_override: float | None) -> None:
         for m in music:
             fade = m["fade_out"] if fade_override is None else fade_override
-            m["end"] = min(m["natural_end"], at + smp(fade))
+            stop = at + smp(fade)
+            m["end"] = stop if m["natural_end"] is None else min(m["natural_end"], stop)
             m["fade_out"] = fade
         music.clear()
 
@@ -289,8 +290,6 @@ def build_timeline(
                 music.append(dict(cue=step, start=at, natural_end=natural, end=None, gain=gain,
                                   fade_in=fade_in, fade_out=fade_out, offset=offset, loop=loop, duck=duck))
                 sounds.append(music[-1])  # type: ignore[arg-type]  # replaced by PlacedSound below
-                if natural is not None and not loop:
-                    story_end = max(story_end, natural)
             else:
                 play = length - offset if duration < 0 else min(duration, length - offset)
                 end = at + smp(play)
@@ -301,6 +300,14 @@ def build_timeline(
         else:
             raise CompileError(error(f"internal: unknown plan step {type(step).__name__}", Span.point(plan.source, 1, 1)))
 
+    # Music holds the play open only as long as it was meant to sound: a piece stopped by a cue
+    # until its fade-out ends, an unstopped one until its file (or duration) ends; an endless loop
+    # is cut at the end of the story.
+    for m in sounds:
+        if isinstance(m, dict):
+            end = m["end"] if m["end"] is not None else m["natural_end"]
+            if end is not None:
+                story_end = max(story_end, end)
     total = story_end + smp(settings.tail)
     placed: list[PlacedSound] = []
     for s in sounds:
@@ -396,15 +403,20 @@ def read_sound(path: str, sample_rate: int) -> np.ndarray:
         import soundfile as sf
 
         data, sr = sf.read(str(p), dtype="float32", always_2d=True)
-    except Exception:  # soundfile cannot decode it: try pydub (needs ffmpeg for most compressed formats)
+    except Exception as first:  # soundfile cannot decode it: try pydub (needs ffmpeg for most compressed formats)
         try:
-            from pydub import AudioSegment
+            import warnings
 
-            seg = AudioSegment.from_file(str(p))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pydub warns when ffmpeg is absent; the error says enough
+                from pydub import AudioSegment
+
+                seg = AudioSegment.from_file(str(p))
             raw = np.array(seg.get_array_of_samples(), dtype=np.float32) / float(1 << (8 * seg.sample_width - 1))
             data, sr = raw.reshape(-1, seg.channels), seg.frame_rate
-        except Exception as exc:
-            raise SoundFileError(f"cannot read sound file '{path}': {exc}") from None
+        except Exception:
+            raise SoundFileError(
+                f"cannot read sound file '{path}': {first}; use WAV, FLAC, OGG or MP3, or install ffmpeg") from None
     if data.shape[0] == 0:
         raise SoundFileError(f"sound file '{path}' is empty")
     mono = data.mean(axis=1)
@@ -452,6 +464,18 @@ def _fade(x: np.ndarray, n_in: int, n_out: int) -> np.ndarray:
     if n_out:
         x[len(x) - n_out:] *= _ramp(n_out)[::-1]
     return x
+
+
+def _looped(src: np.ndarray, start: int, n: int) -> np.ndarray:
+    """n samples of `src` repeated forever, beginning at position `start` (slices, no index arrays:
+    numpy's take(mode="wrap") reduces large indices by repeated subtraction, which is not linear)."""
+    out = np.empty(n, dtype=np.float32)
+    pos, i = start % len(src), 0
+    while i < n:
+        k = min(n - i, len(src) - pos)
+        out[i: i + k] = src[pos: pos + k]
+        i, pos = i + k, 0
+    return out
 
 
 def _add(buf: np.ndarray, start: int, x: np.ndarray) -> None:
@@ -503,7 +527,7 @@ def _lay_room_tone(buf: np.ndarray, timeline: Timeline, settings: StitchSettings
         # Overlap the takes by `fade` on either side and ramp over 2*fade: the tone fades in while
         # the previous take fades out, and out while the next take fades in.
         lo, hi = max(0, a - fade), min(len(buf), b + fade)
-        piece = np.take(loop, np.arange(lo, hi), mode="wrap")
+        piece = _looped(loop, lo, hi - lo)
         ramp_in = 0 if lo == 0 else 2 * fade
         ramp_out = 0 if hi == len(buf) else 2 * fade
         _add(buf, lo, _fade(piece, ramp_in, ramp_out))
@@ -530,7 +554,7 @@ def _lay_music(buf: np.ndarray, ps: PlacedSound, src: np.ndarray, timeline: Time
         pos = np.arange(b0, b1)
         if ps.loop:
             # Loop over the whole file; `start` only sets where the first pass begins.
-            chunk = np.take(src, pos + offset, mode="wrap")
+            chunk = _looped(src, offset + b0, b1 - b0)
         else:
             valid = pos < src_len
             chunk = np.zeros(b1 - b0, np.float32)

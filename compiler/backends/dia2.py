@@ -1,0 +1,684 @@
+"""Dia2 render backend: one clip of up to two speakers per `generate()` call, split into per-line takes.
+
+The adapter exists to defuse the traps of the Dia2 runtime (see docs/dia2.md):
+- every sampling parameter is passed explicitly under Dia2's own override names (unknown keyword
+  overrides are silently ignored upstream) and is part of `identity()`, the cache key;
+- the dtype is checked at construction ("float16" would only fail at the first generate);
+- text past the 1500-frame context is dropped silently: the word timestamps are counted against the
+  words sent, and a short result is re-rendered as two halves;
+- Whisper is never loaded: `dia2.runtime.voice_clone.transcribe_words` is replaced during the call
+  by one that returns the voice's known transcript, and it re-seeds torch afterwards because
+  whisper-timestamped would have overwritten the seed;
+- the waveform is moved off the GPU to CPU float32 numpy;
+- one model, one clip at a time (a lock; `parallel=False`).
+
+A voice without a reference gets one rendered once from a calibration line with a fixed seed and
+stored under `<cache_dir>/voices/<voice.key>.wav`, so the character sounds the same in every clip.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import tempfile
+import threading
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from compiler.backends import BackendUnavailable, Capabilities
+from compiler.diagnostics import CompileError, error
+from compiler.plan_types import Clip, PlannedLine
+from compiler.voices import Voice
+
+ADAPTER_VERSION = "1"
+SAMPLE_RATE = 24000
+FRAME_RATE = 12.5  # Mimi frames per second
+CONTEXT_FRAMES = 1500  # Dia2's hard context, prefix frames included
+MAX_REFERENCE_SECONDS = 8.0  # per speaker; two prefixes may take 16 s of the 120 s context
+SAFETY_SECONDS = 4.0  # room for pacing the planner's estimate does not foresee
+DTYPES = ("auto", "bfloat16", "float32")
+
+# Dia 1 documented these cues; Dia2's code gives them no special handling (unverified whether honoured).
+NONVERBAL = frozenset({
+    "(laughs)", "(clears throat)", "(sighs)", "(gasps)", "(coughs)", "(singing)", "(sings)",
+    "(mumbles)", "(beep)", "(groans)", "(sniffs)", "(claps)", "(screams)", "(inhales)", "(exhales)",
+    "(applause)", "(burps)", "(humming)", "(sneezes)", "(chuckle)", "(whistles)",
+})
+
+# Override names Dia2's generate() understands; anything else would be dropped without a word.
+DIA2_OVERRIDE_KEYS = frozenset({
+    "temp_text", "topk_text", "temp_audio", "topk_audio", "cfg_scale", "cfg_filter_k",
+    "initial_padding", "use_cuda_graph", "use_torch_compile", "prefix_speaker_1",
+    "prefix_speaker_2", "include_prefix",
+})
+
+DEFAULT_CALIBRATION = "I have been waiting for you all evening, and now we can finally begin."
+
+INSTALL_HELP = (
+    "Dia2 is not on PyPI; install it editable from a clone, after pinning torch for your CUDA:\n"
+    "  pip install 'torch==2.9.1' --index-url https://download.pytorch.org/whl/cu128\n"
+    "  git clone https://github.com/nari-labs/dia2 && pip install -e ./dia2\n"
+    "A non-editable install (pip install git+..., a built wheel) lacks dia2.core and dia2.runtime. "
+    "See docs/dia2.md."
+)
+
+_BREAK = re.compile(r'<break\s+time="([0-9]+(?:.[0-9]*)?)s"\s*/?>')
+_TAGS = ("[S1]", "[S2]")
+
+
+class Dia2ConfigError(ValueError):
+    """A backend option or a voice setting Dia2 cannot use; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Generation settings. Field names are exactly Dia2's override keywords, so they can be passed
+    as `**overrides` without a mapping that could drift (a misspelt key would be ignored upstream).
+    Defaults are Dia2's GenerationConfig defaults; its CLI (cfg 1.0) and README (cfg 6.0) differ."""
+
+    cfg_scale: float = 2.0
+    temp_text: float = 0.6
+    topk_text: int = 50
+    temp_audio: float = 0.8
+    topk_audio: int = 50
+    cfg_filter_k: int = 50
+    initial_padding: int = 2
+    use_cuda_graph: bool = False
+    use_torch_compile: bool = False
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "bool":
+                if not isinstance(value, bool):
+                    raise Dia2ConfigError(f"{f.name} must be true or false, not {value!r}")
+            elif f.type == "int":
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise Dia2ConfigError(f"{f.name} must be a whole number, not {value!r}")
+                if value < (0 if f.name == "initial_padding" else 1):
+                    raise Dia2ConfigError(f"{f.name} must be at least {0 if f.name == 'initial_padding' else 1}, not {value}")
+            else:
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                    raise Dia2ConfigError(f"{f.name} must be a positive number, not {value!r}")
+
+    def overrides(self) -> dict:
+        return asdict(self)
+
+
+def spoken_words(text: str) -> list[str]:
+    """The words Dia2 will timestamp: its own normalisation (’ → ', ':' → space), break tags and
+    speaker tags removed, whitespace-separated."""
+    normalized = _BREAK.sub(" ", text.replace("’", "'").replace(":", " "))
+    return [w for w in normalized.split() if w not in _TAGS]
+
+
+def build_script(lines: tuple[PlannedLine, ...], speakers: tuple[str, ...]) -> str:
+    """Dia2 text for `lines`: a speaker tag before every line, a break tag for inner pauses. Starts
+    with [S1] because speakers[0] is the first line's speaker."""
+    parts = []
+    for i, line in enumerate(lines):
+        if i and line.pause_before > 0:
+            parts.append(f'<break time="{line.pause_before:g}s"/>')
+        parts.append(f"[S{speakers.index(line.speaker) + 1}]")
+        parts.append(line.spoken)
+    return " ".join(p for p in parts if p)
+
+
+def _text_matches(text: str, lines: tuple[PlannedLine, ...], speakers: tuple[str, ...]) -> bool:
+    """True when `text` starts with [S1] and says exactly the lines' words, each under its speaker's
+    tag, so word timestamps can be mapped back to lines."""
+    tokens = _BREAK.sub(" ", text.replace("’", "'").replace(":", " ")).split()
+    if not tokens or tokens[0] != "[S1]":
+        return False
+    expected = [(w, speakers.index(line.speaker)) for line in lines for w in spoken_words(line.spoken)]
+    got, slot = [], 0
+    for tok in tokens:
+        if tok in _TAGS:
+            slot = _TAGS.index(tok)
+        else:
+            got.append((tok, slot))
+    return got == expected
+
+
+@dataclass
+class _Runtime:
+    dia2: ModuleType
+    voice_clone: ModuleType
+    torch: ModuleType
+
+
+def load_runtime() -> _Runtime:
+    """Import dia2 and check that the pieces the adapter uses exist; BackendUnavailable otherwise."""
+    try:
+        dia2 = importlib.import_module("dia2")
+        voice_clone = importlib.import_module("dia2.runtime.voice_clone")
+        importlib.import_module("dia2.core")
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing == "dia2":
+            raise BackendUnavailable(f"the Dia2 runtime is not installed.\n{INSTALL_HELP}") from None
+        if missing.startswith("dia2."):
+            raise BackendUnavailable(
+                f"the installed dia2 package is incomplete ({missing} is missing): this is the known "
+                f"broken non-editable install.\n{INSTALL_HELP}"
+            ) from None
+        raise BackendUnavailable(f"dia2 is installed but its dependency '{missing}' is missing.\n{INSTALL_HELP}") from None
+    except ImportError as exc:
+        raise BackendUnavailable(f"dia2 failed to import: {exc}\n{INSTALL_HELP}") from None
+    if not hasattr(dia2, "Dia2") or not callable(getattr(voice_clone, "transcribe_words", None)):
+        raise BackendUnavailable(
+            "the installed dia2 does not provide Dia2 and dia2.runtime.voice_clone.transcribe_words; "
+            f"this adapter was written against nari-labs/dia2 at 8687268f.\n{INSTALL_HELP}"
+        )
+    try:
+        torch = importlib.import_module("torch")
+    except ModuleNotFoundError:
+        raise BackendUnavailable(f"dia2 needs torch, which is missing.\n{INSTALL_HELP}") from None
+    return _Runtime(dia2, voice_clone, torch)
+
+
+@dataclass(frozen=True)
+class _Generated:
+    wave: np.ndarray  # mono float32 on the CPU at SAMPLE_RATE
+    timestamps: list[tuple[str, float]]
+
+
+class Dia2Backend:
+    name = "dia2"
+    sample_rate = SAMPLE_RATE
+    capabilities = Capabilities(
+        max_clip_seconds=CONTEXT_FRAMES / FRAME_RATE - 2 * MAX_REFERENCE_SECONDS - SAFETY_SECONDS,
+        min_clip_seconds=5.0,
+        nonverbal=NONVERBAL,
+        max_speakers=2,
+        parallel=False,
+    )
+
+    def __init__(
+        self,
+        *,
+        repo: str = "nari-labs/Dia2-2B",
+        device: str = "cuda",
+        dtype: str = "bfloat16",
+        cfg_scale: float = 2.0,
+        temp_text: float = 0.6,
+        topk_text: int = 50,
+        temp_audio: float = 0.8,
+        topk_audio: int = 50,
+        cfg_filter_k: int = 50,
+        initial_padding: int = 2,
+        use_cuda_graph: bool = False,
+        use_torch_compile: bool = False,
+        seed: int = 0,
+        cache_dir: str | os.PathLike = ".dramac-cache",
+        project_root: str | os.PathLike | None = None,
+    ):
+        if not isinstance(dtype, str) or dtype.lower() not in DTYPES:
+            raise Dia2ConfigError(f"dtype {dtype!r} is not supported by Dia2; use one of {', '.join(DTYPES)}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise Dia2ConfigError(f"seed must be a whole number from 0 to 2**63-1, not {seed!r}")
+        if not isinstance(repo, str) or not repo.strip():
+            raise Dia2ConfigError("repo must name a Hugging Face repository such as nari-labs/Dia2-2B")
+        self.repo = repo
+        self.device = str(device)
+        self.dtype = dtype.lower()
+        self.sampling = Sampling(cfg_scale, temp_text, topk_text, temp_audio, topk_audio, cfg_filter_k,
+                                 initial_padding, use_cuda_graph, use_torch_compile)
+        self.seed = seed
+        self.cache_dir = Path(cache_dir).resolve()
+        self.project_root = Path(project_root).resolve() if project_root is not None else None
+        self._runtime: _Runtime | None = None
+        self._model = None
+        self._lock = threading.Lock()  # Dia2 is not thread-safe; one clip at a time
+        self._word_times: dict[tuple[str, float], list[tuple[str, float, float]]] = {}
+
+    # ---- protocol -------------------------------------------------------------------------------
+
+    def palette(self) -> list[Voice]:
+        return [
+            Voice(name, "dia2", (("calibration", line), ("seed", seed)), description=f"{desc} (timbre drawn by seed {seed})")
+            for name, seed, line, desc in _PALETTE
+        ]
+
+    def identity(self) -> str:
+        params = " ".join(f"{k}={v}" for k, v in self.sampling.overrides().items())
+        return f"dia2 adapter={ADAPTER_VERSION} repo={self.repo} dtype={self.effective_dtype} seed={self.seed} {params}"
+
+    @property
+    def effective_dtype(self) -> str:
+        # "auto" means bf16 on CUDA, fp32 elsewhere; bf16 off CUDA computes in fp32 anyway.
+        on_cuda = self.device.startswith("cuda")
+        if self.dtype == "auto":
+            return "bfloat16" if on_cuda else "float32"
+        return self.dtype if on_cuda else "float32"
+
+    def check(self) -> None:
+        """Fail early (BackendUnavailable) when the runtime is missing; loads no weights."""
+        self._load()
+
+    def render(self, clip: Clip) -> list[np.ndarray]:
+        if len(clip.speakers) > 2:
+            third = next(l for l in clip.lines if l.speaker == clip.speakers[2])
+            raise CompileError(error("Dia2 renders at most two speakers per clip", third.span))
+        rt = self._load()
+        with self._lock:
+            self._ensure_model(rt)  # its context length sizes the clip
+        voice_of = {s: self.with_reference(v) for s, v in zip(clip.speakers, clip.voices)}
+        return self._render_lines(tuple(clip.lines), voice_of, clip.text, clip.est_seconds)
+
+    # ---- voices ---------------------------------------------------------------------------------
+
+    def voice_from_settings(self, settings: dict, palette: list[Voice] | None = None) -> Voice:
+        """A `[cast.NAME]` table → Voice. Keys: voice (palette name), seed, calibration, reference
+        (WAV path inside the project), transcript, description. Raises ValueError with a message."""
+        known = {"voice", "seed", "calibration", "reference", "transcript", "description"}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise Dia2ConfigError(f"unknown Dia2 voice setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        pal = palette if palette is not None else self.palette()
+        base = Voice("custom", "dia2")
+        if "voice" in settings:
+            match = [v for v in pal if v.name == settings["voice"]]
+            if not match:
+                raise Dia2ConfigError(f"unknown voice '{settings['voice']}'; the Dia2 palette has {', '.join(v.name for v in pal)}")
+            base = match[0]
+        params = dict(base.params)
+        if "seed" in settings:
+            seed = settings["seed"]
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise Dia2ConfigError(f"seed must be a non-negative whole number, not {seed!r}")
+            params["seed"] = seed
+        if "calibration" in settings:
+            if not isinstance(settings["calibration"], str) or not spoken_words(settings["calibration"]):
+                raise Dia2ConfigError("calibration must be a non-empty line of text")
+            params["calibration"] = settings["calibration"]
+        reference = transcript = None
+        if "reference" in settings:
+            reference = str(self._resolve_reference(str(settings["reference"])))
+            transcript = settings.get("transcript")
+            if not isinstance(transcript, str) or not transcript.split():
+                raise Dia2ConfigError("a reference needs its transcript (what the recording says), so Whisper is never run")
+            params = {}
+        elif "transcript" in settings:
+            raise Dia2ConfigError("transcript given without a reference")
+        name = base.name if base.name != "custom" else (Path(reference).stem if reference else f"seed-{params.get('seed', 0)}")
+        voice = Voice(name, "dia2", tuple(sorted(params.items())), reference, transcript,
+                      str(settings.get("description", base.description)))
+        if reference:
+            self._check_reference(voice)
+        return voice
+
+    def with_reference(self, voice: Voice) -> Voice:
+        """The voice with a usable prefix: its own reference (checked) or its cached calibration."""
+        if voice.reference:
+            self._check_reference(voice)
+            return voice
+        return self.ensure_reference(voice)
+
+    def ensure_reference(self, voice: Voice, cache_dir: str | os.PathLike | None = None) -> Voice:
+        """Render the voice's calibration line once with its fixed seed and store it as
+        `<cache_dir>/voices/<voice.key>.wav` (+ .json with transcript and word times); later calls and
+        later builds reuse the file, so the voice never drifts. Returns the voice with reference set."""
+        if voice.reference:
+            self._check_reference(voice)
+            return voice
+        folder = Path(cache_dir).resolve() if cache_dir is not None else self.cache_dir
+        folder = folder / "voices"
+        wav_path, meta_path = folder / f"{voice.key}.wav", folder / f"{voice.key}.json"
+        line = str(voice.param("calibration") or DEFAULT_CALIBRATION)
+        if wav_path.is_file() and meta_path.is_file():
+            try:
+                meta = json.loads(meta_path.read_text())
+            except (OSError, ValueError):
+                meta = {}
+            if meta.get("transcript") == line:
+                return self._referenced(voice, wav_path, line)
+        seed = voice_seed(voice)
+        out = self._generate(f"[S1] {line}", (), seed)
+        sent = spoken_words(line)
+        if len(out.timestamps) != len(sent):
+            raise Dia2ConfigError(f"the calibration line of voice '{voice.name}' came out incomplete "
+                                  f"({len(out.timestamps)} of {len(sent)} words); choose a shorter line")
+        start, end = voiced_bounds(out.wave, SAMPLE_RATE)
+        wave = out.wave[start:end]
+        seconds = len(wave) / SAMPLE_RATE
+        if seconds > MAX_REFERENCE_SECONDS:
+            raise Dia2ConfigError(f"the calibration of voice '{voice.name}' lasts {seconds:.1f} s, over the "
+                                  f"{MAX_REFERENCE_SECONDS:g} s a prefix may take; choose a shorter calibration line")
+        offset = start / SAMPLE_RATE
+        starts = [max(0.0, t - offset) for _, t in out.timestamps]
+        ends = starts[1:] + [seconds]
+        words = [[w, round(s, 3), round(e, 3)] for w, s, e in zip(line.split(), starts, ends)] \
+            if len(line.split()) == len(starts) else []
+        folder.mkdir(parents=True, exist_ok=True)
+        meta = {"transcript": line, "seed": seed, "words": words, "rendered_by": self.identity()}
+        _atomic_write(meta_path, lambda p: Path(p).write_text(json.dumps(meta, indent=1)))
+        _atomic_write(wav_path, lambda p: _write_wav(p, wave))
+        return self._referenced(voice, wav_path, line)
+
+    @staticmethod
+    def _referenced(voice: Voice, wav_path: Path, transcript: str) -> Voice:
+        return Voice(voice.name, voice.backend, voice.params, str(wav_path), transcript, voice.description)
+
+    def _resolve_reference(self, relative: str) -> Path:
+        from compiler.project import Project, resolve_inside
+
+        root = self.project_root or Path.cwd().resolve()
+        return resolve_inside(Project(root), relative)  # PathEscapes is a ValueError
+
+    def _check_reference(self, voice: Voice) -> None:
+        path = Path(voice.reference)
+        if not path.is_file():
+            raise Dia2ConfigError(f"voice '{voice.name}': reference {path} does not exist")
+        if not voice.transcript or not voice.transcript.split():
+            raise Dia2ConfigError(f"voice '{voice.name}': the reference has no transcript; give one so Whisper is never run")
+        seconds = _duration(path)
+        if seconds > MAX_REFERENCE_SECONDS:
+            raise Dia2ConfigError(f"voice '{voice.name}': reference lasts {seconds:.1f} s; at most "
+                                  f"{MAX_REFERENCE_SECONDS:g} s fit beside a clip in Dia2's 120 s context")
+
+    # ---- rendering ------------------------------------------------------------------------------
+
+    def _render_lines(self, lines: tuple[PlannedLine, ...], voice_of: dict[str, Voice], text: str | None,
+                      est_seconds: float) -> list[np.ndarray]:
+        speakers = tuple(dict.fromkeys(line.speaker for line in lines))
+        counts = [len(spoken_words(line.spoken)) for line in lines]
+        if sum(counts) == 0:
+            return [np.zeros(0, dtype=np.float32) for _ in lines]
+        if text is None or not _text_matches(text, lines, speakers):
+            text = build_script(lines, speakers)  # a sub-clip, or a clip whose text does not map to its lines
+        voices = tuple(voice_of[s] for s in speakers)
+        prefix_seconds = sum(_duration(Path(v.reference)) for v in voices)
+        budget = self._context_seconds() - SAFETY_SECONDS
+        if len(lines) > 1 and prefix_seconds + est_seconds > budget:
+            return self._render_halves(lines, counts, voice_of, est_seconds)
+        out = self._generate(text, voices, self.seed)
+        sent = sum(counts)
+        if len(out.timestamps) > sent:
+            raise RuntimeError(f"Dia2 returned {len(out.timestamps)} word timestamps for {sent} words sent; "
+                               "this dia2 version is not the one the adapter was written for")
+        if len(out.timestamps) < sent:  # silent truncation at the context limit
+            if len(lines) == 1:
+                raise CompileError(error(
+                    f"this line is too long for one Dia2 generation: {len(out.timestamps)} of {sent} words fit "
+                    f"in the {self._context_seconds():.0f} s context beside a {prefix_seconds:.1f} s voice prefix",
+                    lines[0].span, "help: split the speech into shorter lines"))
+            return self._render_halves(lines, counts, voice_of, est_seconds)
+        return split_takes(out.wave, SAMPLE_RATE, [t for _, t in out.timestamps], counts)
+
+    def _render_halves(self, lines, counts, voice_of, est_seconds) -> list[np.ndarray]:
+        total = sum(counts)
+        cut = _balanced_cut(counts)
+        first_share = sum(counts[:cut]) / total if total else 0.5
+        return (self._render_lines(lines[:cut], voice_of, None, est_seconds * first_share)
+                + self._render_lines(lines[cut:], voice_of, None, est_seconds * (1 - first_share)))
+
+    def _generate(self, script: str, voices: tuple[Voice, ...], seed: int) -> _Generated:
+        rt = self._load()
+        prefixes = [v.reference for v in voices]
+        known = {os.path.realpath(v.reference): self._reference_words(v) for v in voices}
+        vc = rt.voice_clone
+        with self._lock:
+            model = self._ensure_model(rt)
+            original = vc.transcribe_words
+            vc.transcribe_words = _known_transcriber(known, seed, rt)
+            try:
+                rt.torch.manual_seed(seed)
+                result = model.generate(
+                    script,
+                    prefix_speaker_1=prefixes[0] if prefixes else None,
+                    prefix_speaker_2=prefixes[1] if len(prefixes) > 1 else None,
+                    include_prefix=False,
+                    verbose=False,
+                    **self.sampling.overrides(),
+                )
+            finally:
+                vc.transcribe_words = original
+        wave = to_numpy(result.waveform)
+        if int(result.sample_rate) != SAMPLE_RATE:
+            from scipy.signal import resample_poly
+
+            g = np.gcd(int(result.sample_rate), SAMPLE_RATE)
+            wave = resample_poly(wave, SAMPLE_RATE // g, int(result.sample_rate) // g).astype(np.float32)
+        return _Generated(wave, [(str(w), float(t)) for w, t in result.timestamps])
+
+    def _reference_words(self, voice: Voice) -> list[tuple[str, float, float]]:
+        """Word times of the reference: stored ones for calibrations, else the transcript's words
+        spread over the voiced part of the recording in proportion to their length."""
+        path = Path(voice.reference)
+        key = (str(path), path.stat().st_mtime)
+        if key in self._word_times:
+            return self._word_times[key]
+        words = voice.transcript.split()
+        stored = []
+        meta_path = path.with_suffix(".json")
+        if meta_path.is_file():
+            try:
+                meta = json.loads(meta_path.read_text())
+                if meta.get("rendered_by") and meta.get("transcript") == voice.transcript:
+                    stored = [(str(w), float(s), float(e)) for w, s, e in meta.get("words", [])]
+            except (OSError, ValueError, TypeError):
+                stored = []
+        if len(stored) != len(words):
+            import soundfile as sf
+
+            audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
+            mono = audio.mean(axis=1)
+            start, end = voiced_bounds(mono, sr)
+            stored = spread_words(words, start / sr, max(end, start + 1) / sr)
+        self._word_times[key] = stored
+        return stored
+
+    def _context_seconds(self) -> float:
+        steps = self._model.max_context_steps if self._model is not None else CONTEXT_FRAMES
+        return min(int(steps), CONTEXT_FRAMES) / FRAME_RATE
+
+    def _load(self) -> _Runtime:
+        if self._runtime is None:
+            self._runtime = load_runtime()
+        return self._runtime
+
+    def _ensure_model(self, rt: _Runtime):
+        if self._model is None:
+            # from_repo downloads config and weights; reading max_context_steps loads the model, so
+            # a missing download, GPU or driver shows up here as one clear error, not mid-render.
+            try:
+                model = rt.dia2.Dia2.from_repo(self.repo, device=self.device, dtype=self.dtype)
+                int(model.max_context_steps)
+            except Exception as exc:  # noqa: BLE001 - hub, CUDA and torch raise many kinds
+                raise BackendUnavailable(f"could not load Dia2 model {self.repo} on {self.device} ({self.dtype}): "
+                                         f"{type(exc).__name__}: {exc}") from exc
+            self._model = model
+        return self._model
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+def _known_transcriber(known: dict[str, list[tuple[str, float, float]]], seed: int, rt: _Runtime):
+    """Stand-in for dia2.runtime.voice_clone.transcribe_words(path, device, language=None)."""
+    word_cls = getattr(rt.voice_clone, "WhisperWord", None)
+
+    def transcribe(audio_path, device=None, language=None):
+        key = os.path.realpath(str(audio_path))
+        if key not in known:
+            raise RuntimeError(f"dramac has no transcript for prefix {audio_path}; refusing to load Whisper")
+        words = [word_cls(text=w, start=s, end=e) if word_cls else _Word(w, s, e) for w, s, e in known[key]]
+        # whisper-timestamped would have re-seeded torch here; seed again so takes are reproducible.
+        rt.torch.manual_seed(seed)
+        return words
+
+    return transcribe
+
+
+@dataclass
+class _Word:
+    text: str
+    start: float
+    end: float
+
+
+def spread_words(words: list[str], start: float, end: float) -> list[tuple[str, float, float]]:
+    weights = [len(w) + 1 for w in words]
+    total = float(sum(weights)) or 1.0
+    out, t = [], start
+    for w, weight in zip(words, weights):
+        d = (end - start) * weight / total
+        out.append((w, round(t, 3), round(t + d, 3)))
+        t += d
+    return out
+
+
+def voice_seed(voice: Voice) -> int:
+    seed = voice.param("seed")
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        return seed
+    return int(voice.key[:8], 16)  # stable for voices that name no seed
+
+
+def to_numpy(waveform) -> np.ndarray:
+    """Dia2 returns the waveform on the model device, maybe in bf16: detach, float32, CPU, 1-D."""
+    t = waveform.detach() if hasattr(waveform, "detach") else waveform
+    if hasattr(t, "float"):
+        t = t.float()
+    if hasattr(t, "cpu"):
+        t = t.cpu()
+    arr = np.asarray(t.numpy() if hasattr(t, "numpy") else t, dtype=np.float32).reshape(-1)
+    return np.clip(np.nan_to_num(arr), -1.0, 1.0)
+
+
+_HOP_S = 0.01
+_MIN_WORD_S = 0.12  # a word's audio lasts at least this long after its timestamp
+_KEEP_S = 0.03  # silence kept around a trimmed take
+
+
+def _frame_rms(wave: np.ndarray, sr: int) -> np.ndarray:
+    hop = max(1, int(sr * _HOP_S))
+    n = len(wave) // hop
+    if n == 0:
+        return np.zeros(0, dtype=np.float32)
+    frames = wave[: n * hop].reshape(n, hop)
+    return np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+
+
+def voiced_bounds(wave: np.ndarray, sr: int, floor_db: float = -40.0) -> tuple[int, int]:
+    """First and last sample of sound louder than `floor_db` below the loudest 10 ms, with a little
+    margin; the whole range when nothing is voiced."""
+    rms = _frame_rms(wave, sr)
+    if rms.size == 0 or rms.max() <= 1e-5:
+        return 0, len(wave)
+    loud = np.nonzero(rms > max(rms.max() * 10 ** (floor_db / 20), 1e-4))[0]
+    hop = int(sr * _HOP_S)
+    keep = int(sr * _KEEP_S)
+    start = max(0, loud[0] * hop - keep)
+    end = min(len(wave), (loud[-1] + 1) * hop + keep)
+    return start, end
+
+
+def trim(wave: np.ndarray, sr: int) -> np.ndarray:
+    start, end = voiced_bounds(wave, sr)
+    return np.ascontiguousarray(wave[start:end], dtype=np.float32)
+
+
+def cut_between(wave: np.ndarray, sr: int, last_word: float, next_word: float) -> int:
+    """Sample where one line ends and the next begins: the middle of the longest quiet stretch
+    between the start of the last word of the line and the start of the next line's first word;
+    the quietest 10 ms there when nothing is quiet; the next word's start when they touch."""
+    rms = _frame_rms(wave, sr)
+    hop = int(sr * _HOP_S)
+    lo = int((last_word + _MIN_WORD_S) / _HOP_S)
+    hi = min(int(next_word / _HOP_S), rms.size)
+    if hi <= lo:
+        return min(len(wave), int(next_word * sr))
+    window = rms[lo:hi]
+    quiet = window < max(rms.max() * 10 ** (-30 / 20), 1e-4)
+    best_len, best_mid, run_start = 0, None, None
+    for i, q in enumerate(np.append(quiet, False)):
+        if q and run_start is None:
+            run_start = i
+        elif not q and run_start is not None:
+            if i - run_start > best_len:
+                best_len, best_mid = i - run_start, (run_start + i) / 2
+            run_start = None
+    frame = best_mid if best_mid is not None else float(np.argmin(window)) + 0.5
+    return int((lo + frame) * hop)
+
+
+def split_takes(wave: np.ndarray, sr: int, starts: list[float], counts: list[int]) -> list[np.ndarray]:
+    """One trimmed take per line; `starts` are word start times, `counts` words per line."""
+    bounds, cuts, k = [], [0], 0
+    for c in counts:
+        bounds.append((k, k + c))
+        k += c
+    spoken = [i for i, c in enumerate(counts) if c]
+    for a, b in zip(spoken, spoken[1:]):
+        cuts.append(cut_between(wave, sr, starts[bounds[a][1] - 1], starts[bounds[b][0]]))
+    cuts.append(len(wave))
+    takes, j = [], 0
+    for i, c in enumerate(counts):
+        if not c:
+            takes.append(np.zeros(0, dtype=np.float32))
+            continue
+        takes.append(trim(wave[cuts[j]:cuts[j + 1]], sr))
+        j += 1
+    return takes
+
+
+def _balanced_cut(counts: list[int]) -> int:
+    """Index splitting lines into two non-empty halves with word counts as equal as possible."""
+    total, best, best_gap, acc = sum(counts), 1, None, 0
+    for i in range(1, len(counts)):
+        acc += counts[i - 1]
+        gap = abs(total - 2 * acc)
+        if best_gap is None or gap < best_gap:
+            best, best_gap = i, gap
+    return best
+
+
+def _duration(path: Path) -> float:
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except RuntimeError as exc:
+        raise Dia2ConfigError(f"cannot read reference {path}: {exc}") from None
+    return info.frames / float(info.samplerate)
+
+
+def _write_wav(path: str, wave: np.ndarray) -> None:
+    import soundfile as sf
+
+    sf.write(path, wave, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+
+
+def _atomic_write(target: Path, write) -> None:
+    """Write to a temporary file beside `target`, then rename: readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# Calibration lines set a register the model may carry into the character's clips; the timbre
+# itself is whatever the seed draws, so descriptions name only the register.
+_PALETTE = (
+    ("dia2-calm", 1103, "The evening was quiet, and the old house settled into the dark.", "calm, measured"),
+    ("dia2-brisk", 2207, "Right, listen carefully, we have ten minutes and not one more.", "brisk, businesslike"),
+    ("dia2-warm", 3301, "Come in and sit by the fire, and tell me everything.", "warm, friendly"),
+    ("dia2-wry", 4409, "Well, that went about as well as anyone could have expected.", "wry, dry"),
+    ("dia2-earnest", 5503, "I promise you, I checked every single door before I left.", "earnest, sincere"),
+    ("dia2-gruff", 6607, "Keep your voice down and your hands where I can see them.", "gruff, guarded"),
+    ("dia2-bright", 7703, "Oh, good morning! I brought coffee, and you will love this news.", "bright, upbeat"),
+    ("dia2-weary", 8803, "It has been a very long week, and I just want to sleep.", "weary, tired"),
+    ("dia2-urgent", 9907, "We have to go now, right now, before they find the car.", "urgent, tense"),
+    ("dia2-gentle", 10009, "It is all right, nobody is angry with you, I promise.", "gentle, soft"),
+)

@@ -1,0 +1,664 @@
+"""Fountain 1.1 front end: `Source` -> `nodes.Script`.
+
+Three steps:
+  1. pre-lexing (`_prelex`, plain Python): cut boneyard `/* */` and notes `[[ ]]` out of the text,
+     remembering where each note was, and turn the rest into one lexer line per source line with
+     a column map back to the source. This is the only text scanning done outside the grammar.
+  2. the LALR grammar grammars/fountain.lark classifies whole lines and groups them into
+     paragraphs (title page, scene heading, dialogue, transition, action flow);
+  3. `_Builder`, a lark Transformer, turns the tree into AST nodes with spans, resolving emphasis
+     through compiler.inline and handing every note body to compiler.directives.
+
+Choices where the spec is silent are listed in docs/fountain.md.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from lark import Lark, Token, Transformer
+from lark.exceptions import LarkError, UnexpectedInput
+
+from compiler import nodes
+from compiler.diagnostics import Sink, Span
+from compiler.directives import is_directive, parse_directive
+from compiler.inline import plain_text
+from compiler.project import Project
+from compiler.source import Source
+
+GRAMMAR = Path(__file__).resolve().parent.parent / "grammars" / "fountain.lark"
+
+# The lexer line that stands for a line made only of notes (see the grammar's NOTE_LINE).
+NOTE_MARK = "\x00"
+_NO_NOTES: tuple = ()  # shared by every line without notes
+_WS = " \t"
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark.open(str(GRAMMAR), parser="lalr", lexer="contextual")
+
+
+def parse_fountain(source: Source, project: Project, sink: Sink) -> nodes.Script:
+    lines = _prelex(source, sink)
+    whole = lines.span_of_offsets(0, len(source.text))
+    try:
+        tree = _parser().parse(lines.lexer_input())
+    except UnexpectedInput as exc:
+        # The grammar has a catch-all line in every state, so this means a grammar bug; report
+        # it at the line it happened on instead of crashing.
+        span = lines.line_span(max(getattr(exc, "line", 1), 1) - 1)
+        sink.error(f"cannot parse this line as Fountain ({type(exc).__name__})", span)
+        return nodes.Script(whole, "fountain", None, [], {})
+    except LarkError as exc:
+        sink.error(f"cannot parse this file as Fountain: {exc}", Span.point(source.path, 1, 1))
+        return nodes.Script(whole, "fountain", None, [], {})
+    title_page, elements = _Builder(lines, project, sink).transform(tree)
+    return nodes.Script(whole, "fountain", title_page, _scenes(elements), {})
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Pre-lexing
+
+
+@dataclass
+class _NoteRef:
+    anchor: int  # index in the lexer line where the note stood
+    body: str  # text between [[ and ]]
+    span: Span  # the whole [[...]]
+    offset: int  # source offset of its "[["
+    closed: bool = True
+
+
+@dataclass
+class _Lines:
+    """The lexer's view of the file: line i of the lexer input is `texts[i]`.
+
+    Character k of `texts[i]` came from source offset `base[i] + k`, or `offs[i][k]` when the
+    pre-lexer cut something out of the line (then `offs[i]` has one extra entry, one past the
+    end). `notes[i]` lists the notes that were cut out of line i, by position. `row[i]`/`col0[i]`
+    are the source line and column of `base[i]`, so most positions need no search.
+    """
+
+    source: Source
+    line_starts: list[int]  # source offsets where source lines start
+    texts: list[str] = field(default_factory=list)
+    base: list[int] = field(default_factory=list)
+    offs: list[list[int] | None] = field(default_factory=list)
+    notes: list[list[_NoteRef]] = field(default_factory=list)
+    row: list[int] = field(default_factory=list)
+    col0: list[int] = field(default_factory=list)
+
+    def lexer_input(self) -> str:
+        # Every line ends with "\n", plus one extra blank line so each paragraph ends in a BLANK.
+        return "\n".join(self.texts) + "\n\n"
+
+    def add_whole(self, texts: list[str], start: int) -> None:
+        """Whole source lines, unchanged, the first starting at offset `start`."""
+        r = bisect.bisect_right(self.line_starts, start) - 1
+        n = len(texts)
+        self.texts.extend(texts)
+        self.base.extend(self.line_starts[r:r + n])
+        self.offs.extend([None] * n)
+        self.notes.extend([_NO_NOTES] * n)
+        self.row.extend(range(r + 1, r + n + 1))
+        self.col0.extend([1] * n)
+
+    def add(self, text: str, base: int, offs: list[int] | None, notes: list[_NoteRef]) -> None:
+        line, col = self._position(base)
+        self.texts.append(text)
+        self.base.append(base)
+        self.offs.append(offs)
+        self.notes.append(notes)
+        self.row.append(line)
+        self.col0.append(col)
+
+    def pos(self, i: int, k: int) -> tuple[int, int]:
+        """Source (line, column) of character k of lexer line i."""
+        offs = self.offs[i]
+        if offs is None:
+            return self.row[i], self.col0[i] + k
+        return self._position(offs[min(k, len(offs) - 1)])
+
+    def span(self, i0: int, c0: int, i1: int, c1: int) -> Span:
+        """Span of lexer text from (i0, c0) to (i1, c1), end exclusive."""
+        l0, k0 = self.pos(i0, c0)
+        if c1 > c0 or i1 != i0:
+            l1, k1 = self.pos(i1, max(c1 - 1, 0))
+            k1 += c1 > 0
+        else:
+            l1, k1 = l0, k0
+        return Span(self.source.path, l0, k0, l1, k1)
+
+    def line_span(self, i: int) -> Span:
+        if not 0 <= i < len(self.texts):
+            return Span.point(self.source.path, len(self.line_starts), 1)
+        lo, hi = _bounds(self.texts[i])
+        return self.span(i, lo, i, hi)
+
+    def span_of_offsets(self, start: int, end: int) -> Span:
+        l0, c0 = self._position(start)
+        l1, c1 = self._position(end)
+        return Span(self.source.path, l0, c0, l1, c1)
+
+    def _position(self, offset: int) -> tuple[int, int]:
+        line = bisect.bisect_right(self.line_starts, offset) - 1
+        return line + 1, offset - self.line_starts[line] + 1
+
+
+def _bounds(text: str) -> tuple[int, int]:
+    """Start and end of `text` without its surrounding spaces and tabs."""
+    return len(text) - len(text.lstrip(_WS)), len(text.rstrip(_WS))
+
+
+def _prelex(source: Source, sink: Sink) -> _Lines:
+    text = source.text
+    starts = [0]
+    pos = text.find("\n")
+    while pos != -1:
+        starts.append(pos + 1)
+        pos = text.find("\n", pos + 1)
+    lines = _Lines(source, starts)
+    # NUL is the note-line mark; a real NUL cannot come from decode(), but never let one pose as it.
+    lexable = text.replace(NOTE_MARK, "\ufffd")
+    if "/*" not in text and "[[" not in text:
+        # Fast path, the usual case: nothing to cut out, one lexer line per source line.
+        lines.add_whole(lexable.split("\n"), 0)
+        return lines
+    _LineCutter(lexable, lines).run(_find_cuts(text, lines, sink))
+    return lines
+
+
+@dataclass
+class _Cut:
+    start: int
+    end: int  # exclusive
+    note: _NoteRef | None  # None for boneyard
+
+
+def _find_cuts(text: str, lines: _Lines, sink: Sink) -> list[_Cut]:
+    """Boneyard and notes, left to right; whichever opens first wins, so `[[` inside boneyard
+    and `/*` inside a note are plain content."""
+    cuts: list[_Cut] = []
+    n = len(text)
+    pos = 0
+    # Next occurrence of each marker at or after `pos` (n when there is none), searched again
+    # only once `pos` has passed it, so many notes do not rescan the file.
+    nxt = {"/*": -1, "[[": -1, "\n\n": -1}
+
+    def find(marker: str, at: int) -> int:
+        if nxt[marker] < at and nxt[marker] != n:
+            found = text.find(marker, at)
+            nxt[marker] = n if found == -1 else found
+        return nxt[marker]
+
+    while True:
+        b, m = find("/*", pos), find("[[", pos)
+        if b == n and m == n:
+            return cuts
+        if b < m:
+            close = text.find("*/", b + 2)
+            if close == -1:
+                sink.warning("unclosed boneyard '/*': the rest of the file is ignored", lines.span_of_offsets(b, b + 2))
+                cuts.append(_Cut(b, n, None))
+                return cuts
+            cuts.append(_Cut(b, close + 2, None))
+            pos = close + 2
+            continue
+        close = text.find("]]", m + 2)
+        # A note may span lines but not an empty line (the spec asks for two spaces there).
+        gap = find("\n\n", m + 2)
+        if close == -1 or gap < close:
+            sink.warning("unclosed note '[[': it runs to the end of its paragraph", lines.span_of_offsets(m, m + 2))
+            note = _NoteRef(0, text[m + 2:gap], lines.span_of_offsets(m, gap), m, closed=False)
+            cuts.append(_Cut(m, gap, note))
+            pos = gap
+            continue
+        note = _NoteRef(0, text[m + 2:close], lines.span_of_offsets(m, close + 2), m)
+        cuts.append(_Cut(m, close + 2, note))
+        pos = close + 2
+
+
+class _LineCutter:
+    """Builds the lexer lines from the text with the cuts taken out.
+
+    A cut removes its characters, line breaks included, so `a /* x\ny */ b` is the one line
+    `a b`. A line that was only cuts disappears, unless a note starts on it: then it becomes a
+    note line (NOTE_MARK). Lines no cut touches are taken whole.
+    """
+
+    def __init__(self, text: str, lines: _Lines):
+        self.text = text
+        self.lines = lines
+        self.chars: list[str] = []
+        self.offs: list[int] = []
+        self.notes: list[_NoteRef] = []
+        self.touched = False
+
+    def run(self, cuts: list[_Cut]) -> None:
+        pos = 0
+        for cut in cuts:
+            self._take(pos, cut.start)
+            self.touched = True
+            if cut.note is not None:
+                cut.note.anchor = len(self.chars)
+                self.notes.append(cut.note)
+            pos = cut.end
+            # "a [[x]] b" must not become "a  b", nor "/* x */ b" an indented " b".
+            if not self.chars or self.chars[-1] in _WS:
+                while pos < len(self.text) and self.text[pos] in _WS:
+                    pos += 1
+        self._take(pos, len(self.text))
+        self._emit(None)
+
+    def _take(self, a: int, b: int) -> None:
+        """Add text[a:b] (no cut inside it) to the lexer lines."""
+        text = self.text
+        nl = text.find("\n", a, b)
+        if nl == -1:
+            self.chars.extend(text[a:b])
+            self.offs.extend(range(a, b))
+            return
+        if self.chars or self.touched:  # finish the line a cut is on
+            self.chars.extend(text[a:nl])
+            self.offs.extend(range(a, nl))
+            self._emit(nl)
+            a = nl + 1
+        last = text.rfind("\n", a, b)
+        if last != -1:  # whole lines no cut touches: taken in bulk
+            self.lines.add_whole(text[a:last].split("\n"), a)
+            a = last + 1
+        self.chars.extend(text[a:b])
+        self.offs.extend(range(a, b))
+
+    def _emit(self, newline: int | None) -> None:
+        lines = self.lines
+        text = "".join(self.chars)
+        offs = self.offs
+        if not self.touched:
+            # Only the last line of the file can arrive here untouched (the others are taken whole by _take).
+            end = len(self.text) if newline is None else newline
+            lines.add(text, end - len(text), None, _NO_NOTES)
+        elif text.strip(_WS) or self.notes:
+            if not text.strip(_WS):
+                text, offs = NOTE_MARK, [self.notes[0].offset]
+            offs = list(offs)
+            offs.append(offs[-1] + 1 if offs else (newline if newline is not None else len(self.text)))
+            lines.add(text, offs[0], offs, self.notes)
+        # else: a line of boneyard or note continuation: gone
+        self.chars, self.offs, self.notes, self.touched = [], [], [], False
+
+
+# ---------------------------------------------------------------------------------------------
+# 2./3. Tree -> AST
+#
+# Tokens are whole lines; `tok.line - 1` is the index into the `_Lines` table. The methods below
+# are written for speed (a feature script is ~5,000 lines): positions are (line index, char
+# index) pairs until a node is made.
+
+
+class _Builder(Transformer):
+    def __init__(self, lines: _Lines, project: Project, sink: Sink):
+        super().__init__(visit_tokens=False)
+        self.lines = lines
+        self.project = project
+        self.sink = sink
+        self.path = lines.source.path
+        self.dual_marks: set[int] = set()  # id() of dialogues whose cue ends in "^"
+
+    # ---- notes -------------------------------------------------------------------------------
+
+    def _note(self, note: _NoteRef):
+        """A note -> a directive node, a Note, or None for a broken directive (already reported)."""
+        if note.closed:
+            directive = parse_directive(note.body, note.span, self.project, self.sink)
+            if directive is not None:
+                return directive
+            if is_directive(note.body):
+                return None
+        return nodes.Note(note.span, note.body.strip())
+
+    def _notes_of(self, tok: Token) -> list:
+        notes = self.lines.notes[tok.line - 1]
+        return [el for el in map(self._note, notes) if el is not None] if notes else []
+
+    def _single(self, tok: Token) -> tuple[str, Span]:
+        """A one-line element's text without surrounding white space, and its span."""
+        i = tok.line - 1
+        text = self.lines.texts[i]
+        lo, hi = _bounds(text)
+        return text[lo:hi], self.lines.span(i, lo, i, hi)
+
+    # ---- document ----------------------------------------------------------------------------
+
+    def start(self, children):
+        title_page = None
+        elements: list = []
+        for child in children:
+            if isinstance(child, tuple):  # from title_page
+                title_page, notes = child
+                elements.extend(notes)
+            else:
+                elements.extend(child)
+        return title_page, _pair_dual(elements, self.dual_marks, self.sink)
+
+    def title_page(self, toks):
+        fields: list[nodes.TitleField] = []
+        notes: list = []
+        key, values, first, last = "", [], None, None
+        for tok in toks:
+            notes.extend(self._notes_of(tok))
+            if tok.type == "NOTE_LINE":
+                continue
+            text, span = self._single(tok)
+            if tok.type in ("TITLE_FIRST", "TITLE_KEY"):
+                if first is not None:
+                    fields.append(self._field(key, values, first, last))
+                key, _, value = text.partition(":")
+                key, values, first = key.strip(_WS), [value.strip(_WS)] if value.strip(_WS) else [], span
+            else:
+                if tok.type == "TITLE_OTHER":
+                    self.sink.warning(
+                        "title page line is not 'Key: value' and not indented; read as part of the field above",
+                        span,
+                        "the title page ends at the first blank line",
+                    )
+                values.append(text)
+            last = span
+        fields.append(self._field(key, values, first, last))
+        return nodes.TitlePage(_join(fields[0].span, fields[-1].span), fields), notes
+
+    def _field(self, key: str, values: list[str], first: Span, last: Span) -> nodes.TitleField:
+        return nodes.TitleField(_join(first, last), key, plain_text("\n".join(values)))
+
+    # ---- one-line elements -------------------------------------------------------------------
+
+    def scene(self, children):
+        tok = children[0]
+        forced = tok.type == "FORCED_HEADING"
+        body, span = self._single(tok)
+        if forced:
+            body = body[1:]
+        number = None
+        # A scene number closes the heading: "INT. HOUSE - DAY #1A#".
+        if body.endswith("#") and len(body) > 1:
+            opener = body.rfind("#", 0, len(body) - 1)
+            candidate = body[opener + 1:-1]
+            if opener != -1 and candidate and all(ch.isalnum() or ch in "-." for ch in candidate):
+                number = candidate
+                body = body[:opener].rstrip(_WS)
+        out = [nodes.SceneHeading(span, plain_text(body), number, forced), *self._notes_of(tok)]
+        for child in children[1:]:
+            out.extend(child)
+        return out
+
+    def transition(self, children):
+        text, span = self._single(children[0])
+        return [nodes.Transition(span, plain_text(text), False), *self._notes_of(children[0])]
+
+    def flow(self, children):
+        out: list = []
+        group: list[Token] = []  # consecutive lyric or centered lines make one node
+        for child in children:
+            if group and (isinstance(child, list) or child.type != group[0].type):
+                out.extend(self._grouped(group))
+                group = []
+            if isinstance(child, list):  # an action's elements
+                out.extend(child)
+            elif child.type in ("LYRIC", "CENTERED"):
+                group.append(child)
+            else:
+                out.extend(self._special(child))
+        if group:
+            out.extend(self._grouped(group))
+        return out
+
+    def _grouped(self, toks: list[Token]) -> list:
+        texts, notes, spans = [], [], []
+        for tok in toks:
+            body, span = self._single(tok)
+            body = body[1:] if tok.type == "LYRIC" else body[1:-1]  # "~text", "> text <"
+            texts.append(plain_text(body.strip(_WS)))
+            spans.append(span)
+            notes.extend(self._notes_of(tok))
+        cls = nodes.Lyrics if toks[0].type == "LYRIC" else nodes.Centered
+        return [cls(_join(spans[0], spans[-1]), "\n".join(texts)), *notes]
+
+    def _special(self, tok: Token) -> list:
+        body, span = self._single(tok)
+        kind = tok.type
+        if kind == "PAGE_BREAK":
+            node = nodes.PageBreak(span)
+        elif kind == "SECTION":
+            depth = len(body) - len(body.lstrip("#"))
+            node = nodes.Section(span, plain_text(body[depth:].strip(_WS)), depth)
+        elif kind == "SYNOPSIS":
+            node = nodes.Synopsis(span, plain_text(body[1:].strip(_WS)))
+        else:  # FORCED_TRANSITION
+            node = nodes.Transition(span, plain_text(body[1:].strip(_WS)), True)
+        return [node, *self._notes_of(tok)]
+
+    # ---- action ------------------------------------------------------------------------------
+
+    def action(self, toks):
+        """Action lines, indentation kept. A directive splits the action where it stands;
+        ordinary notes follow the piece of action they were in."""
+        texts, table = self.lines.texts, self.lines.notes
+        out: list = []
+        pending: list = []
+        rows: list[tuple[int, int, int]] = []  # (line, lo, hi) of the current piece
+        forced = split = False
+
+        def flush():
+            nonlocal forced, split
+            node = self._action_node(rows, forced, split)
+            if node is not None:
+                out.append(node)
+            out.extend(pending)
+            pending.clear()
+            rows.clear()
+            forced = split = False
+
+        for tok in toks:
+            i = tok.line - 1
+            kind = tok.type
+            if kind == "KEEP_BLANK":
+                rows.append((i, 0, 0))
+                continue
+            text = texts[i] if kind != "NOTE_LINE" else ""
+            lo = 0
+            if kind == "FORCED_ACTION":
+                lo = 1
+                forced = forced or not rows
+            for note in table[i]:
+                element = self._note(note)
+                if element is None:
+                    continue
+                if isinstance(element, nodes.Note):
+                    # Notes before any action text stay in front of it.
+                    (pending if rows else out).append(element)
+                    continue
+                anchor = max(lo, min(note.anchor, len(text)))
+                rows.append((i, lo, anchor))
+                flush()
+                out.append(element)
+                split, lo = True, anchor
+            if kind != "NOTE_LINE":  # a line of notes leaves no line behind
+                rows.append((i, lo, len(text.rstrip(_WS))))
+        flush()
+        return out
+
+    def _action_node(self, rows: list[tuple[int, int, int]], forced: bool, split: bool):
+        texts = self.lines.texts
+        a, b = 0, len(rows)
+        while a < b and not texts[rows[a][0]][rows[a][1]:rows[a][2]].strip(_WS):
+            a, split = a + 1, False
+        while b > a and not texts[rows[b - 1][0]][rows[b - 1][1]:rows[b - 1][2]].strip(_WS):
+            b -= 1
+        if a == b:
+            return None
+        i0, lo0, _ = rows[a]
+        i1, lo1, hi1 = rows[b - 1]
+        if split:  # after a directive in mid-line, the rest is not indentation
+            lo0 += len(texts[i0][lo0:]) - len(texts[i0][lo0:].lstrip(_WS))
+            rows[a] = (i0, lo0, rows[a][2])
+        hi1 = lo1 + len(texts[i1][lo1:hi1].rstrip(_WS))
+        rows[b - 1] = (i1, rows[b - 1][1], hi1)
+        raw = "\n".join(texts[i][lo:hi] for i, lo, hi in rows[a:b])
+        return nodes.Action(self.lines.span(i0, lo0, i1, hi1), plain_text(raw), raw, forced)
+
+    # ---- dialogue ----------------------------------------------------------------------------
+
+    def dialogue(self, toks):
+        lines = self.lines
+        texts, table = lines.texts, lines.notes
+        cue, cue_span = self._single(toks[0])
+        character, extension, dual = _split_cue(cue)
+        parts: list = []
+        after: list = []  # ordinary notes, emitted after the dialogue
+        rows: list[tuple[int, int, int]] = []  # speech lines since the last part: (line, lo, hi)
+        lyric = False
+
+        def flush():
+            a, b = 0, len(rows)
+            while a < b and rows[a][1] == rows[a][2]:
+                a += 1
+            while b > a and rows[b - 1][1] == rows[b - 1][2]:
+                b -= 1
+            if a < b:
+                raw = "\n".join(texts[i][lo:hi] for i, lo, hi in rows[a:b])
+                span = lines.span(rows[a][0], rows[a][1], rows[b - 1][0], rows[b - 1][2])
+                parts.append(nodes.Speech(span, plain_text(raw), raw))
+            rows.clear()
+
+        def place(note: _NoteRef) -> bool:
+            """Directives go into `parts` here, ordinary notes after the dialogue."""
+            element = self._note(note)
+            if element is None or isinstance(element, nodes.Note):
+                if element is not None:
+                    after.append(element)
+                return False
+            flush()
+            parts.append(element)
+            return True
+
+        for note in table[toks[0].line - 1]:
+            place(note)
+        for tok in toks[1:]:
+            i = tok.line - 1
+            kind = tok.type
+            if kind == "KEEP_BLANK":
+                rows.append((i, 0, 0))
+                continue
+            if kind == "NOTE_LINE":
+                for note in table[i]:
+                    place(note)
+                continue
+            text = texts[i]
+            lo, hi = _bounds(text)
+            if kind == "PAREN":
+                flush()
+                parts.append(nodes.Parenthetical(lines.span(i, lo, i, hi), plain_text(text[lo:hi])))
+                for note in table[i]:
+                    place(note)
+                continue
+            if kind == "LYRIC":
+                lyric = True
+                lo += 1 + len(text[lo + 1:]) - len(text[lo + 1:].lstrip(_WS))
+            for note in table[i]:
+                anchor = max(lo, min(note.anchor, hi))
+                rows.append((i, lo, len(text[:anchor].rstrip(_WS))))
+                if place(note):
+                    lo = anchor + len(text[anchor:]) - len(text[anchor:].lstrip(_WS))
+                else:
+                    rows.pop()  # an ordinary note does not split the line
+            rows.append((i, min(lo, hi), hi))
+        flush()
+        speeches = [p for p in parts if isinstance(p, nodes.Speech)]
+        end = parts[-1].span if parts else cue_span  # parts are in source order
+        node = nodes.Dialogue(
+            _join(cue_span, end), character, extension,
+            [p for p in parts if isinstance(p, nodes.Parenthetical)],
+            " ".join(s.text for s in speeches), False, cue, cue_span, parts, lyric,
+        )
+        if not any(s.text.strip() for s in speeches):
+            self.sink.warning(f"character cue '{cue}' has no dialogue", cue_span)
+        if dual:
+            self.dual_marks.add(id(node))
+        return [node, *after]
+
+
+def _join(first: Span, last: Span) -> Span:
+    return Span(first.file, first.line, first.col, last.end_line, last.end_col)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cues, dual dialogue, scenes
+
+_CONTINUED = {"CONTD", "CONT", "CONTINUED", "CONTINUING"}
+
+
+@lru_cache(maxsize=4096)  # a script repeats the same few cues hundreds of times
+def _split_cue(cue: str) -> tuple[str, str | None, bool]:
+    """'@McCLANE (V.O.) (CONT'D) ^' -> ('McCLANE', 'V.O.', True). The grammar's CUE terminal has
+    already checked the shape, so plain string operations suffice."""
+    body = cue.strip(_WS)
+    dual = body.endswith("^")
+    if dual:
+        body = body[:-1].rstrip(_WS)
+    if body.startswith("@"):
+        body = body[1:]
+    name, _, rest = body.partition("(")
+    extensions = []
+    for chunk in ("(" + rest).split("(")[1:] if rest else []:
+        ext = chunk.split(")")[0].strip(_WS)
+        letters = "".join(ch for ch in ext.upper() if ch.isalpha())
+        if ext and letters not in _CONTINUED:
+            extensions.append(ext)
+    return name.strip(_WS), (", ".join(extensions) or None), dual
+
+
+def _pair_dual(elements: list, marks: set, sink: Sink) -> list:
+    """`^` on a cue makes it and the dialogue right before it (notes aside) a dual pair."""
+    for k, el in enumerate(elements):
+        if id(el) not in marks:
+            continue
+        j = k - 1
+        while j >= 0 and isinstance(elements[j], nodes.Note):
+            j -= 1
+        prev = elements[j] if j >= 0 else None
+        if isinstance(prev, nodes.Dialogue) and not prev.dual:
+            prev.dual = el.dual = True
+        else:
+            sink.warning(
+                f"dual dialogue marker '^' on '{el.cue}', but no single dialogue comes right before it",
+                el.cue_span or el.span,
+                "'^' goes on the second of two consecutive cues",
+            )
+    return elements
+
+
+def _scenes(elements: list) -> list[nodes.Scene]:
+    scenes: list[nodes.Scene] = []
+    current: nodes.Scene | None = None
+    for el in elements:
+        if isinstance(el, nodes.SceneHeading):
+            current = nodes.Scene(el.span, el, [])
+            scenes.append(current)
+            continue
+        if current is None:
+            current = nodes.Scene(el.span, None, [])
+            scenes.append(current)
+        current.body.append(el)
+    for scene in scenes:
+        # Notes that follow their element can start before it: take the extremes.
+        spans = [el.span for el in scene.body]
+        if scene.heading:
+            spans.append(scene.heading.span)
+        first = min(spans, key=lambda s: (s.line, s.col))
+        last = max(spans, key=lambda s: (s.end_line, s.end_col))
+        scene.span = _join(first, last)
+    return scenes

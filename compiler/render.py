@@ -1,0 +1,271 @@
+"""The render stage: every clip of a plan becomes takes, through a content-addressed cache.
+
+A clip's cache entry is keyed by sha256(backend identity + clip key), so it is reused whenever the
+same backend version would say the same lines in the same voices, wherever the clip sits in the
+script. Cache misses are rendered in parallel worker processes, each holding one backend instance;
+each finished clip is stored at once, so an interrupted build keeps its finished work and the next
+build resumes from it.
+
+Takes are stored as 16-bit PCM, and freshly rendered takes go through the same rounding before they
+are returned: a build sounds bit-identical whether its clips came from the cache or not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import multiprocessing
+import os
+import tempfile
+import time
+import zipfile
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from compiler.backends import BackendUnavailable, create
+from compiler.diagnostics import CompileError, Diagnostic, Span, error
+from compiler.plan_types import Clip
+
+CACHE_DIR_NAME = ".dramac-cache"
+_FORMAT = "dramac-takes-1"  # bump if the entry layout changes; old entries then read as misses
+_SCALE = 32767.0
+
+
+@dataclass
+class RenderResult:
+    takes: dict[str, list[np.ndarray]]  # clip.key → one float32 take per line
+    sample_rate: int
+    rendered: int  # distinct clips the backend rendered in this run
+    cached: int  # distinct clips read from the cache (rendered + cached = distinct clips)
+    seconds: float  # wall time of the whole stage
+
+
+def quantize(takes: list[np.ndarray]) -> list[np.ndarray]:
+    """The takes as the cache stores them (16-bit), back as float32."""
+    return [_from_pcm(_to_pcm(t)) for t in takes]
+
+
+def _to_pcm(take: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(np.asarray(take, dtype=np.float64), -1.0, 1.0) * _SCALE).astype(np.int16)
+
+
+def _from_pcm(pcm: np.ndarray) -> np.ndarray:
+    return (pcm.astype(np.float32) / np.float32(_SCALE)).astype(np.float32)
+
+
+class ClipCache:
+    """Takes on disk, one `.npz` per clip, under `directory/<2 hex>/<sha256>.npz`.
+
+    Entries are written to a temporary file in the same directory and renamed into place with
+    os.replace(), which is atomic: a reader sees a whole entry or none. Stray temporary files (a
+    build killed mid-write) never match an entry name, so they are ignored; an unreadable entry is
+    treated as a miss and rewritten.
+    """
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+
+    @classmethod
+    def for_project(cls, root: str | Path) -> "ClipCache":
+        return cls(Path(root) / CACHE_DIR_NAME)
+
+    def key(self, identity: str, clip: Clip) -> str:
+        return hashlib.sha256(f"{identity}\n{clip.key}".encode()).hexdigest()
+
+    def path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.npz"
+
+    def get(self, identity: str, clip: Clip, sample_rate: int) -> list[np.ndarray] | None:
+        path = self.path(self.key(identity, clip))
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if str(data["format"]) != _FORMAT or int(data["sample_rate"]) != sample_rate:
+                    return None
+                count = int(data["count"])
+                if count != len(clip.lines):
+                    return None
+                return [_from_pcm(data[f"take{i}"]) for i in range(count)]
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None  # damaged entry (disk full, foreign file): render again and overwrite
+
+    def put(self, identity: str, clip: Clip, takes: list[np.ndarray], sample_rate: int) -> None:
+        path = self.path(self.key(identity, clip))
+        self._prepare(path.parent)
+        arrays = {f"take{i}": _to_pcm(t) for i, t in enumerate(takes)}
+        buffer = io.BytesIO()
+        np.savez(buffer, format=np.array(_FORMAT), sample_rate=np.array(sample_rate), count=np.array(len(takes)), **arrays)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:16]}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(buffer.getvalue())
+            os.replace(tmp, path)
+        except BaseException:  # Ctrl-C or a full disk: leave no temporary file behind
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+    def _prepare(self, subdir: Path) -> None:
+        if not self.directory.is_dir():
+            self.directory.mkdir(parents=True, exist_ok=True)
+            # Keep the cache out of version control and backups.
+            (self.directory / ".gitignore").write_text("*\n")
+            (self.directory / "CACHEDIR.TAG").write_text(
+                "Signature: 8a477f597d28d172789f06886806bc55\n# dramac's rendered clips; safe to delete.\n"
+            )
+        subdir.mkdir(exist_ok=True)
+
+
+# One instance per (name, options) for this process: `dramac watch` rebuilds and repeated builds
+# then load the voice model once, not once per build.
+_backends: dict[str, object] = {}
+
+
+def _backend(name: str, options: dict):
+    key = f"{name}:{sorted(options.items())!r}"
+    if key not in _backends:
+        _backends[key] = create(name, **options)
+    return _backends[key]
+
+
+# --- worker processes ---------------------------------------------------------------------------
+
+_worker_backend = None
+
+
+def _init_worker(backend_name: str, options: dict) -> None:
+    global _worker_backend
+    _worker_backend = create(backend_name, **options)
+
+
+def _render_in_worker(clip: Clip) -> list[np.ndarray]:
+    return _worker_backend.render(clip)
+
+
+# --- the stage ----------------------------------------------------------------------------------
+
+
+def render_plan(
+    clips: list[Clip],
+    backend_name: str,
+    backend_options: dict,
+    cache: ClipCache,
+    jobs: int,
+    on_clip: Callable[[Clip, bool], None] | None = None,
+) -> RenderResult:
+    """Takes for every clip, from the cache or rendered by `jobs` worker processes (jobs ≤ 0: one
+    per CPU; 1: in this process). `on_clip(clip, from_cache)` is called here, in the main process,
+    once for every clip of `clips` as it becomes ready. A clip the backend fails on is reported as a
+    CompileError at its first line, after all other clips were finished and cached.
+    """
+    started = time.perf_counter()
+    backend = _backend(backend_name, backend_options)
+    identity = backend.identity()
+    rate = backend.sample_rate
+    if jobs <= 0:
+        jobs = os.cpu_count() or 1
+    if not backend.capabilities.parallel:
+        jobs = 1
+
+    by_key: dict[str, list[Clip]] = {}
+    for clip in clips:
+        by_key.setdefault(clip.key, []).append(clip)
+
+    takes: dict[str, list[np.ndarray]] = {}
+    misses: list[Clip] = []
+    for key, group in by_key.items():
+        hit = cache.get(identity, group[0], rate)
+        if hit is None:
+            misses.append(group[0])
+            continue
+        takes[key] = hit
+        for clip in group:
+            _notify(on_clip, clip, True)
+
+    failures: list[Diagnostic] = []
+
+    def finish(clip: Clip, result: list[np.ndarray] | None, problem: str | None) -> None:
+        if problem is None:
+            problem = _check_takes(clip, result)
+        if problem is not None:
+            failures.append(error(f"backend '{backend_name}' could not render this clip: {problem}", _span_of(clip)))
+            return
+        cache.put(identity, clip, result, rate)
+        takes[clip.key] = quantize(result)
+        for same in by_key[clip.key]:
+            _notify(on_clip, same, False)
+
+    if jobs == 1 or len(misses) <= 1:
+        for clip in misses:
+            result, problem = None, None
+            try:
+                result = backend.render(clip)
+            except (ValueError, RuntimeError, OSError) as exc:
+                problem = str(exc) or type(exc).__name__
+            finish(clip, result, problem)
+    else:
+        _render_parallel(misses, backend_name, backend_options, min(jobs, len(misses)), finish)
+
+    if failures:
+        raise CompileError(failures)
+    return RenderResult(
+        takes={clip.key: takes[clip.key] for clip in clips},
+        sample_rate=rate,
+        rendered=len(misses),
+        cached=len(by_key) - len(misses),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _render_parallel(misses: list[Clip], name: str, options: dict, workers: int, finish) -> None:
+    # spawn, not fork: onnxruntime and BLAS thread pools do not survive a fork safely.
+    context = multiprocessing.get_context("spawn")
+    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(name, options))
+    interrupted = True
+    try:
+        pending: dict[Future, Clip] = {executor.submit(_render_in_worker, clip): clip for clip in misses}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                clip = pending.pop(future)
+                try:
+                    finish(clip, future.result(), None)
+                except BrokenProcessPool:
+                    finish(clip, None, "a worker process died (out of memory, or killed)")
+                except BackendUnavailable as exc:
+                    finish(clip, None, str(exc))
+                except (ValueError, RuntimeError, OSError) as exc:
+                    finish(clip, None, str(exc) or type(exc).__name__)
+        interrupted = False
+    finally:
+        # On Ctrl-C: drop the queue and return at once; finished clips are already cached.
+        executor.shutdown(wait=not interrupted, cancel_futures=True)
+
+
+def _check_takes(clip: Clip, takes) -> str | None:
+    if not isinstance(takes, list) or len(takes) != len(clip.lines):
+        count = len(takes) if isinstance(takes, list) else type(takes).__name__
+        return f"expected {len(clip.lines)} takes, got {count}"
+    for i, take in enumerate(takes):
+        if not isinstance(take, np.ndarray) or take.ndim != 1:
+            return f"take {i + 1} is not mono audio"
+        if take.size and not np.all(np.isfinite(take)):
+            return f"take {i + 1} contains NaN or infinite samples"
+    return None
+
+
+def _span_of(clip: Clip) -> Span:
+    return clip.lines[0].span if clip.lines else Span.point("<plan>", 1, 1)
+
+
+def _notify(on_clip, clip: Clip, from_cache: bool) -> None:
+    if on_clip is not None:
+        on_clip(clip, from_cache)

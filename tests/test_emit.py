@@ -1,0 +1,172 @@
+"""Outputs: audio formats, SRT/WebVTT subtitles, the manifest, and atomic writes."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from compiler import emit
+from compiler.diagnostics import CompileError, Span
+from compiler.emit import write_audio, write_manifest, write_srt, write_vtt, wrap_lines
+from compiler.master import MasterReport
+from compiler.plan_types import Clip, Plan, PlannedLine, SceneBreak
+from compiler.stitch import StitchSettings, build_timeline
+
+SR = 22050
+LONG = ("I told you already, the boat leaves at dawn whether or not your brother "
+        "has found the map, and I will not wait for him.")
+
+
+def make_timeline():
+    def pl(speaker, text, line, ext=None):
+        return PlannedLine(speaker, text, text.lower(), Span("play.fountain", line, 1, line, 1 + len(text)), ext)
+
+    c1 = Clip(0, ("ANNA", "BEN"), (), (pl("ANNA", "Where were you?", 4), pl("BEN", LONG, 6, "O.S.")), "[S1] a", 2.0)
+    c2 = Clip(1, ("DR. <NO> & CO",), (), (pl("DR. <NO> & CO", "Fish & chips <now>.", 10),), "[S1] b", 1.0)
+    plan = Plan("play.fountain", "The Boat", (SceneBreak(0), c1, SceneBreak(1), c2))
+    takes = {c1.key: [np.zeros(int(1.2 * SR), np.float32), np.zeros(int(3.5 * SR), np.float32)],
+             c2.key: [np.zeros(int(0.9 * SR), np.float32)]}
+    return build_timeline(plan, takes, SR, StitchSettings())
+
+
+def parse_time(stamp: str, sep: str) -> float:
+    hms, ms = stamp.split(sep)
+    h, m, s = (int(v) for v in hms.split(":"))
+    return h * 3600 + m * 60 + s + int(ms) / 1000
+
+
+def test_srt_parses_back_with_times():
+    tl = make_timeline()
+    text = emit.srt_text(tl)
+    blocks = text.strip().split("\n\n")
+    assert len(blocks) == len(tl.lines)
+    for n, (block, pl) in enumerate(zip(blocks, tl.lines), 1):
+        rows = block.split("\n")
+        assert rows[0] == str(n)
+        m = re.fullmatch(r"(\d\d:\d\d:\d\d,\d\d\d) --> (\d\d:\d\d:\d\d,\d\d\d)", rows[1])
+        assert m, rows[1]
+        assert parse_time(m[1], ",") == pytest.approx(pl.start, abs=0.0006)
+        assert parse_time(m[2], ",") == pytest.approx(pl.end, abs=0.0006)
+        assert " ".join(rows[2:]) == pl.line.original
+        assert 1 <= len(rows[2:]) <= 2
+
+
+def test_vtt_has_voice_spans_and_times(tmp_path):
+    tl = make_timeline()
+    path = tmp_path / "play.vtt"
+    write_vtt(path, tl)
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("WEBVTT\n\n")
+    cues = re.findall(r"(\d\d:\d\d:\d\d\.\d\d\d) --> (\d\d:\d\d:\d\d\.\d\d\d)\n<v ([^>]*)>(.*?)</v>", text, re.S)
+    assert len(cues) == len(tl.lines)
+    for (a, b, who, body), pl in zip(cues, tl.lines):
+        assert parse_time(a, ".") == pytest.approx(pl.start, abs=0.0006)
+        assert parse_time(b, ".") == pytest.approx(pl.end, abs=0.0006)
+        unescaped = lambda s: s.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")  # noqa: E731
+        assert unescaped(who) == pl.line.speaker
+        assert unescaped(body.replace("\n", " ")) == pl.line.original
+    assert "<NO>" not in text and "<now>" not in text  # markup characters are escaped
+    assert "-->" not in text.replace(" --> ", "")
+
+
+def test_wrapping():
+    assert wrap_lines("Short line.") == ["Short line."]
+    two = wrap_lines("The quick brown fox jumps over the lazy dog near the river bank")
+    assert len(two) == 2 and all(len(r) <= 42 for r in two)
+    assert " ".join(two) == "The quick brown fox jumps over the lazy dog near the river bank"
+    long = wrap_lines(LONG)
+    assert len(long) == 2 and " ".join(long) == LONG
+    assert abs(len(long[0]) - len(long[1])) < 15  # balanced
+    assert wrap_lines("  spaced\n  out  ") == ["spaced out"]
+
+
+def test_manifest_round_trips(tmp_path):
+    tl = make_timeline()
+    path = tmp_path / "play.json"
+    report = MasterReport(-20.5, -16.0, -1.2, 4.5)
+    write_manifest(path, tl, {"loudness": report, "backend": "embedded"})
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["version"] == 1 and data["title"] == "The Boat" and data["source"] == "play.fountain"
+    assert data["duration"] == pytest.approx(tl.duration, abs=1e-5)
+    assert data["sample_rate"] == SR and data["backend"] == "embedded"
+    assert data["loudness"]["output_lufs"] == -16.0
+    assert [l["original"] for l in data["lines"]] == [pl.line.original for pl in tl.lines]
+    first = data["lines"][1]
+    assert first["index"] == 2 and first["speaker"] == "BEN" and first["extension"] == "O.S."
+    assert first["span"] == {"file": "play.fountain", "line": 6, "col": 1, "end_line": 6, "end_col": 1 + len(LONG)}
+    assert first["clip"] == tl.lines[1].clip_key
+    assert first["start"] == pytest.approx(tl.lines[1].start, abs=1e-5)
+    assert data == emit.manifest_dict(tl, {"loudness": report, "backend": "embedded"})
+
+
+def test_manifest_silence_loudness_is_null(tmp_path):
+    path = tmp_path / "m.json"
+    write_manifest(path, make_timeline(), {"loudness": MasterReport(-math.inf, -math.inf, -math.inf, 0.0)})
+    assert json.loads(path.read_text())["loudness"]["input_lufs"] is None  # strict JSON, no -Infinity
+
+
+def tone(seconds: float) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    return (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+
+
+@pytest.mark.parametrize("fmt, subtype, tolerance", [
+    ("wav", "PCM_16", 0.0), ("wav24", "PCM_24", 0.0), ("flac", "PCM_16", 0.0),
+    ("ogg", "VORBIS", 0.01), ("mp3", "MPEG_LAYER_III", 0.1),
+])
+def test_audio_formats_read_back(tmp_path, fmt, subtype, tolerance):
+    audio = tone(2.5)
+    path = tmp_path / f"play.{fmt}"
+    write_audio(path, audio, SR, fmt)
+    info = sf.info(str(path))
+    assert info.samplerate == SR and info.channels == 1 and info.subtype == subtype
+    data, sr = sf.read(str(path), dtype="float32")
+    assert len(data) / sr == pytest.approx(2.5, abs=tolerance + 1 / SR)
+    if fmt.startswith(("wav", "flac")):
+        assert np.max(np.abs(data - audio)) < 1e-3
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left
+
+
+def test_failed_write_leaves_existing_output_untouched(tmp_path, monkeypatch):
+    path = tmp_path / "play.wav"
+    path.write_bytes(b"previous build")
+
+    def broken(file, *args, **kwargs):
+        file.write(b"half a header")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(sf, "write", broken)
+    with pytest.raises(CompileError) as info:
+        write_audio(path, tone(0.5), SR, "wav")
+    assert "disk full" in str(info.value)
+    assert path.read_bytes() == b"previous build"
+    assert [p.name for p in tmp_path.iterdir()] == ["play.wav"]
+
+
+def test_subtitle_write_replaces_atomically(tmp_path, monkeypatch):
+    path = tmp_path / "play.srt"
+    path.write_text("old")
+    monkeypatch.setattr(emit, "srt_text", lambda tl: (_ for _ in ()).throw(ValueError("boom")))
+    with pytest.raises(ValueError):
+        write_srt(path, make_timeline())
+    assert path.read_text() == "old" and len(list(tmp_path.iterdir())) == 1
+    monkeypatch.undo()
+    write_srt(path, make_timeline())
+    assert path.read_text().startswith("1\n00:00:00,500 --> ")
+    assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_write_errors_are_diagnostics(tmp_path):
+    with pytest.raises(CompileError) as info:
+        write_audio(tmp_path / "missing-dir" / "a.wav", tone(0.1), SR, "wav")
+    assert "cannot write output" in str(info.value)
+    with pytest.raises(CompileError):
+        write_audio(tmp_path / "a.aiff", tone(0.1), SR, "aiff")
+    with pytest.raises(CompileError):
+        write_audio(tmp_path / "a.mp3", tone(0.1), 7000, "mp3")
+    assert not list(tmp_path.iterdir())

@@ -1,0 +1,91 @@
+"""Mastering: loudness target and true-peak ceiling, checked with independent measurements."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyloudnorm
+import pytest
+from scipy import signal
+
+from compiler.master import MasterSettings, limit, master
+
+SR = 22050
+
+
+def measured_lufs(x: np.ndarray) -> float:
+    return pyloudnorm.Meter(SR).integrated_loudness(np.asarray(x, np.float64))
+
+
+def measured_true_peak(x: np.ndarray) -> float:
+    up = signal.resample_poly(np.asarray(x, np.float64), 4, 1)
+    return 20 * math.log10(np.max(np.abs(up)))
+
+
+def speechlike(seconds: float, level: float, seed: int = 0) -> np.ndarray:
+    """Noise bursts with pauses, shaped like speech's long-term spectrum."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    noise = signal.sosfilt(signal.butter(2, [150, 4000], "bandpass", fs=SR, output="sos"), rng.normal(size=n))
+    gate = (np.sin(2 * np.pi * 0.7 * np.arange(n) / SR) > -0.3).astype(float)
+    x = noise * gate
+    return (x / np.max(np.abs(x)) * level).astype(np.float32)
+
+
+def peaky(seconds: float) -> np.ndarray:
+    """Quiet speech with loud short clicks: reaching -16 LUFS by gain alone would break the ceiling."""
+    x = speechlike(seconds, 0.05, seed=1)
+    for i in range(SR // 2, len(x), SR):
+        x[i: i + 40] += np.hanning(40).astype(np.float32) * 0.9
+    return x
+
+
+@pytest.mark.parametrize("name, audio", [
+    ("loud", speechlike(12.0, 0.99)),
+    ("quiet", speechlike(12.0, 0.01)),
+    ("peaky", peaky(12.0)),
+])
+def test_master_hits_target_under_ceiling(name, audio):
+    settings = MasterSettings()
+    out, report = master(audio, SR, settings)
+    assert len(out) == len(audio)
+    assert measured_lufs(out) == pytest.approx(-16.0, abs=0.5)
+    assert measured_true_peak(out) <= -1.0 + 1e-3
+    assert report.output_lufs == pytest.approx(measured_lufs(out), abs=0.05)
+    assert report.true_peak_db == pytest.approx(measured_true_peak(out), abs=0.05)
+    assert report.input_lufs == pytest.approx(measured_lufs(audio), abs=0.05)
+    if name == "peaky":
+        assert report.limited
+        # Gain alone would have pushed the clicks far above the ceiling.
+        assert measured_true_peak(audio) + report.gain_db > 3.0
+
+
+def test_other_targets():
+    out, report = master(speechlike(10.0, 0.3), SR, MasterSettings(target_lufs=-23.0, true_peak_db=-2.0))
+    assert measured_lufs(out) == pytest.approx(-23.0, abs=0.5)
+    assert measured_true_peak(out) <= -2.0 + 1e-3
+
+
+def test_limiter_scales_smoothly_instead_of_clipping():
+    t = np.arange(SR) / SR
+    x = (0.4 * np.sin(2 * np.pi * 200 * t) * (1 + 1.4 * (np.abs(t - 0.5) < 0.05))).astype(np.float32)  # a loud swell
+    y = limit(x, -6.0, SR)
+    assert measured_true_peak(y) <= -6.0 + 1e-3
+    nz = np.abs(x) > 0.05
+    gain = y[nz] / x[nz]
+    assert np.all(gain > 0) and np.all(gain <= 1.0 + 1e-6)
+    # The gain moves by tiny steps per sample: no corners that clipping would leave.
+    assert float(np.max(np.abs(np.diff(gain)))) < 0.02
+    # Away from the swell the signal passes untouched.
+    assert np.allclose(y[: int(0.3 * SR)], x[: int(0.3 * SR)], atol=1e-6)
+
+
+@pytest.mark.parametrize("audio", [np.zeros(SR * 3, np.float32), np.zeros(0, np.float32),
+                                   (0.5 * np.ones(100)).astype(np.float32)])
+def test_silence_and_short_audio(audio):
+    out, report = master(audio, SR)
+    assert len(out) == len(audio)
+    assert report.input_lufs == -math.inf and report.output_lufs == -math.inf
+    if len(audio) and np.any(audio):
+        assert report.true_peak_db <= -1.0 + 1e-3
