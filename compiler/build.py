@@ -106,8 +106,8 @@ def build(
     if on_start:
         on_start(len(clips))
     result = render.render_plan(clips, prepared.backend_name, prepared.backend_options, cache, jobs, on_clip)
-    sounds = stitch.load_sounds(plan, result.sample_rate)
-    timeline = stitch.build_timeline(plan, result.takes, result.sample_rate, stitch_settings, {p: len(a) / result.sample_rate for p, a in sounds.items()})
+    sounds, sound_lengths = stitch.load_sounds(plan, result.sample_rate)
+    timeline = stitch.build_timeline(plan, result.takes, result.sample_rate, stitch_settings, sound_lengths)
     audio = stitch.assemble(timeline, result.takes, stitch_settings, sounds)
     audio, report = master.master(audio, result.sample_rate, master_settings)
 

@@ -479,7 +479,8 @@ class _Builder(Transformer):
                     continue
                 if isinstance(element, nodes.Note):
                     # Notes before any action text stay in front of it.
-                    (pending if rows else out).append(element)
+                    before_text = not rows and not text[lo:note.anchor].strip(_WS)
+                    (out if before_text else pending).append(element)
                     continue
                 anchor = max(lo, min(note.anchor, len(text)))
                 rows.append((i, lo, anchor))

@@ -380,7 +380,7 @@ _MONTH_DAY = re.compile(
     r"\b" + _MONTH_NAME + r"\.?\s" + _DAY + r"(?![\w:]|[.,][0-9])" + _YEAR_TAIL
 )
 _DAY_MONTH = re.compile(
-    r"(?P<the>\bthe\s)?" + _LEFT + _DAY + r"\s" + _MONTH_NAME + r"\b\.?" + _YEAR_TAIL
+    r"(?P<the>\bthe\s)?" + _LEFT + _DAY + r"\s" + _MONTH_NAME + r"\b(?P<dot>\.)?" + _YEAR_TAIL
 )
 _ISO_DATE = re.compile(r"(?<![\w-])(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})(?![\w-])")
 _US_DATE = re.compile(
@@ -412,7 +412,9 @@ def _day_month(m: re.Match) -> str:
     if not 1 <= day <= 31:
         return m.group()
     the = m.group("the") or "the "
-    return f"{the}{ordinal(day)} of {_month(m.group('month'))}{_year_suffix(m.group('year'))}"
+    # "Mar." loses its period; after a full name ("3 March.") the period ends the sentence.
+    stop = "." if m.group("dot") and m.group("month") in _MONTHS and not m.group("year") else ""
+    return f"{the}{ordinal(day)} of {_month(m.group('month'))}{_year_suffix(m.group('year'))}{stop}"
 
 
 def _numeric_date(m: re.Match) -> str:
@@ -751,7 +753,7 @@ _LEAD_PAUSE = re.compile(r"^[\s\u2026\u2014,]+")
 _TRAIL_ELLIPSIS = re.compile(r"[\s,\u2014]*\u2026[\s\u2026\u2014,]*$")
 _TRAIL_DASH = re.compile(r"[\s,]*\u2014[\s\u2014,]*$")
 _PAUSE_BEFORE_PUNCT = re.compile(r"[\s,]*[\u2026\u2014][\s\u2026\u2014,]*(?=[.!?;:])")
-_PAUSE_AFTER_PUNCT = re.compile(r"(?<=[.!?;:])[\s,]*[\u2026\u2014][\s\u2026\u2014,]*")
+_PAUSE_AFTER_PUNCT = re.compile(r"(?<=[.!?;:])(?<![ap]\.m\.)[\s,]*[\u2026\u2014][\s\u2026\u2014,]*")
 _PAUSE = re.compile(r"[\s,]*[\u2026\u2014][\s\u2026\u2014,]*")
 # Everything a voice cannot say: quotes, brackets, slashes, leftover symbols, emoji.
 _UNSPEAKABLE = re.compile(r"[^\w\s.,!?;:'()\-\u00a1\u00bf\u2013\u2014\ue000-\ue0ff]|_")

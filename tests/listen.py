@@ -118,7 +118,8 @@ def _americanise(word: str) -> str:
     word = re.sub(r"our(s|ed|ing|ite|ites|able)$", lambda m: "or" + m.group(1), word) if len(word) > 6 else word
     word = re.sub(r"is(e|ed|es|ing|ation|ations)$", r"iz\1", word)  # realise, organisation
     word = re.sub(r"ys(e|ed|es|ing)$", r"yz\1", word)  # analyse
-    word = re.sub(r"([^aeiou])tre(s?)$", r"\1ter\2", word)  # centre, theatre
+    if len(word) > 4:
+        word = re.sub(r"([tb])re(s?)$", r"\1er\2", word)  # centre, theatre, fibre
     word = re.sub(r"([aeiou])ll(ed|ing|er)$", r"\1l\2", word)  # travelled, cancelling
     return word
 

@@ -215,3 +215,26 @@ def test_caster_variant_params_do_not_break_rendering(backend):
     variant = palette()[0].with_params(variant=1, pitch_hz=123.0)
     take = backend.speak("A variant voice.", variant)
     assert math.isclose(listen.median_f0(take, 22050), 123, rel_tol=0.08)
+
+
+# --- the listening helpers themselves (tests/listen.py, shared with the end-to-end tests) ---------
+
+
+@pytest.mark.parametrize(
+    "reference, hypothesis",
+    [
+        ("Tell your brother the train leaves at seven.", "tell your brother the train leaves at 7"),
+        ("The colour of the theatre!", "The color of the theater."),
+        ("Twenty-one years, well-known.", "21 years well known"),
+        ("He realised it on the second.", "He realized it on the 2nd"),
+        ("It cost five dollars, and fifty percent.", "It cost $5 and 50%."),
+        ("Isn't it one thousand two hundred?", "Isn’t it 1,200?"),
+    ],
+)
+def test_wer_normalises_whisper_spelling(reference, hypothesis):
+    assert listen.wer(reference, hypothesis) == 0.0
+
+
+def test_wer_counts_real_errors():
+    assert listen.wer("the cat sat down", "the dog sat") == 0.5
+    assert listen.wer("hello there", "") == 1.0

@@ -42,6 +42,9 @@ class Backend(Protocol):
     def render(self, clip: "Clip") -> list["np.ndarray"]:
         """One take per line of `clip` (clip.lines), in order."""
 
+    def voice_from_settings(self, settings: dict, palette: list["Voice"]) -> "Voice":
+        """A voice from a `[cast.NAME]` table; ValueError with a message on unknown keys or bad values."""
+
 
 class BackendUnavailable(RuntimeError):
     """The backend's runtime is missing or broken; the message says how to install it."""
