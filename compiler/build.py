@@ -5,6 +5,7 @@ Each stage is a module of its own; this file only wires them together and report
 
 from __future__ import annotations
 
+import difflib
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -46,16 +47,34 @@ class BuildResult:
 
 
 def _settings_from(cls, table: dict, settings: Settings, table_name: str):
-    """Map a settings table onto a settings dataclass by field name; unknown keys are errors."""
-    names = {f.name: f for f in fields(cls)}
+    """Map a settings table onto a settings dataclass by field name, checking each value's type
+    against the field's default; unknown keys and wrong types are diagnostics at the key."""
+    defaults = cls()
+    names = {f.name for f in fields(cls)}
     values = {}
     for key, value in table.items():
         if key not in names:
-            raise CompileError(error(f"unknown setting '{key}' in [{table_name}]", settings.span_of_key(key), f"known: {', '.join(names)}"))
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise CompileError(error(f"[{table_name}] {key} must be a number", settings.span_of_key(key)))
-        values[key] = float(value)
-    return cls(**values)
+            close = difflib.get_close_matches(key, names, n=1)
+            raise CompileError(error(f"unknown setting '{key}' in [{table_name}]", settings.span_of_key(key),
+                                     f"did you mean '{close[0]}'?" if close else f"known: {', '.join(sorted(names))}"))
+        default = getattr(defaults, key)
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, (int, float)):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            value = type(default)(value) if ok else value
+        elif isinstance(default, tuple):
+            ok = isinstance(value, list) and len(value) == len(default) and all(isinstance(v, (int, float)) for v in value)
+            value = tuple(float(v) for v in value) if ok else value
+        else:
+            ok = isinstance(value, type(default))
+        if not ok:
+            raise CompileError(error(f"[{table_name}] {key} must be {type(default).__name__}, not {value!r}", settings.span_of_key(key)))
+        values[key] = value
+    try:
+        return cls(**values)
+    except ValueError as exc:
+        raise CompileError(error(str(exc), settings.span_of_key(next(iter(table), table_name)))) from None
 
 
 def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | None = None, backend_options: dict | None = None) -> Prepared:

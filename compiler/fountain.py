@@ -2,8 +2,9 @@
 
 Three steps:
   1. pre-lexing (`_prelex`, plain Python): cut boneyard `/* */` and notes `[[ ]]` out of the text,
-     remembering where each note was, and turn the rest into one lexer line per source line with
-     a column map back to the source. This is the only text scanning done outside the grammar.
+     remembering where each note was, and turn the rest into lexer lines with a map back to
+     source offsets (a line made only of notes becomes a NUL mark line, one made only of boneyard
+     disappears). This is the only text scanning done outside the grammar.
   2. the LALR grammar grammars/fountain.lark classifies whole lines and groups them into
      paragraphs (title page, scene heading, dialogue, transition, action flow);
   3. `_Builder`, a lark Transformer, turns the tree into AST nodes with spans, resolving emphasis

@@ -32,6 +32,9 @@ from compiler.diagnostics import CompileError, Diagnostic, Span, error
 from compiler.plan_types import Clip
 
 CACHE_DIR_NAME = ".dramac-cache"
+# A worker process spends ~2 s starting (imports, model load); below this many cache misses per
+# worker, rendering them in this process is faster (a `dramac watch` edit re-renders one or two).
+MIN_CLIPS_PER_WORKER = 3
 _FORMAT = "dramac-takes-1"  # bump if the entry layout changes; old entries then read as misses
 _SCALE = 32767.0
 
@@ -161,8 +164,8 @@ def render_plan(
     jobs: int,
     on_clip: Callable[[Clip, bool], None] | None = None,
 ) -> RenderResult:
-    """Takes for every clip, from the cache or rendered by `jobs` worker processes (jobs ≤ 0: one
-    per CPU; 1: in this process). `on_clip(clip, from_cache)` is called here, in the main process,
+    """Takes for every clip, from the cache or rendered by up to `jobs` worker processes (jobs ≤ 0:
+    one per CPU; 1, or only a few misses: in this process). `on_clip(clip, from_cache)` is called here, in the main process,
     once for every clip of `clips` as it becomes ready. A clip the backend fails on is reported as a
     CompileError at its first line, after all other clips were finished and cached.
     """
@@ -203,7 +206,8 @@ def render_plan(
         for same in by_key[clip.key]:
             _notify(on_clip, same, False)
 
-    if jobs == 1 or len(misses) <= 1:
+    workers = min(jobs, len(misses) // MIN_CLIPS_PER_WORKER)
+    if workers <= 1:
         for clip in misses:
             result, problem = None, None
             try:
@@ -212,7 +216,7 @@ def render_plan(
                 problem = str(exc) or type(exc).__name__
             finish(clip, result, problem)
     else:
-        _render_parallel(misses, backend_name, backend_options, min(jobs, len(misses)), finish)
+        _render_parallel(misses, backend_name, backend_options, workers, finish)
 
     if failures:
         raise CompileError(failures)

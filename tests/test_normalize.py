@@ -58,6 +58,7 @@ CASES = {
         ("Call at 9 AM, not later.", "Call at nine a.m., not later."),
         ("Curfew is 23:59.", "Curfew is twenty-three fifty-nine."),
         ("Report at 14:00.", "Report at fourteen hundred."),
+        ("Done by 6:30 p.m. \u2014 or else.", "Done by six thirty p.m., or else."),
     ],
     "date": [
         ("It happened March 3.", "It happened March third."),
@@ -67,6 +68,7 @@ CASES = {
         ("Since Jan. 5.", "Since January fifth."),
         ("On 3/5/2024 it rained.", "On March fifth, twenty twenty-four it rained."),
         ("Not the 4th of July.", "Not the fourth of July."),
+        ("Not on the 3 March.", "Not on the third of March."),
     ],
     "currency": [
         ("That's $20.", "That's twenty dollars."),

@@ -11,6 +11,7 @@ import pytest
 from compiler.backends.embedded import palette
 from compiler.diagnostics import CompileError, Span
 from compiler.plan_types import Clip, PlannedLine
+from compiler import render
 from compiler.render import CACHE_DIR_NAME, ClipCache, RenderResult, quantize, render_plan
 
 VOICES = palette()
@@ -140,9 +141,14 @@ def test_identical_clips_render_once(first_build, tmp_path):
 
 
 @pytest.mark.slow
-def test_two_workers_give_the_same_audio_as_one(first_build, tmp_path):
+def test_two_workers_give_the_same_audio_as_one(first_build, tmp_path, monkeypatch):
+    monkeypatch.setattr(render, "MIN_CLIPS_PER_WORKER", 1)  # 4 clips: still use 2 worker processes
+    spawned = []
+    real_parallel = render._render_parallel
+    monkeypatch.setattr(render, "_render_parallel", lambda *a: (spawned.append(a[3]), real_parallel(*a)))
     seen = []
     parallel = render_plan(CLIPS, "embedded", {}, ClipCache(tmp_path / "c"), jobs=2, on_clip=lambda c, hit: seen.append(c.key))
+    assert spawned == [2]
     assert (parallel.rendered, parallel.cached) == (len(CLIPS), 0)
     assert sorted(seen) == sorted(c.key for c in CLIPS)
     assert same_audio(parallel, first_build[1])
@@ -159,3 +165,19 @@ def test_backend_failure_is_a_diagnostic_at_the_clip(tmp_path):
     assert diag.span.line == 7 and "could not render" in diag.message and "dia2" in diag.message
     # The good clip after it was still rendered and kept.
     assert render_plan([good], "embedded", {}, ClipCache(tmp_path / "c"), jobs=1).cached == 1
+
+
+def test_interrupted_build_keeps_finished_clips(first_build, tmp_path):
+    cache = copy_cache(first_build[0], tmp_path / "c")
+    for c in CLIPS[:2]:
+        cache.path(cache.key(render._backend("embedded", {}).identity(), c)).unlink()
+
+    def ctrl_c_after_first_render(clip, from_cache):
+        if not from_cache:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        render_plan(CLIPS, "embedded", {}, cache, jobs=1, on_clip=ctrl_c_after_first_render)
+    resumed = render_plan(CLIPS, "embedded", {}, cache, jobs=1)
+    assert (resumed.rendered, resumed.cached) == (1, len(CLIPS) - 1)
+    assert same_audio(resumed, first_build[1])

@@ -9,7 +9,12 @@ Takes are deterministic, because a cached clip must sound like a freshly rendere
 model draws random noise inside the graph (onnxruntime's RandomNormalLike, which cannot be re-seeded
 per call); setting the noise scales to 0 would make it deterministic but flat and less intelligible,
 so `_seedable_model` replaces the two random ops with slices of a noise input that we fill from a
-seeded generator.
+seeded generator. Praat's overlap-add is seeded too.
+
+Tempo: a voice's "tempo" divides Piper's length_scale (on top of the palette's own length_scale).
+VITS rounds phoneme durations to whole frames, which swallows small changes, so a Praat
+time-stretch then makes the take exactly 1/tempo as long as at tempo 1 (costing one more Piper run
+for voices with tempo ≠ 1).
 """
 
 from __future__ import annotations
