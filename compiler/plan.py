@@ -147,7 +147,7 @@ class _Walker:
     def walk(self, script: Script) -> list[Utterance | Step]:
         narrate = self.cast.narrator is not None
         for index, scene in enumerate(script.scenes):
-            if index > 0:
+            if self.items:  # no break before the first scene that has anything to play
                 self.boundary(SceneBreak(index))
             if narrate and scene.heading is not None:
                 self.utter(NARRATOR, speakable_heading(scene.heading.text), scene.heading.span)

@@ -149,7 +149,7 @@ def test_cast_counts_lines_and_words():
     rows = {c["character"]: c for c in json.loads(r.stdout)["characters"]}
     assert set(rows) == {"ROSA", "MILES", "HANNAH", "GEORGE"}
     assert rows["ROSA"]["lines"] == 6
-    assert rows["GEORGE"]["words"] == 22
+    assert rows["GEORGE"]["words"] == 24
     assert len({c["voice"] for c in rows.values()}) == 4
     r = dramac("cast", FERRY)
     assert "ROSA" in r.stdout and "HANNAH" in r.stdout
