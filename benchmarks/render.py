@@ -68,7 +68,7 @@ def main() -> None:
     for jobs in sorted({1, cores}):
         audio, wall = run(jobs)
         print(f"jobs={jobs:<3} {audio:6.1f} s of audio in {wall:5.1f} s wall: "
-              f"{audio / wall:5.1f}x real time (RTF {wall / audio:.3f}; worker start-up included)")
+              f"{audio / wall:5.1f}x real time (RTF {wall / audio:.3f}; model load included)")
     backend = EmbeddedBackend()
     text = "I found the letter under the kitchen table this morning."
     import parselmouth

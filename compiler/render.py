@@ -165,9 +165,12 @@ def render_plan(
     on_clip: Callable[[Clip, bool], None] | None = None,
 ) -> RenderResult:
     """Takes for every clip, from the cache or rendered by up to `jobs` worker processes (jobs ≤ 0:
-    one per CPU; 1, or only a few misses: in this process). `on_clip(clip, from_cache)` is called here, in the main process,
-    once for every clip of `clips` as it becomes ready. A clip the backend fails on is reported as a
-    CompileError at its first line, after all other clips were finished and cached.
+    one per CPU; 1, or only a few misses: in this process). Workers are spawned, so a script that
+    calls this with jobs > 1 needs the `if __name__ == "__main__":` guard.
+
+    `on_clip(clip, from_cache)` is called here, in the main process, once for every clip of `clips`
+    as it becomes ready. A clip the backend fails on is reported as a CompileError at its first
+    line, after all other clips were finished and cached.
     """
     started = time.perf_counter()
     backend = _backend(backend_name, backend_options)

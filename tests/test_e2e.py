@@ -1,0 +1,168 @@
+"""End to end, as a listener would check it: build the examples with the embedded voice, then
+transcribe the WAV offline and compare with the script, and measure timing, loudness and clicks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyloudnorm
+import pytest
+import soundfile as sf
+
+from compiler.master import true_peak_db
+from tests.listen import median_f0, normalize, transcribe, wer
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = {
+    "night-ferry": ROOT / "examples" / "night-ferry" / "night-ferry.fountain",
+    "lighthouse": ROOT / "examples" / "lighthouse" / "lighthouse.md",
+}
+
+
+def dramac(*args):
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
+    r = subprocess.run([sys.executable, "-m", "compiler", *map(str, args)], capture_output=True, text=True, env=env, timeout=900)
+    assert "Traceback" not in r.stderr, r.stderr
+    return r
+
+
+class Built:
+    def __init__(self, name: str, out: Path, summary: dict):
+        self.name = name
+        self.out = out
+        self.summary = summary
+        self.manifest = json.loads((out / f"{name}.json").read_text())
+        self.audio, self.rate = sf.read(out / f"{name}.wav", dtype="float32")
+        self.words = transcribe(self.audio, self.rate)
+
+
+@pytest.fixture(scope="module", params=sorted(EXAMPLES))
+def built(request, tmp_path_factory):
+    name = request.param
+    out = tmp_path_factory.mktemp(f"out-{name}")
+    cache = tmp_path_factory.mktemp(f"cache-{name}")
+    r = dramac("build", EXAMPLES[name], "-o", out, "--cache-dir", cache, "--format", "wav,flac", "--json")
+    assert r.returncode == 0, r.stderr
+    return Built(name, out, json.loads(r.stdout)["builds"][0])
+
+
+def line_words(b: Built, line: dict, slack: float = 0.15):
+    return [w for w in b.words if line["start"] - slack <= (w[1] + w[2]) / 2 <= line["end"] + slack]
+
+
+def test_words_spoken_match_the_script(built):
+    reference = " ".join(line["spoken"] for line in built.manifest["lines"])
+    hypothesis = " ".join(w for w, _, _ in built.words)
+    error = wer(reference, hypothesis)
+    print(f"{built.name}: WER {error:.3f} over {len(normalize(reference))} words")
+    assert error <= 0.10, (reference, hypothesis)
+
+
+def test_words_come_in_script_order_at_subtitle_times(built):
+    """Each line's words are heard inside that line's own time window, line after line."""
+    lines = built.manifest["lines"]
+    starts = [line["start"] for line in lines]
+    assert starts == sorted(starts)
+    bad = []
+    for line in lines:
+        heard = " ".join(w for w, _, _ in line_words(built, line))
+        if wer(line["spoken"], heard) > 0.34:
+            bad.append((line["spoken"], heard))
+    assert len(bad) <= max(1, len(lines) // 20), bad
+
+
+def test_subtitle_cues_start_where_speech_starts(built):
+    offsets = []
+    for line in built.manifest["lines"]:
+        words = line_words(built, line, slack=0.3)
+        if words:
+            offsets.append(abs(words[0][1] - line["start"]))
+    offsets = np.array(offsets)
+    print(f"{built.name}: cue start vs first heard word: median {np.median(offsets):.3f}s, max {offsets.max():.3f}s")
+    assert len(offsets) >= 0.9 * len(built.manifest["lines"])
+    assert np.mean(offsets <= 0.3) >= 0.95, offsets
+
+
+def test_loudness_and_true_peak(built):
+    loudness = pyloudnorm.Meter(built.rate).integrated_loudness(built.audio.astype(np.float64))
+    peak = true_peak_db(built.audio, built.rate)
+    print(f"{built.name}: {loudness:.2f} LUFS, true peak {peak:.2f} dBTP")
+    assert abs(loudness - (-16.0)) <= 0.5
+    assert peak <= -1.0
+    assert built.summary["integrated_lufs"] == pytest.approx(loudness, abs=0.1)
+
+
+def test_no_clicks_at_joins(built):
+    a = built.audio
+    jumps = np.abs(np.diff(a))
+    r = built.rate
+    inside = np.concatenate([jumps[int((l["start"] + 0.05) * r): int((l["end"] - 0.05) * r)] for l in built.manifest["lines"]])
+    speech_max = float(inside.max())
+    join_max = 0.0
+    for line in built.manifest["lines"]:
+        for t in (line["start"], line["end"]):
+            i = int(t * r)
+            join_max = max(join_max, float(jumps[max(i - int(0.01 * r), 0): i + int(0.01 * r)].max()))
+    print(f"{built.name}: max jump at joins {join_max:.4f}, inside speech {speech_max:.4f}")
+    assert join_max <= speech_max
+
+
+def test_characters_sound_different(built):
+    r = built.rate
+    by_speaker: dict[str, list[np.ndarray]] = {}
+    for line in built.manifest["lines"]:
+        by_speaker.setdefault(line["speaker"], []).append(built.audio[int(line["start"] * r): int(line["end"] * r)])
+    f0 = {s: median_f0(np.concatenate(parts), r) for s, parts in by_speaker.items()}
+    print(f"{built.name}: median F0 {f0}")
+    names = sorted(f0)
+    assert len(names) >= 4
+    # Every pair of characters differs clearly in pitch (≥ 15 %) or in voice type (formants): at least the
+    # two characters with the most lines must be ≥ 15 % apart, and no two may share a median pitch within 5 %.
+    top = sorted(names, key=lambda s: -len(by_speaker[s]))[:2]
+    lo, hi = sorted(f0[s] for s in top)
+    assert hi / lo >= 1.15, f0
+    for i, x in enumerate(names):
+        for y in names[i + 1:]:
+            assert max(f0[x], f0[y]) / min(f0[x], f0[y]) >= 1.05, (x, y, f0)
+
+
+def test_subtitles_and_manifest_match_the_script(built):
+    lines = built.manifest["lines"]
+    srt = (built.out / f"{built.name}.srt").read_text()
+    vtt = (built.out / f"{built.name}.vtt").read_text()
+    assert srt.count(" --> ") == len(lines)
+    assert vtt.startswith("WEBVTT") and vtt.count(" --> ") == len(lines)
+    for line in lines:
+        assert f"<v {line['speaker']}>" in vtt
+    script_lines = EXAMPLES[built.name].read_text(encoding="utf-8").split("\n")
+    for line in lines:
+        src = script_lines[line["span"]["line"] - 1]
+        first = line["original"].split()[0].strip(",.!?\"'*")
+        assert first in src or first in " ".join(script_lines[line["span"]["line"] - 1: line["span"]["end_line"]]), (line, src)
+    flac, rate = sf.read(built.out / f"{built.name}.flac", dtype="float32")
+    assert rate == built.rate and abs(len(flac) - len(built.audio)) <= 1
+
+
+def test_rebuild_is_incremental(tmp_path):
+    project = tmp_path / "ferry"
+    shutil.copytree(EXAMPLES["night-ferry"].parent, project)
+    script = project / "night-ferry.fountain"
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    first = json.loads(dramac("build", script, "-o", out, "--cache-dir", cache, "--json").stdout)["builds"][0]
+    assert first["clips_cached"] == 0 and first["clips_rendered"] > 3
+    again = json.loads(dramac("build", script, "-o", out, "--cache-dir", cache, "--json").stdout)["builds"][0]
+    assert again["clips_rendered"] == 0 and again["clips_cached"] == first["clips_rendered"]
+    text = script.read_text(encoding="utf-8").replace("Maybe forty minutes at this speed.", "Maybe an hour in this weather.")
+    script.write_text(text, encoding="utf-8")
+    edited = json.loads(dramac("build", script, "-o", out, "--cache-dir", cache, "--json").stdout)["builds"][0]
+    assert 1 <= edited["clips_rendered"] <= 2
+    manifest = json.loads((out / "night-ferry.json").read_text())
+    assert any("an hour in this weather" in line["original"] for line in manifest["lines"])
