@@ -6,9 +6,10 @@ Three steps:
      source offsets (a line made only of notes becomes a NUL mark line, one made only of boneyard
      disappears). This is the only text scanning done outside the grammar.
   2. the LALR grammar grammars/fountain.lark classifies whole lines and groups them into
-     paragraphs (title page, scene heading, dialogue, transition, action flow);
-  3. `_Builder`, a lark Transformer, turns the tree into AST nodes with spans, resolving emphasis
-     through compiler.inline and handing every note body to compiler.directives.
+     paragraphs (title page, dialogue, transition, action flow with or without a scene heading);
+  3. `_Builder` turns each paragraph into AST nodes with spans as the parser reduces it (lark
+     calls it in place of building a parse tree), resolving emphasis through compiler.inline and
+     handing every note body to compiler.directives.
 
 Choices where the spec is silent are listed in docs/fountain.md.
 """
@@ -16,11 +17,12 @@ Choices where the spec is silent are listed in docs/fountain.md.
 from __future__ import annotations
 
 import bisect
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from lark import Lark, Token, Transformer
+from lark import Lark, Token
 from lark.exceptions import LarkError, UnexpectedInput
 
 from compiler import nodes
@@ -37,27 +39,35 @@ NOTE_MARK = "\x00"
 _NO_NOTES: tuple = ()  # shared by every line without notes
 _WS = " \t"
 
+# The builder lives inside the (cached) parser, so it holds one parse's tables at a time.
+_PARSE_LOCK = threading.Lock()
+
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    return Lark.open(str(GRAMMAR), parser="lalr", lexer="contextual")
+    return Lark.open(str(GRAMMAR), parser="lalr", lexer="contextual", transformer=_Builder())
 
 
 def parse_fountain(source: Source, project: Project, sink: Sink) -> nodes.Script:
     lines = _prelex(source, sink)
     whole = lines.span_of_offsets(0, len(source.text))
-    try:
-        tree = _parser().parse(lines.lexer_input())
-    except UnexpectedInput as exc:
-        # The grammar has a catch-all line in every state, so this means a grammar bug; report
-        # it at the line it happened on instead of crashing.
-        span = lines.line_span(max(getattr(exc, "line", 1), 1) - 1)
-        sink.error(f"cannot parse this line as Fountain ({type(exc).__name__})", span)
-        return nodes.Script(whole, "fountain", None, [], {})
-    except LarkError as exc:
-        sink.error(f"cannot parse this file as Fountain: {exc}", Span.point(source.path, 1, 1))
-        return nodes.Script(whole, "fountain", None, [], {})
-    title_page, elements = _Builder(lines, project, sink).transform(tree)
+    parser = _parser()
+    builder: _Builder = parser.options.transformer
+    with _PARSE_LOCK:
+        builder.begin(lines, project, sink)
+        try:
+            title_page, elements = parser.parse(lines.lexer_input())
+        except UnexpectedInput as exc:
+            # The grammar has a catch-all line in every state, so this means a grammar bug; report
+            # it at the line it happened on instead of crashing.
+            span = lines.line_span(max(getattr(exc, "line", 2), 2) - 2)
+            sink.error(f"cannot parse this line as Fountain ({type(exc).__name__})", span)
+            return nodes.Script(whole, "fountain", None, [], {})
+        except LarkError as exc:
+            sink.error(f"cannot parse this file as Fountain: {exc}", Span.point(source.path, 1, 1))
+            return nodes.Script(whole, "fountain", None, [], {})
+        finally:
+            builder.begin(None, None, None)  # drop this parse's tables
     return nodes.Script(whole, "fountain", title_page, _scenes(elements), {})
 
 
@@ -94,8 +104,10 @@ class _Lines:
     col0: list[int] = field(default_factory=list)
 
     def lexer_input(self) -> str:
-        # Every line ends with "\n", plus one extra blank line so each paragraph ends in a BLANK.
-        return "\n".join(self.texts) + "\n\n"
+        # A blank line in front, so the first line opens a paragraph like any other; every line
+        # ends with "\n", plus one extra blank line so the text ends in blank lines (see the
+        # grammar). Line i of `texts` is thus lexer line i + 2 (1-based).
+        return "\n" + "\n".join(self.texts) + "\n\n"
 
     def add_whole(self, texts: list[str], start: int) -> None:
         """Whole source lines, unchanged, the first starting at offset `start`."""

@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from compiler.master import true_peak_db
-from tests.listen import median_f0, normalize, transcribe, wer
+from tests.listen import heard_onset, median_f0, normalize, speech_regions, transcribe, wer
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +42,7 @@ class Built:
         self.manifest = json.loads((out / f"{name}.json").read_text())
         self.audio, self.rate = sf.read(out / f"{name}.wav", dtype="float32")
         self.words = transcribe(self.audio, self.rate)
+        self.regions = speech_regions(self.audio, self.rate)
 
 
 @pytest.fixture(scope="module", params=sorted(EXAMPLES))
@@ -79,21 +80,45 @@ def test_words_come_in_script_order_at_subtitle_times(built):
     assert len(bad) <= max(1, len(lines) // 20), bad
 
 
+def first_heard_word(b: Built, line: dict):
+    """The recognised word that begins `line`: the first word heard near the cue whose text is the
+    line's first word, else the first word heard after the cue's start."""
+    first = normalize(line["spoken"])[:1]
+    near = [w for w in b.words if line["start"] - 0.6 <= w[1] <= line["end"]]
+    same = [w for w in near if normalize(w[0])[:1] == first]
+    return (same or [w for w in near if w[1] >= line["start"] - 0.1] or [None])[0]
+
+
 def test_subtitle_cues_start_where_speech_starts(built):
+    """Every cue starts within 0.3 s of where the recogniser hears the line's first word, and within
+    50 ms of the measured onset of the speech (signal energy, 5 ms frames).
+
+    The recogniser's time for a word is the onset of the speech region its voice-activity detector
+    heard it in (tiny.en's own word times scatter by up to 0.5 s: measured, see the closing note)."""
     offsets = []
     for line in built.manifest["lines"]:
-        words = line_words(built, line, slack=0.3)
-        if words:
-            offsets.append(abs(words[0][1] - line["start"]))
+        w = first_heard_word(built, line)
+        if w is not None:
+            offsets.append(abs(heard_onset(w, built.regions) - line["start"]))
     offsets = np.array(offsets)
-    print(f"{built.name}: cue start vs first heard word: median {np.median(offsets):.3f}s, max {offsets.max():.3f}s")
-    assert len(offsets) >= 0.9 * len(built.manifest["lines"])
-    assert np.mean(offsets <= 0.3) >= 0.95, offsets
+    print(f"{built.name}: cue start vs first heard word: median {np.median(offsets):.3f}s, "
+          f"within 0.3 s: {np.mean(offsets <= 0.3):.0%}, max {offsets.max():.3f}s")
+    assert len(offsets) >= 0.95 * len(built.manifest["lines"])
+    assert offsets.max() <= 0.3, offsets
+
+    r, frame = built.rate, int(0.005 * built.rate)
+    for line in built.manifest["lines"]:
+        i0 = int((line["start"] - 0.1) * r)
+        seg = built.audio[i0: i0 + int(0.6 * r)]
+        seg = seg[: len(seg) // frame * frame].reshape(-1, frame)
+        level = 20 * np.log10(np.sqrt((seg.astype(np.float64) ** 2).mean(axis=1)) + 1e-12)
+        onset = np.argmax(level > -35.0) * 0.005 - 0.1
+        assert -0.01 <= onset <= 0.05, (line["original"], onset)
 
 
 def test_loudness_and_true_peak(built):
     loudness = pyloudnorm.Meter(built.rate).integrated_loudness(built.audio.astype(np.float64))
-    peak = true_peak_db(built.audio, built.rate)
+    peak = true_peak_db(built.audio)
     print(f"{built.name}: {loudness:.2f} LUFS, true peak {peak:.2f} dBTP")
     assert abs(loudness - (-16.0)) <= 0.5
     assert peak <= -1.0
