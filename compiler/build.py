@@ -86,6 +86,9 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
     settings = load_settings(parsed.project, script.metadata)
     name = backend_name or settings.build.get("backend", "embedded")
     options = dict(backend_options or {})
+    if name == "dia2":  # voice references resolve inside the project; calibrated prefixes live in its cache
+        options.setdefault("project_root", str(parsed.project.root))
+        options.setdefault("cache_dir", str(parsed.project.root / ".dramac-cache"))
     try:
         backend = backends.create(name, **options)
     except backends.BackendUnavailable as exc:

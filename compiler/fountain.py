@@ -17,9 +17,10 @@ Choices where the spec is silent are listed in docs/fountain.md.
 from __future__ import annotations
 
 import bisect
-import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import accumulate
+from operator import attrgetter
 from pathlib import Path
 
 from lark import Lark, Token
@@ -39,35 +40,26 @@ NOTE_MARK = "\x00"
 _NO_NOTES: tuple = ()  # shared by every line without notes
 _WS = " \t"
 
-# The builder lives inside the (cached) parser, so it holds one parse's tables at a time.
-_PARSE_LOCK = threading.Lock()
-
-
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    return Lark.open(str(GRAMMAR), parser="lalr", lexer="contextual", transformer=_Builder())
+    return Lark.open(str(GRAMMAR), parser="lalr", lexer="contextual", transformer=_Paragraphs())
 
 
 def parse_fountain(source: Source, project: Project, sink: Sink) -> nodes.Script:
     lines = _prelex(source, sink)
     whole = lines.span_of_offsets(0, len(source.text))
-    parser = _parser()
-    builder: _Builder = parser.options.transformer
-    with _PARSE_LOCK:
-        builder.begin(lines, project, sink)
-        try:
-            title_page, elements = parser.parse(lines.lexer_input())
-        except UnexpectedInput as exc:
-            # The grammar has a catch-all line in every state, so this means a grammar bug; report
-            # it at the line it happened on instead of crashing.
-            span = lines.line_span(max(getattr(exc, "line", 2), 2) - 2)
-            sink.error(f"cannot parse this line as Fountain ({type(exc).__name__})", span)
-            return nodes.Script(whole, "fountain", None, [], {})
-        except LarkError as exc:
-            sink.error(f"cannot parse this file as Fountain: {exc}", Span.point(source.path, 1, 1))
-            return nodes.Script(whole, "fountain", None, [], {})
-        finally:
-            builder.begin(None, None, None)  # drop this parse's tables
+    try:
+        paragraphs = _parser().parse(lines.lexer_input())
+    except UnexpectedInput as exc:
+        # The grammar has a catch-all line in every state, so this means a grammar bug; report
+        # it at the line it happened on instead of crashing.
+        span = lines.line_span(max(getattr(exc, "line", 2), 2) - 2)
+        sink.error(f"cannot parse this line as Fountain ({type(exc).__name__})", span)
+        return nodes.Script(whole, "fountain", None, [], {})
+    except LarkError as exc:
+        sink.error(f"cannot parse this file as Fountain: {exc}", Span.point(source.path, 1, 1))
+        return nodes.Script(whole, "fountain", None, [], {})
+    title_page, elements = _Builder(lines, project, sink).build(paragraphs)
     return nodes.Script(whole, "fountain", title_page, _scenes(elements), {})
 
 
@@ -138,6 +130,11 @@ class _Lines:
 
     def span(self, i0: int, c0: int, i1: int, c1: int) -> Span:
         """Span of lexer text from (i0, c0) to (i1, c1), end exclusive."""
+        offs = self.offs
+        if offs[i0] is None and offs[i1] is None and (c1 >= c0 or i1 != i0):
+            # The usual case, lines nothing was cut out of: no position search.
+            row, col0 = self.row, self.col0
+            return Span(self.source.path, row[i0], col0[i0] + c0, row[i1], col0[i1] + c1)
         l0, k0 = self.pos(i0, c0)
         if c1 > c0 or i1 != i0:
             l1, k1 = self.pos(i1, max(c1 - 1, 0))
@@ -167,13 +164,14 @@ def _bounds(text: str) -> tuple[int, int]:
     return len(text) - len(text.lstrip(_WS)), len(text.rstrip(_WS))
 
 
+_PLUS_ONE = (1).__add__
+
+
 def _prelex(source: Source, sink: Sink) -> _Lines:
     text = source.text
-    starts = [0]
-    pos = text.find("\n")
-    while pos != -1:
-        starts.append(pos + 1)
-        pos = text.find("\n", pos + 1)
+    # Where each source line starts: running sums of the line lengths plus their "\n", all in C.
+    starts = list(accumulate(map(_PLUS_ONE, map(len, text.split("\n"))), initial=0))
+    starts.pop()  # the sum past the last line
     lines = _Lines(source, starts)
     # NUL is the note-line mark; a real NUL cannot come from decode(), but never let one pose as it.
     lexable = text.replace(NOTE_MARK, "\ufffd")
@@ -306,20 +304,59 @@ class _LineCutter:
 
 
 # ---------------------------------------------------------------------------------------------
-# 2./3. Tree -> AST
+# 2. Parsing: the parser's callbacks only record each paragraph's tokens
 #
-# Tokens are whole lines; `tok.line - 1` is the index into the `_Lines` table. The methods below
-# are written for speed (a feature script is ~5,000 lines): positions are (line index, char
-# index) pairs until a node is made.
+# Tokens are whole lines (a paragraph's first line with the blank lines before it); `_index`
+# gives a token's line in the `_Lines` table.
 
 
-class _Builder(Transformer):
+class _Paragraphs:
+    """Lark calls the method named after a rule with its children as it reduces the rule, in
+    place of building a parse tree. Building the AST nodes right there is slower than recording
+    the paragraphs and building them afterwards (about 0.015 s on a feature script, measured:
+    lexing, parsing and building interleaved keep evicting each other from the CPU caches). No
+    state, so the one cached parser serves every parse."""
+
+    def start(self, paragraphs):
+        return paragraphs
+
+    def title_page(self, toks):
+        return _Builder.title_page, toks
+
+    def dialogue(self, toks):
+        return _Builder.dialogue, toks
+
+    def transition(self, toks):
+        return _Builder.transition, toks
+
+    def flow(self, toks):
+        return _Builder.flow, toks
+
+
+def _index(tok: Token) -> int:
+    # end_line is the lexer line after the token's final "\n"; texts[i] is lexer line i + 2.
+    return tok.end_line - 3
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Paragraphs -> AST
+#
+# The methods below are written for speed (a feature script is ~5,000 lines): positions are
+# (line index, char index) pairs until a node is made.
+
+# A line that opens a paragraph means the same as one inside it: token type -> line kind.
+_LINE_KINDS = ("NOTE_LINE", "PAGE_BREAK", "SYNOPSIS", "SECTION", "CENTERED", "FORCED_TRANSITION", "LYRIC",
+               "FORCED_ACTION", "TEXT")
+_KIND = {"KEEP_BLANK": "KEEP_BLANK", **{k: k for k in _LINE_KINDS}, **{"OPEN_" + k: k for k in _LINE_KINDS}}
+_ACTION_KINDS = frozenset(("TEXT", "FORCED_ACTION", "NOTE_LINE", "KEEP_BLANK"))
+_HEADINGS = frozenset(("HEADING", "FORCED_HEADING"))
+
+
+class _Builder:
     def __init__(self, lines: _Lines, project: Project, sink: Sink):
-        super().__init__(visit_tokens=False)
         self.lines = lines
         self.project = project
         self.sink = sink
-        self.path = lines.source.path
         self.dual_marks: set[int] = set()  # id() of dialogues whose cue ends in "^"
 
     # ---- notes -------------------------------------------------------------------------------
@@ -334,28 +371,28 @@ class _Builder(Transformer):
                 return None
         return nodes.Note(note.span, note.body.strip())
 
-    def _notes_of(self, tok: Token) -> list:
-        notes = self.lines.notes[tok.line - 1]
+    def _notes_of(self, i: int) -> list:
+        notes = self.lines.notes[i]
         return [el for el in map(self._note, notes) if el is not None] if notes else []
 
-    def _single(self, tok: Token) -> tuple[str, Span]:
+    def _single(self, i: int) -> tuple[str, Span]:
         """A one-line element's text without surrounding white space, and its span."""
-        i = tok.line - 1
         text = self.lines.texts[i]
         lo, hi = _bounds(text)
         return text[lo:hi], self.lines.span(i, lo, i, hi)
 
     # ---- document ----------------------------------------------------------------------------
 
-    def start(self, children):
+    def build(self, paragraphs: list) -> tuple[nodes.TitlePage | None, list]:
+        """(title page, elements in source order) from `_Paragraphs`' records."""
         title_page = None
         elements: list = []
-        for child in children:
-            if isinstance(child, tuple):  # from title_page
-                title_page, notes = child
+        for method, toks in paragraphs:
+            if method is _Builder.title_page:
+                title_page, notes = self.title_page(toks)
                 elements.extend(notes)
             else:
-                elements.extend(child)
+                elements.extend(method(self, toks))
         return title_page, _pair_dual(elements, self.dual_marks, self.sink)
 
     def title_page(self, toks):
@@ -363,10 +400,11 @@ class _Builder(Transformer):
         notes: list = []
         key, values, first, last = "", [], None, None
         for tok in toks:
-            notes.extend(self._notes_of(tok))
+            i = _index(tok)
+            notes.extend(self._notes_of(i))
             if tok.type == "NOTE_LINE":
                 continue
-            text, span = self._single(tok)
+            text, span = self._single(i)
             if tok.type in ("TITLE_FIRST", "TITLE_KEY"):
                 if first is not None:
                     fields.append(self._field(key, values, first, last))
@@ -389,10 +427,10 @@ class _Builder(Transformer):
 
     # ---- one-line elements -------------------------------------------------------------------
 
-    def scene(self, children):
-        tok = children[0]
+    def _heading(self, tok: Token) -> list:
+        i = _index(tok)
         forced = tok.type == "FORCED_HEADING"
-        body, span = self._single(tok)
+        body, span = self._single(i)
         if forced:
             body = body[1:]
         number = None
@@ -403,46 +441,54 @@ class _Builder(Transformer):
             if opener != -1 and candidate and all(ch.isalnum() or ch in "-." for ch in candidate):
                 number = candidate
                 body = body[:opener].rstrip(_WS)
-        out = [nodes.SceneHeading(span, plain_text(body), number, forced), *self._notes_of(tok)]
-        for child in children[1:]:
-            out.extend(child)
-        return out
+        heading = nodes.SceneHeading(span, plain_text(body), number, forced)
+        return [heading, *self._notes_of(i)] if self.lines.notes[i] else [heading]
 
-    def transition(self, children):
-        text, span = self._single(children[0])
-        return [nodes.Transition(span, plain_text(text), False), *self._notes_of(children[0])]
+    def transition(self, toks):
+        i = _index(toks[0])
+        text, span = self._single(i)
+        return [nodes.Transition(span, plain_text(text), False), *self._notes_of(i)]
 
-    def flow(self, children):
+    def flow(self, toks):
+        """A paragraph of action and marked lines, maybe under a scene heading. Consecutive
+        action lines make one action; consecutive lyric or centered lines one node."""
         out: list = []
-        group: list[Token] = []  # consecutive lyric or centered lines make one node
-        for child in children:
-            if group and (isinstance(child, list) or child.type != group[0].type):
-                out.extend(self._grouped(group))
-                group = []
-            if isinstance(child, list):  # an action's elements
-                out.extend(child)
-            elif child.type in ("LYRIC", "CENTERED"):
-                group.append(child)
+        n = len(toks)
+        k = 0
+        if toks[0].type in _HEADINGS:
+            out.extend(self._heading(toks[0]))
+            k = 1
+        while k < n:
+            kind = _KIND[toks[k].type]
+            j = k + 1
+            if kind in _ACTION_KINDS:
+                while j < n and _KIND[toks[j].type] in _ACTION_KINDS:
+                    j += 1
+                out.extend(self._action(toks[k:j]))
+            elif kind == "LYRIC" or kind == "CENTERED":
+                while j < n and _KIND[toks[j].type] == kind:
+                    j += 1
+                out.extend(self._grouped(toks[k:j], kind))
             else:
-                out.extend(self._special(child))
-        if group:
-            out.extend(self._grouped(group))
+                out.extend(self._special(toks[k], kind))
+            k = j
         return out
 
-    def _grouped(self, toks: list[Token]) -> list:
+    def _grouped(self, toks: list[Token], kind: str) -> list:
         texts, notes, spans = [], [], []
         for tok in toks:
-            body, span = self._single(tok)
-            body = body[1:] if tok.type == "LYRIC" else body[1:-1]  # "~text", "> text <"
+            i = _index(tok)
+            body, span = self._single(i)
+            body = body[1:] if kind == "LYRIC" else body[1:-1]  # "~text", "> text <"
             texts.append(plain_text(body.strip(_WS)))
             spans.append(span)
-            notes.extend(self._notes_of(tok))
-        cls = nodes.Lyrics if toks[0].type == "LYRIC" else nodes.Centered
+            notes.extend(self._notes_of(i))
+        cls = nodes.Lyrics if kind == "LYRIC" else nodes.Centered
         return [cls(_join(spans[0], spans[-1]), "\n".join(texts)), *notes]
 
-    def _special(self, tok: Token) -> list:
-        body, span = self._single(tok)
-        kind = tok.type
+    def _special(self, tok: Token, kind: str) -> list:
+        i = _index(tok)
+        body, span = self._single(i)
         if kind == "PAGE_BREAK":
             node = nodes.PageBreak(span)
         elif kind == "SECTION":
@@ -452,11 +498,11 @@ class _Builder(Transformer):
             node = nodes.Synopsis(span, plain_text(body[1:].strip(_WS)))
         else:  # FORCED_TRANSITION
             node = nodes.Transition(span, plain_text(body[1:].strip(_WS)), True)
-        return [node, *self._notes_of(tok)]
+        return [node, *self._notes_of(i)]
 
     # ---- action ------------------------------------------------------------------------------
 
-    def action(self, toks):
+    def _action(self, toks: list[Token]) -> list:
         """Action lines, indentation kept. A directive splits the action where it stands;
         ordinary notes follow the piece of action they were in."""
         texts, table = self.lines.texts, self.lines.notes
@@ -476,8 +522,8 @@ class _Builder(Transformer):
             forced = split = False
 
         for tok in toks:
-            i = tok.line - 1
-            kind = tok.type
+            i = _index(tok)
+            kind = _KIND[tok.type]
             if kind == "KEEP_BLANK":
                 rows.append((i, 0, 0))
                 continue
@@ -529,24 +575,15 @@ class _Builder(Transformer):
     def dialogue(self, toks):
         lines = self.lines
         texts, table = lines.texts, lines.notes
-        cue, cue_span = self._single(toks[0])
+        i = _index(toks[0])
+        text = texts[i]
+        lo, hi = _bounds(text)
+        cue, cue_span = text[lo:hi], lines.span(i, lo, i, hi)
         character, extension, dual = _split_cue(cue)
-        parts: list = []
+        parts: list = []  # speech, parentheticals and directives in source order
         after: list = []  # ordinary notes, emitted after the dialogue
         rows: list[tuple[int, int, int]] = []  # speech lines since the last part: (line, lo, hi)
         lyric = False
-
-        def flush():
-            a, b = 0, len(rows)
-            while a < b and rows[a][1] == rows[a][2]:
-                a += 1
-            while b > a and rows[b - 1][1] == rows[b - 1][2]:
-                b -= 1
-            if a < b:
-                raw = "\n".join(texts[i][lo:hi] for i, lo, hi in rows[a:b])
-                span = lines.span(rows[a][0], rows[a][1], rows[b - 1][0], rows[b - 1][2])
-                parts.append(nodes.Speech(span, plain_text(raw), raw))
-            rows.clear()
 
         def place(note: _NoteRef) -> bool:
             """Directives go into `parts` here, ordinary notes after the dialogue."""
@@ -555,15 +592,20 @@ class _Builder(Transformer):
                 if element is not None:
                     after.append(element)
                 return False
-            flush()
+            self._speech(rows, parts)
             parts.append(element)
             return True
 
-        for note in table[toks[0].line - 1]:
+        for note in table[i]:
             place(note)
-        for tok in toks[1:]:
-            i = tok.line - 1
+        for k in range(1, len(toks)):
+            tok = toks[k]
+            i = tok.end_line - 3  # _index, inlined: this loop runs for most lines of a script
             kind = tok.type
+            text = texts[i]
+            if kind == "TEXT" and not table[i]:  # the usual line
+                rows.append((i, len(text) - len(text.lstrip(_WS)), len(text.rstrip(_WS))))
+                continue
             if kind == "KEEP_BLANK":
                 rows.append((i, 0, 0))
                 continue
@@ -571,10 +613,9 @@ class _Builder(Transformer):
                 for note in table[i]:
                     place(note)
                 continue
-            text = texts[i]
             lo, hi = _bounds(text)
             if kind == "PAREN":
-                flush()
+                self._speech(rows, parts)
                 parts.append(nodes.Parenthetical(lines.span(i, lo, i, hi), plain_text(text[lo:hi])))
                 for note in table[i]:
                     place(note)
@@ -590,19 +631,37 @@ class _Builder(Transformer):
                 else:
                     rows.pop()  # an ordinary note does not split the line
             rows.append((i, min(lo, hi), hi))
-        flush()
-        speeches = [p for p in parts if isinstance(p, nodes.Speech)]
+        self._speech(rows, parts)
+        speech = " ".join([p.text for p in parts if type(p) is nodes.Speech])
         end = parts[-1].span if parts else cue_span  # parts are in source order
         node = nodes.Dialogue(
-            _join(cue_span, end), character, extension,
-            [p for p in parts if isinstance(p, nodes.Parenthetical)],
-            " ".join(s.text for s in speeches), False, cue, cue_span, parts, lyric,
+            Span(cue_span.file, cue_span.line, cue_span.col, end.end_line, end.end_col), character, extension,
+            [p for p in parts if type(p) is nodes.Parenthetical],
+            speech, False, cue, cue_span, parts, lyric,
         )
-        if not any(s.text.strip() for s in speeches):
+        if not speech.strip():
             self.sink.warning(f"character cue '{cue}' has no dialogue", cue_span)
         if dual:
             self.dual_marks.add(id(node))
-        return [node, *after]
+        return [node, *after] if after else [node]
+
+    def _speech(self, rows: list[tuple[int, int, int]], parts: list) -> None:
+        """The speech lines in `rows`, less empty ones at either end, as one Speech in `parts`."""
+        a, b = 0, len(rows)
+        while a < b and rows[a][1] == rows[a][2]:
+            a += 1
+        while b > a and rows[b - 1][1] == rows[b - 1][2]:
+            b -= 1
+        if a < b:
+            texts = self.lines.texts
+            i0, lo0, hi0 = rows[a]
+            i1, _, hi1 = rows[b - 1]
+            if b - a == 1:
+                raw = texts[i0][lo0:hi0]
+            else:
+                raw = "\n".join([texts[i][lo:hi] for i, lo, hi in rows[a:b]])
+            parts.append(nodes.Speech(self.lines.span(i0, lo0, i1, hi1), plain_text(raw), raw))
+        rows.clear()
 
 
 def _join(first: Span, last: Span) -> Span:
@@ -655,6 +714,10 @@ def _pair_dual(elements: list, marks: set, sink: Sink) -> list:
     return elements
 
 
+_START = attrgetter("line", "col")
+_END = attrgetter("end_line", "end_col")
+
+
 def _scenes(elements: list) -> list[nodes.Scene]:
     scenes: list[nodes.Scene] = []
     current: nodes.Scene | None = None
@@ -672,7 +735,7 @@ def _scenes(elements: list) -> list[nodes.Scene]:
         spans = [el.span for el in scene.body]
         if scene.heading:
             spans.append(scene.heading.span)
-        first = min(spans, key=lambda s: (s.line, s.col))
-        last = max(spans, key=lambda s: (s.end_line, s.end_col))
+        first = min(spans, key=_START)
+        last = max(spans, key=_END)
         scene.span = _join(first, last)
     return scenes

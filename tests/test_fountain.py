@@ -460,3 +460,44 @@ def test_third_dual_marker_warns(tmp_path):
     script, sink = parse("\nA\nhi\n\nB ^\nho\n\nC ^\nhu\n", tmp_path)
     assert [d.dual for d in only(script, nodes.Dialogue)] == [True, True, False]
     assert [d.span.line for d in warnings(sink)] == [8]
+
+
+# ---- blank lines (the grammar folds them into the next paragraph's first line) -----------------
+
+
+def test_runs_of_blank_and_white_space_lines_separate_paragraphs(tmp_path):
+    text = "\n \n\t\nINT. A - DAY\n\n\n  \n\t \nANNA\nHi.\n\n\n\nBob enters.\n \n"
+    script, sink = parse(text, tmp_path)
+    (scene,) = script.scenes
+    dialogue, action = scene.body
+    assert scene.heading.text == "INT. A - DAY" and pos(scene.heading.span) == (4, 1, 4, 13)
+    assert dialogue.character == "ANNA" and pos(dialogue.span) == (9, 1, 10, 4)
+    assert action.text == "Bob enters." and pos(action.span) == (14, 1, 14, 12)
+    assert not sink.items
+
+
+def test_two_space_line_then_note_line_stays_in_dialogue(tmp_path):
+    script, _ = parse("ANNA\nHi.\n  \n[[pause 1s]]\nMore.\n", tmp_path)
+    (d,) = only(script, nodes.Dialogue)
+    assert [type(p).__name__ for p in d.parts] == ["Speech", "Pause", "Speech"]
+    assert d.text == "Hi. More." and pos(d.span) == (1, 1, 5, 6)
+
+
+def test_two_space_line_after_lyric_ends_the_paragraph(tmp_path):
+    script, _ = parse("Hello.\n  \nMore.\n\n~la\n  \nAfter.\n", tmp_path)
+    first, lyric, after = body(script)
+    assert first.text == "Hello.\n\nMore." and pos(first.span) == (1, 1, 3, 6)
+    assert isinstance(lyric, nodes.Lyrics) and lyric.text == "la"
+    assert after.text == "After." and pos(after.span) == (7, 1, 7, 7)
+
+
+def test_title_page_only_on_the_very_first_line(tmp_path):
+    script, _ = parse("\nTitle: X\n\nHello.\n", tmp_path)
+    assert script.title_page is None
+    assert [a.text for a in only(script, nodes.Action)] == ["Title: X", "Hello."]
+
+
+def test_directive_diagnostics_come_in_source_order(tmp_path):
+    text = "[[pause x]] # Act\nAction.\n[[pause y]]\n"
+    _, sink = parse(text, tmp_path)
+    assert [d.span.line for d in sink.items] == [1, 3]

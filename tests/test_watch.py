@@ -1,0 +1,71 @@
+"""`dramac watch`: one status line per rebuild, only changed clips re-rendered, keeps going after errors."""
+
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _reader(stream, q):
+    for line in stream:
+        q.put(line.rstrip("\n"))
+
+
+def _wait_for(q, predicate, timeout=180):
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        try:
+            line = q.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if predicate(line):
+            return line, seen
+    raise AssertionError(f"timed out; saw: {seen}")
+
+
+def test_watch_rebuilds_incrementally_and_survives_errors(tmp_path):
+    project = tmp_path / "lighthouse"
+    shutil.copytree(ROOT / "examples" / "lighthouse", project)
+    script = project / "lighthouse.md"
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "compiler", "watch", str(script), "-o", str(tmp_path / "out"), "--jobs", "1", "--debounce", "0.2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    q: queue.Queue = queue.Queue()
+    threading.Thread(target=_reader, args=(proc.stdout, q), daemon=True).start()
+    try:
+        first, _ = _wait_for(q, lambda l: "✓" in l or "✗" in l)
+        assert "✓" in first and "0 cached" in first, first
+
+        text = script.read_text(encoding="utf-8")
+        line = next(l for l in text.splitlines() if l.startswith("**TOM:**") or l.startswith("TOM:"))
+        script.write_text(text.replace(line, line.rstrip() + " I promise."), encoding="utf-8")
+        second, _ = _wait_for(q, lambda l: "✓" in l or "✗" in l)
+        assert "✓" in second
+        rendered = int(second.split(" clips rendered")[0].rsplit(" ", 1)[-1])
+        assert 1 <= rendered <= 2, second
+
+        script.write_text(text + "\n[[pause forever]]\n", encoding="utf-8")
+        broken, seen = _wait_for(q, lambda l: "✓" in l or "✗" in l)
+        assert "✗" in broken
+        assert any("error:" in l and "pause" in l for l in seen), seen
+        assert proc.poll() is None  # still watching
+
+        script.write_text(text, encoding="utf-8")
+        fixed, _ = _wait_for(q, lambda l: "✓" in l or "✗" in l)
+        assert "✓" in fixed and " 0 clips rendered" in fixed, fixed
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
