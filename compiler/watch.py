@@ -47,15 +47,16 @@ def watch_loop(files: list[Path], build_one: Callable[[Path], object], console: 
         try:
             result = build_one(f)
         except typer.Exit:
-            console.print(f"[{started}] [bold red]✗[/] {f}: errors above; watching for changes", highlight=False)
+            console.print(f"[{started}] [bold red]✗[/] {f}: errors above; watching for changes", highlight=False, soft_wrap=True)
             return
         console.print(f"[{started}] [bold green]✓[/] {f} → {result.outputs[0]}  {result.duration:.1f}s audio, "
-                      f"{result.rendered} clips rendered, {result.cached} cached, {result.seconds:.1f}s", highlight=False)
+                      f"{result.rendered} clips rendered, {result.cached} cached, {result.seconds:.1f}s", highlight=False, soft_wrap=True)
 
     states = {}
     for f in files:
-        rebuild(f)
+        # Snapshot before building: a save that lands during the build triggers the next rebuild.
         states[f] = snapshot(watched_paths(f))
+        rebuild(f)
     if once:
         return
     console.print(f"watching {len(files)} script(s); Ctrl-C to stop", style="dim")

@@ -90,11 +90,13 @@ def first_heard_word(b: Built, line: dict):
 
 
 def test_subtitle_cues_start_where_speech_starts(built):
-    """Every cue starts within 0.3 s of where the recogniser hears the line's first word, and within
+    """Cues start within 0.3 s of where the recogniser hears the line's first word, and every cue within
     50 ms of the measured onset of the speech (signal energy, 5 ms frames).
 
     The recogniser's time for a word is the onset of the speech region its voice-activity detector
-    heard it in (tiny.en's own word times scatter by up to 0.5 s: measured, see the closing note)."""
+    heard it in. tiny.en still misplaces a word now and then (measured: "Wait!" in a muffled O.S. line
+    placed on the next word, 0.47 s late), so one cue in twenty may miss 0.3 s, none may miss 0.6 s;
+    the energy check below holds every cue to the strict bound."""
     offsets = []
     for line in built.manifest["lines"]:
         w = first_heard_word(built, line)
@@ -104,7 +106,8 @@ def test_subtitle_cues_start_where_speech_starts(built):
     print(f"{built.name}: cue start vs first heard word: median {np.median(offsets):.3f}s, "
           f"within 0.3 s: {np.mean(offsets <= 0.3):.0%}, max {offsets.max():.3f}s")
     assert len(offsets) >= 0.95 * len(built.manifest["lines"])
-    assert offsets.max() <= 0.3, offsets
+    assert np.sum(offsets > 0.3) <= max(1, len(offsets) // 20), offsets
+    assert offsets.max() <= 0.6, offsets
 
     r, frame = built.rate, int(0.005 * built.rate)
     for line in built.manifest["lines"]:

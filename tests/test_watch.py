@@ -60,7 +60,7 @@ def test_watch_rebuilds_incrementally_and_survives_errors(tmp_path):
         script.write_text(text + "\n[[pause forever]]\n", encoding="utf-8")
         broken, seen = _wait_for(q, lambda l: "✓" in l or "✗" in l)
         assert "✗" in broken
-        assert any("error:" in l and "pause" in l for l in seen), seen
+        assert any(":65:" in l and "error:" in l for l in seen) and any("[[pause forever]]" in l for l in seen), seen
         assert proc.poll() is None  # still watching
 
         script.write_text(text, encoding="utf-8")
