@@ -141,7 +141,8 @@ def plan(file: Path = typer.Argument(..., help="Script file"),
         elif isinstance(step, PauseStep):
             steps.append({"type": "pause", "seconds": step.seconds})
         elif isinstance(step, SceneBreak):
-            steps.append({"type": "scene", "scene": step.scene})
+            heading = prepared.parsed.script.scenes[step.scene].heading
+            steps.append({"type": "scene", "scene": step.scene, "heading": heading.text if heading else None})
         elif isinstance(step, SoundCue):
             steps.append({"type": step.kind, "path": step.path, "options": dict(step.options), "line": step.span.line})
     if json:
@@ -154,7 +155,7 @@ def plan(file: Path = typer.Argument(..., help="Script file"),
             who = " + ".join(f"[S{i + 1}] {n}" for i, n in enumerate(s["speakers"]))
             out.print(f"clip {s['key'][:8]}  line {s['first_line']:>4}  {s['est_seconds']:5.1f}s  {s['lines']:>2} lines  {who}", highlight=False)
         elif s["type"] == "scene":
-            out.print(f"── scene {s['scene'] + 1} ──", style="bold")
+            out.print(f"── {s['heading'] or 'scene ' + str(s['scene'] + 1)} ──", style="bold", highlight=False)
         elif s["type"] == "pause":
             total += s["seconds"]
             out.print(f"pause {s['seconds']:g}s", style="dim")
@@ -225,7 +226,7 @@ def build(files: List[Path] = typer.Argument(..., help="Script files"),
             m, s = divmod(r.duration, 60)
             out.print(f"[bold green]built[/] {r.outputs[0]}  {int(m)}:{s:04.1f}  {r.loudness.output_lufs:.1f} LUFS  "
                       f"peak {r.loudness.true_peak_db:.1f} dBTP  {r.rendered} rendered, {r.cached} cached  in {r.seconds:.1f}s",
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
     if json:
         dump_json({"builds": summaries})
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
 import numpy as np
 
+from compiler import atomic
 from compiler.diagnostics import CompileError, Span, error
 from compiler.stitch import Timeline
 
@@ -42,27 +41,12 @@ def _fail(path: str | Path, message: str) -> CompileError:
 
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
-    """Open a temp file next to `path`; on success it replaces `path`, on any error it vanishes."""
-    target = Path(path)
-    parent = target.parent if str(target.parent) else Path(".")
+    """compiler.atomic.atomic_open, with a failed write reported as a diagnostic at the output path."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.", suffix=".tmp")
+        with atomic.atomic_open(path, mode) as fh:
+            yield fh
     except OSError as exc:
         raise _fail(path, f"cannot write output: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": "\n"})) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise _fail(path, f"cannot write output: {exc.strerror or exc}") from None
-        raise
 
 
 # --------------------------------------------------------------------------------------------------

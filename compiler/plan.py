@@ -21,7 +21,7 @@ from typing import Callable
 from compiler.backends import Capabilities
 from compiler.cast import NARRATOR, Cast
 from compiler.nodes import (
-    Action, Dialogue, Music, MusicStop, Parenthetical, Pause, Script, SceneHeading, Sfx, Speech,
+    Action, Dialogue, Music, MusicStop, Parenthetical, Pause, Script, Sfx, Speech,
 )
 from compiler.plan_types import Clip, PauseStep, Plan, PlannedLine, SceneBreak, SoundCue, Step
 

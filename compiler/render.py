@@ -16,7 +16,6 @@ import hashlib
 import io
 import multiprocessing
 import os
-import tempfile
 import time
 import zipfile
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -27,6 +26,7 @@ from typing import Callable
 
 import numpy as np
 
+from compiler.atomic import atomic_open
 from compiler.backends import BackendUnavailable, create
 from compiler.diagnostics import CompileError, Diagnostic, Span, error
 from compiler.plan_types import Clip
@@ -104,17 +104,8 @@ class ClipCache:
         arrays = {f"take{i}": _to_pcm(t) for i, t in enumerate(takes)}
         buffer = io.BytesIO()
         np.savez(buffer, format=np.array(_FORMAT), sample_rate=np.array(sample_rate), count=np.array(len(takes)), **arrays)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:16]}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(buffer.getvalue())
-            os.replace(tmp, path)
-        except BaseException:  # Ctrl-C or a full disk: leave no temporary file behind
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        with atomic_open(path, "wb") as f:  # Ctrl-C or a full disk leaves no partial entry behind
+            f.write(buffer.getvalue())
 
     def _prepare(self, subdir: Path) -> None:
         if not self.directory.is_dir():

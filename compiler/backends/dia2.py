@@ -22,7 +22,6 @@ import importlib
 import json
 import os
 import re
-import tempfile
 import threading
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -656,16 +655,11 @@ def _write_wav(path: str, wave: np.ndarray) -> None:
 
 
 def _atomic_write(target: Path, write) -> None:
-    """Write to a temporary file beside `target`, then rename: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    """Write through `write(temporary_path)`, then rename: readers never see half a file."""
+    from compiler.atomic import atomic_path
+
+    with atomic_path(target) as tmp:
         write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # Calibration lines set a register the model may carry into the character's clips; the timbre
