@@ -17,16 +17,16 @@ import difflib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from compiler import nodes
+from compiler.grammars import grammar_path
 from compiler.diagnostics import Sink, Span
 from compiler.project import PathEscapes, Project, resolve_inside
 
-GRAMMAR = Path(__file__).resolve().parent.parent / "grammars" / "directive.lark"
+GRAMMAR = grammar_path("directive.lark")
 
 KEYWORDS = ("pause", "sfx", "music")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")

@@ -21,19 +21,19 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate
 from operator import attrgetter
-from pathlib import Path
 
 from lark import Lark, Token
 from lark.exceptions import LarkError, UnexpectedInput
 
 from compiler import nodes
+from compiler.grammars import grammar_path
 from compiler.diagnostics import Sink, Span
 from compiler.directives import is_directive, parse_directive
 from compiler.inline import plain_text
 from compiler.project import Project
 from compiler.source import Source
 
-GRAMMAR = Path(__file__).resolve().parent.parent / "grammars" / "fountain.lark"
+GRAMMAR = grammar_path("fountain.lark")
 
 # The lexer line that stands for a line made only of notes (see the grammar's NOTE_LINE).
 NOTE_MARK = "\x00"

@@ -30,20 +30,20 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 import yaml
 from lark import Lark, Token, Transformer
 from lark.exceptions import LarkError
 
 from compiler import nodes
+from compiler.grammars import grammar_path
 from compiler.diagnostics import Sink, Span
 from compiler.directives import is_directive, parse_directive
 from compiler.inline import plain_text
 from compiler.project import Project
 from compiler.source import Source
 
-GRAMMAR = Path(__file__).resolve().parent.parent / "grammars" / "markdown.lark"
+GRAMMAR = grammar_path("markdown.lark")
 
 # Front-matter keys that also go on the title page (the rest is metadata only).
 TITLE_KEYS = ("title", "subtitle", "credit", "author", "authors", "source", "draft date", "draft_date",
