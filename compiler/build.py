@@ -32,6 +32,8 @@ class Prepared:
     backend_options: dict
     cast: Cast
     plan: Plan
+    stitch: object  # compiler.stitch.StitchSettings
+    master: object  # compiler.master.MasterSettings
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
@@ -104,7 +106,13 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
     plan = plan_script(script, cast, backend.capabilities, lambda text: normalize(text, lexicon))
     if not plan.title:
         plan = Plan(plan.source, Path(path).stem, plan.steps)
-    return Prepared(parsed, settings, backend, name, options, cast, plan, parsed.diagnostics + sink.items)
+    from compiler import master, stitch
+
+    # Every settings error is reported before any audio is rendered.
+    stitch_settings = _settings_from(stitch.StitchSettings, settings.stitch, settings, "stitch")
+    master_settings = _settings_from(master.MasterSettings, settings.master, settings, "master")
+    return Prepared(parsed, settings, backend, name, options, cast, plan, stitch_settings, master_settings,
+                    parsed.diagnostics + sink.items)
 
 
 def build(
@@ -120,9 +128,7 @@ def build(
 
     started = time.perf_counter()
     plan = prepared.plan
-    settings = prepared.settings
-    stitch_settings = _settings_from(stitch.StitchSettings, settings.stitch, settings, "stitch")
-    master_settings = _settings_from(master.MasterSettings, settings.master, settings, "master")
+    stitch_settings, master_settings = prepared.stitch, prepared.master
     cache = render.ClipCache(cache_dir or prepared.parsed.project.root / ".dramac-cache")
     clips = plan.clips
     if on_start:

@@ -37,7 +37,7 @@ class Settings:
     def span_of_key(self, key: str) -> Span:
         """Best-effort position of a key in dramac.toml (tomllib gives no positions)."""
         if self.path and self.text:
-            pattern = re.compile(r"^\s*(\[[^\]]*\b" + re.escape(key) + r"\b[^\]]*\]|\"?" + re.escape(key) + r"\"?\s*=)", re.M)
+            pattern = re.compile(r"^[ \t]*(\[[^\]]*\b" + re.escape(key) + r"\b[^\]]*\]|\"?" + re.escape(key) + r"\"?\s*=)", re.M)
             m = pattern.search(self.text)
             if m:
                 line = self.text.count("\n", 0, m.start()) + 1

@@ -1,0 +1,69 @@
+"""dramac.toml: errors point into the settings file; settings reach the stages that use them."""
+
+import json
+
+import numpy as np
+import pyloudnorm
+import pytest
+import soundfile as sf
+
+from tests.test_cli import assert_no_traceback, dramac
+
+SCRIPT = "INT. KITCHEN - DAY\n\nMOM\nDinner is ready, come and eat.\n\nTOM\nComing, I am washing my hands.\n"
+
+
+def project(tmp_path, toml: str, script: str = SCRIPT):
+    (tmp_path / "dramac.toml").write_text(toml, encoding="utf-8")
+    p = tmp_path / "play.fountain"
+    p.write_text(script, encoding="utf-8")
+    return p
+
+
+@pytest.mark.parametrize(
+    "toml,line,needle",
+    [
+        ("[cast.MOM]\nvoice = \"warm-female\"\npitch = \n", 3, "invalid settings file"),
+        ("[project]\nname = \"x\"\n\n[mixing]\nlevel = 3\n", 4, "unknown table [mixing]"),
+        ("[stitch]\nscene_gapp = 2.0\n", 2, "did you mean 'scene_gap'"),
+        ("[stitch]\nscene_gap = \"long\"\n", 2, "must be float"),
+        ("[cast.MOM]\nvoice = \"purple-dragon\"\n", 1, "cast entry 'MOM'"),
+        ("[cast.MOM]\nvoice = \"warm-female\"\nloudness = 3\n", 1, "loudness"),
+    ],
+)
+def test_settings_errors_point_into_dramac_toml(tmp_path, toml, line, needle):
+    script = project(tmp_path, toml)
+    r = dramac("plan", script)
+    assert r.returncode == 1, r.stdout
+    assert_no_traceback(r)
+    assert f"dramac.toml:{line}:" in r.stderr and needle in r.stderr, r.stderr
+
+
+def test_cast_entry_for_nobody_is_a_warning(tmp_path):
+    script = project(tmp_path, "[cast.MOMM]\nvoice = \"warm-female\"\n")
+    r = dramac("cast", script, "--json")
+    assert r.returncode == 0
+    assert "dramac.toml:1:1: warning: cast entry 'MOMM' names no character" in r.stderr
+    assert "did you mean MOM?" in r.stderr
+
+
+def test_voices_from_settings_and_front_matter(tmp_path):
+    script = project(tmp_path, "[cast.MOM]\nvoice = \"bright-female\"\n[cast.TOM]\npitch = 100\n")
+    rows = {c["character"]: c for c in json.loads(dramac("cast", script, "--json").stdout)["characters"]}
+    assert rows["MOM"]["voice"] == "bright-female" and rows["MOM"]["explicit"]
+    assert rows["TOM"]["explicit"] and "male" in rows["TOM"]["description"]
+    md = tmp_path / "play.md"
+    md.write_text("---\ntitle: Kitchen\ncast:\n  MOM: {voice: deep-male}\n---\n\n# Kitchen\n\nMOM: Dinner is ready.\n\nTOM: Coming.\n", encoding="utf-8")
+    rows = {c["character"]: c for c in json.loads(dramac("cast", md, "--json").stdout)["characters"]}
+    assert rows["MOM"]["voice"] == "deep-male"  # front matter overrides dramac.toml
+
+
+@pytest.mark.slow
+def test_master_and_stitch_settings_reach_the_output(tmp_path):
+    script = project(tmp_path, "[master]\ntarget_lufs = -20.0\ntrue_peak_db = -3.0\n[stitch]\nspeaker_change_gap = 1.5\n")
+    r = dramac("build", script, "-o", tmp_path / "out", "--json", "--jobs", "1")
+    assert r.returncode == 0, r.stderr
+    audio, rate = sf.read(tmp_path / "out" / "play.wav", dtype="float64")
+    assert pyloudnorm.Meter(rate).integrated_loudness(audio) == pytest.approx(-20.0, abs=0.5)
+    lines = json.loads((tmp_path / "out" / "play.json").read_text())["lines"]
+    assert lines[1]["start"] - lines[0]["end"] == pytest.approx(1.5, abs=0.01)
+    assert np.max(np.abs(audio)) < 10 ** (-3.0 / 20)
