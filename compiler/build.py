@@ -101,7 +101,8 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
     from compiler.diagnostics import Sink
 
     sink = Sink()
-    cast = cast_script(script, backend.palette(), settings.cast, backend.voice_from_settings, narrator_settings, sink, settings.span_of_key)
+    cast = cast_script(script, backend.palette(), settings.cast, backend.voice_from_settings, narrator_settings, sink,
+                       settings.span_of_key, name)
     lexicon = Lexicon.from_mapping(settings.lexicon)
     plan = plan_script(script, cast, backend.capabilities, lambda text: normalize(text, lexicon))
     if not plan.title:

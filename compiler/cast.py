@@ -85,6 +85,18 @@ def stable_index(name: str, size: int) -> int:
     return int.from_bytes(digest[:8], "big") % size
 
 
+def for_backend(entry: dict, backend: str) -> dict:
+    """One character's settings for one backend: the plain keys of `[cast.NAME]`, overlaid by its
+    `[cast.NAME.<backend>]` sub-table; other backends' sub-tables are ignored. This lets one project
+    name a preview voice and a final voice: `[cast.ROSA.embedded] voice = "low-female"`,
+    `[cast.ROSA.dia2] reference = "voices/rosa.wav"`."""
+    merged = {k: v for k, v in entry.items() if not isinstance(v, dict)}
+    sub = entry.get(backend)
+    if isinstance(sub, dict):
+        merged.update(sub)
+    return merged
+
+
 def cast_script(
     script: Script,
     palette: list[Voice],
@@ -93,9 +105,12 @@ def cast_script(
     narrator_settings: dict,
     sink: Sink,
     settings_span: Callable[[str], Span],
+    backend: str = "",
 ) -> Cast:
     """Assign voices. `resolve(settings, palette)` turns one `[cast.NAME]` table into a Voice (backend
     specific; raises ValueError with a message). `settings_span(key)` locates a key for diagnostics."""
+    cast_settings = {name: for_backend(entry, backend) for name, entry in cast_settings.items()}
+    narrator_settings = for_backend(narrator_settings, backend)
     appearances = characters(script)
     by_fold = {a.name.upper(): a for a in appearances}
     explicit: dict[str, Voice] = {}
@@ -107,6 +122,8 @@ def cast_script(
             close = difflib.get_close_matches(name.upper(), list(by_fold), n=1)
             hint = (f"did you mean {by_fold[close[0]].name}?",) if close else ()
             sink.warning(f"cast entry '{name}' names no character who speaks in this script", settings_span(name), *hint)
+            continue
+        if not entry:  # only other backends' settings: cast automatically
             continue
         try:
             explicit[target.name] = resolve(dict(entry), palette)

@@ -28,3 +28,7 @@ class cuda:  # noqa: N801 - mirrors torch.cuda
     @staticmethod
     def manual_seed_all(seed: int) -> None:
         manual_seed(seed)
+
+
+class Tensor:  # noqa: D101 - only so that libraries probing `torch.Tensor` (scipy's array API) find a class
+    pass
