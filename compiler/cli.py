@@ -185,7 +185,7 @@ def _build_one(file: Path, out_dir: Path, backend, formats, jobs, narrator, cach
     show = not (as_json or quiet)
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[cached]} cached"), TimeElapsedColumn(), TextColumn("ETA"),
-                        TimeRemainingColumn(), console=err, disable=not show, transient=True)
+                        TimeRemainingColumn(), console=err, disable=not (show and err.is_terminal), transient=True)
     with progress:
         task = progress.add_task(f"rendering {file.name}", total=None, cached=0)
 
