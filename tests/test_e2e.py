@@ -194,3 +194,12 @@ def test_rebuild_is_incremental(tmp_path):
     assert 1 <= edited["clips_rendered"] <= 2
     manifest = json.loads((out / "night-ferry.json").read_text())
     assert any("an hour in this weather" in line["original"] for line in manifest["lines"])
+
+
+def test_builds_are_reproducible_across_caches_and_job_counts(built, tmp_path):
+    """A fresh build (new cache, one worker) produces the very same bytes as the fixture's build."""
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    r = dramac("build", EXAMPLES[built.name], "-o", out, "--cache-dir", cache, "--jobs", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    assert (out / f"{built.name}.wav").read_bytes() == (built.out / f"{built.name}.wav").read_bytes()
+    assert (out / f"{built.name}.vtt").read_text() == (built.out / f"{built.name}.vtt").read_text()
