@@ -157,6 +157,6 @@ def build(
         "loudness": {"integrated_lufs": report.output_lufs, "true_peak_db": report.true_peak_db, "gain_db": report.gain_db},
         "cast": {m.name: {"voice": m.voice.name, "voice_key": m.voice.key} for m in prepared.cast.members},
     }
-    emit.write_manifest(out_dir / f"{stem}.json", timeline, extra)
+    emit.write_manifest(out_dir / f"{stem}.json", timeline, extra, prepared.parsed.project.root)
     outputs += [out_dir / f"{stem}.srt", out_dir / f"{stem}.vtt", out_dir / f"{stem}.json"]
     return BuildResult(prepared, outputs, timeline.duration, report, result.rendered, result.cached, time.perf_counter() - started)

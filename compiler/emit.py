@@ -162,7 +162,17 @@ def _span(span: Span | None) -> dict | None:
     return {"file": span.file, "line": span.line, "col": span.col, "end_line": span.end_line, "end_col": span.end_col}
 
 
-def manifest_dict(timeline: Timeline, extra: dict | None = None) -> dict:
+def _relative(path: str | None, root: Path | None) -> str | None:
+    """Sound paths relative to the project root, so a manifest is the same on every machine."""
+    if path is None or root is None:
+        return path
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return path
+
+
+def manifest_dict(timeline: Timeline, extra: dict | None = None, root: Path | None = None) -> dict:
     data = {
         "version": 1,
         "title": timeline.title,
@@ -187,7 +197,7 @@ def manifest_dict(timeline: Timeline, extra: dict | None = None) -> dict:
         "sounds": [
             {
                 "kind": ps.cue.kind,
-                "path": ps.cue.path,
+                "path": _relative(ps.cue.path, root),
                 "start": round(ps.start, 6),
                 "end": round(ps.end, 6),
                 "options": {k: v for k, v in ps.cue.options},
@@ -200,7 +210,7 @@ def manifest_dict(timeline: Timeline, extra: dict | None = None) -> dict:
     return _jsonable(data)
 
 
-def write_manifest(path: str | Path, timeline: Timeline, extra: dict | None = None) -> None:
-    text = json.dumps(manifest_dict(timeline, extra), indent=2, ensure_ascii=False, allow_nan=False)
+def write_manifest(path: str | Path, timeline: Timeline, extra: dict | None = None, root: Path | None = None) -> None:
+    text = json.dumps(manifest_dict(timeline, extra, root), indent=2, ensure_ascii=False, allow_nan=False)
     with atomic_open(path, "w") as fh:
         fh.write(text + "\n")

@@ -175,6 +175,8 @@ def test_subtitles_and_manifest_match_the_script(built):
         src = script_lines[line["span"]["line"] - 1]
         first = line["original"].split()[0].strip(",.!?\"'*")
         assert first in src or first in " ".join(script_lines[line["span"]["line"] - 1: line["span"]["end_line"]]), (line, src)
+    for sound in built.manifest["sounds"]:
+        assert sound["path"].startswith("sounds/")  # project-relative: the same on every machine
     flac, rate = sf.read(built.out / f"{built.name}.flac", dtype="float32")
     assert rate == built.rate and abs(len(flac) - len(built.audio)) <= 1
 
