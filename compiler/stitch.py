@@ -33,21 +33,28 @@ with the take's own fade and there is no step where tone meets speech. Shorter g
 silence between two fades: a breath-length hole in a -62 dB floor cannot be heard, and it keeps
 a fast exchange of lines free of noise pumping.
 
-Line effects by `PlannedLine.extension` are applied per take before placement (see `line_effect`).
+Line effects by `PlannedLine.extension` are applied per take before placement (see compiler.effects);
+sound files are read and music is laid into the mix by compiler.sounds.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-from scipy import signal
 
 from compiler.diagnostics import CompileError, Diagnostic, Span, error, warning
+from compiler.effects import apply_effect, line_effect
 from compiler.plan_types import Clip, PauseStep, Plan, PlannedLine, SceneBreak, SoundCue
+from compiler.sounds import lay_music, load_sounds, looped
+
+# apply_effect, line_effect and load_sounds live in compiler.effects / compiler.sounds; they are
+# re-exported because build.py and the tests import them from here.
+__all__ = [
+    "PlacedLine", "PlacedSound", "StitchSettings", "Timeline",
+    "apply_effect", "assemble", "build_timeline", "line_effect", "load_sounds", "room_tone_loop",
+]
 
 # --------------------------------------------------------------------------------------------------
 # Settings and timeline values
@@ -323,110 +330,6 @@ def build_timeline(
 
 
 # --------------------------------------------------------------------------------------------------
-# Line effects (applied per take, before placement; lengths never change)
-
-_PHONE = re.compile(r"phone|radio|intercom|speaker|walkie|\btv\b|television|comms|transmission")
-_MUFFLED = re.compile(r"\b(os|oc|off|offscreen|offstage|offcamera)\b")
-
-
-def line_effect(extension: str | None) -> str:
-    """'phone' (telephone/radio band), 'muffled' (off-screen) or 'none' for an extension like O.S."""
-    if not extension:
-        return "none"
-    text = extension.lower().replace(".", "").replace("'", "")
-    text = text.replace("off-screen", "offscreen").replace("off-stage", "offstage").replace("t v", "tv")
-    if _PHONE.search(text):
-        return "phone"
-    if _MUFFLED.search(text):
-        return "muffled"
-    return "none"
-
-
-def apply_effect(take: np.ndarray, effect: str, sample_rate: int, settings: StitchSettings) -> np.ndarray:
-    if effect == "none" or len(take) == 0:
-        return take
-    nyquist = sample_rate / 2
-    x = take.astype(np.float64)
-    if effect == "muffled":
-        sos = signal.butter(4, min(settings.muffle_cutoff_hz, nyquist * 0.95), "lowpass", fs=sample_rate, output="sos")
-        y = signal.sosfilt(sos, x) * 10 ** (settings.muffle_gain_db / 20)
-    elif effect == "phone":
-        lo, hi = settings.phone_band_hz
-        sos = signal.butter(4, [lo, min(hi, nyquist * 0.95)], "bandpass", fs=sample_rate, output="sos")
-        band = signal.sosfilt(sos, x)
-        peak = float(np.max(np.abs(band))) or 1.0
-        drive = settings.phone_drive
-        # Soft saturation normalised to the band-passed peak, then restored to that peak: adds
-        # the harmonics of a small speaker without changing the line's level much.
-        y = np.tanh(drive * band / peak) / math.tanh(drive) * peak
-    else:
-        raise ValueError(f"unknown effect {effect!r}")
-    return y.astype(np.float32)
-
-
-# --------------------------------------------------------------------------------------------------
-# Sound files
-
-
-def load_sounds(plan: Plan, sample_rate: int) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Read every sfx/music file of the plan as mono float32 at `sample_rate`.
-
-    Returns (samples by path, seconds by path). Unreadable files become one diagnostic each, at the
-    cue that names them, raised together.
-    """
-    sounds: dict[str, np.ndarray] = {}
-    diags: list[Diagnostic] = []
-    for step in plan.steps:
-        if not isinstance(step, SoundCue) or step.kind not in ("sfx", "music") or step.path in sounds:
-            continue
-        if not step.path:
-            diags.append(error(f"{step.kind} cue has no file", step.span))
-            continue
-        try:
-            sounds[step.path] = read_sound(step.path, sample_rate)
-        except SoundFileError as exc:
-            diags.append(error(str(exc), step.span))
-    if diags:
-        raise CompileError(diags)
-    return sounds, {p: len(a) / sample_rate for p, a in sounds.items()}
-
-
-class SoundFileError(ValueError):
-    pass
-
-
-def read_sound(path: str, sample_rate: int) -> np.ndarray:
-    p = Path(path)
-    if not p.is_file():
-        raise SoundFileError(f"sound file '{path}' does not exist")
-    try:
-        import soundfile as sf
-
-        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
-    except Exception as first:  # soundfile cannot decode it: try pydub (needs ffmpeg for most compressed formats)
-        try:
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # pydub warns when ffmpeg is absent; the error says enough
-                from pydub import AudioSegment
-
-                seg = AudioSegment.from_file(str(p))
-            raw = np.array(seg.get_array_of_samples(), dtype=np.float32) / float(1 << (8 * seg.sample_width - 1))
-            data, sr = raw.reshape(-1, seg.channels), seg.frame_rate
-        except Exception:
-            raise SoundFileError(
-                f"cannot read sound file '{path}': {first}; use WAV, FLAC, OGG or MP3, or install ffmpeg") from None
-    if data.shape[0] == 0:
-        raise SoundFileError(f"sound file '{path}' is empty")
-    mono = data.mean(axis=1)
-    if sr != sample_rate:
-        g = math.gcd(int(sr), int(sample_rate))
-        mono = signal.resample_poly(mono, sample_rate // g, sr // g)
-    return np.ascontiguousarray(mono, dtype=np.float32)
-
-
-# --------------------------------------------------------------------------------------------------
 # Phase 2: samples
 
 _TONE_LOOP = 1 << 18  # samples of the periodic room-tone loop (~12 s at 22.05 kHz)
@@ -466,18 +369,6 @@ def _fade(x: np.ndarray, n_in: int, n_out: int) -> np.ndarray:
     return x
 
 
-def _looped(src: np.ndarray, start: int, n: int) -> np.ndarray:
-    """n samples of `src` repeated forever, beginning at position `start` (slices, no index arrays:
-    numpy's take(mode="wrap") reduces large indices by repeated subtraction, which is not linear)."""
-    out = np.empty(n, dtype=np.float32)
-    pos, i = start % len(src), 0
-    while i < n:
-        k = min(n - i, len(src) - pos)
-        out[i: i + k] = src[pos: pos + k]
-        i, pos = i + k, 0
-    return out
-
-
 def _add(buf: np.ndarray, start: int, x: np.ndarray) -> None:
     a, b = max(start, 0), min(start + len(x), len(buf))
     if b > a:
@@ -508,7 +399,7 @@ def assemble(
         if src is None:
             raise CompileError(error(f"sound file '{ps.cue.path}' was not loaded", ps.cue.span))
         if ps.cue.kind == "music":
-            _lay_music(buf, ps, src, timeline, settings)
+            lay_music(buf, ps, src, timeline, settings)
         else:
             n = idx(ps.end) - idx(ps.start)
             piece = src[idx(ps.offset): idx(ps.offset) + n] * np.float32(10 ** (ps.gain_db / 20))
@@ -527,69 +418,7 @@ def _lay_room_tone(buf: np.ndarray, timeline: Timeline, settings: StitchSettings
         # Overlap the takes by `fade` on either side and ramp over 2*fade: the tone fades in while
         # the previous take fades out, and out while the next take fades in.
         lo, hi = max(0, a - fade), min(len(buf), b + fade)
-        piece = _looped(loop, lo, hi - lo)
+        piece = looped(loop, lo, hi - lo)
         ramp_in = 0 if lo == 0 else 2 * fade
         ramp_out = 0 if hi == len(buf) else 2 * fade
         _add(buf, lo, _fade(piece, ramp_in, ramp_out))
-
-
-_BLOCK = 1 << 20  # music is written in blocks so a play-long loop never needs a play-long temporary
-
-
-def _lay_music(buf: np.ndarray, ps: PlacedSound, src: np.ndarray, timeline: Timeline, settings: StitchSettings) -> None:
-    sr = timeline.sample_rate
-    start, end = int(round(ps.start * sr)), min(int(round(ps.end * sr)), len(buf))
-    if end <= start:
-        return
-    offset = int(round(ps.offset * sr))
-    length = end - start
-    fade = max(1, int(round(settings.fade_ms / 1000 * sr)))
-    n_in = min(max(fade, int(round(ps.fade_in * sr))), length // 2)
-    n_out = min(max(fade, int(round(ps.fade_out * sr))), length // 2)
-    env_t, env_db = _duck_breakpoints(timeline, ps, settings)
-    gain = 10 ** (ps.gain_db / 20)
-    src_len = len(src) - offset if not ps.loop else len(src)
-    for b0 in range(0, length, _BLOCK):
-        b1 = min(length, b0 + _BLOCK)
-        pos = np.arange(b0, b1)
-        if ps.loop:
-            # Loop over the whole file; `start` only sets where the first pass begins.
-            chunk = _looped(src, offset + b0, b1 - b0)
-        else:
-            valid = pos < src_len
-            chunk = np.zeros(b1 - b0, np.float32)
-            chunk[valid] = src[offset + pos[valid]]
-        g = np.full(b1 - b0, gain, dtype=np.float64)
-        g *= np.clip((pos + 0.5) / n_in, 0, 1)
-        g *= np.clip((length - pos - 0.5) / n_out, 0, 1)
-        if len(env_t):
-            t = (start + pos) / sr
-            g *= 10 ** (np.interp(t, env_t, env_db) / 20)
-        buf[start + b0: start + b1] += (chunk * g).astype(np.float32)
-
-
-def _duck_breakpoints(timeline: Timeline, ps: PlacedSound, settings: StitchSettings) -> tuple[np.ndarray, np.ndarray]:
-    """Piecewise-linear gain (dB) of the music: 0 away from speech, -duck under it.
-
-    The music is fully ducked when a line starts (it begins going down duck_attack before) and
-    comes back over duck_release after the line; lines closer than duck_bridge stay ducked through
-    the gap, so the music does not pump between quick exchanges.
-    """
-    if ps.duck_db <= 0:
-        return np.zeros(0), np.zeros(0)
-    spans: list[list[float]] = []
-    # Gaps a release+attack cannot fit into are bridged too, so the breakpoints stay in order.
-    bridge = max(settings.duck_bridge, settings.duck_attack + settings.duck_release)
-    for pl in timeline.lines:
-        if pl.end < ps.start - settings.duck_release or pl.start > ps.end + settings.duck_attack:
-            continue
-        if spans and pl.start - spans[-1][1] < bridge:
-            spans[-1][1] = max(spans[-1][1], pl.end)
-        else:
-            spans.append([pl.start, pl.end])
-    t: list[float] = []
-    db: list[float] = []
-    for s, e in spans:
-        t += [s - settings.duck_attack, s, e, e + settings.duck_release]
-        db += [0.0, -ps.duck_db, -ps.duck_db, 0.0]
-    return np.array(t), np.array(db)

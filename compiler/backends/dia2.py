@@ -14,6 +14,8 @@ The adapter exists to defuse the traps of the Dia2 runtime (see docs/dia2.md):
 
 A voice without a reference gets one rendered once from a calibration line with a fixed seed and
 stored under `<cache_dir>/voices/<voice.key>.wav`, so the character sounds the same in every clip.
+
+The script text and the cutting of a generated clip into per-line takes are in dia2_takes.py.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import re
 import threading
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -30,6 +31,14 @@ from types import ModuleType
 import numpy as np
 
 from compiler.backends import BackendUnavailable, Capabilities
+from compiler.backends.dia2_takes import (
+    build_script,
+    split_takes,
+    spoken_words,
+    spread_words,
+    text_matches,
+    voiced_bounds,
+)
 from compiler.diagnostics import CompileError, error
 from compiler.plan_types import Clip, PlannedLine
 from compiler.voices import Voice
@@ -65,9 +74,6 @@ INSTALL_HELP = (
     "A non-editable install (pip install git+..., a built wheel) lacks dia2.core and dia2.runtime. "
     "See docs/dia2.md."
 )
-
-_BREAK = re.compile(r'<break\s+time="([0-9]+(?:.[0-9]*)?)s"\s*/?>')
-_TAGS = ("[S1]", "[S2]")
 
 
 class Dia2ConfigError(ValueError):
@@ -107,41 +113,6 @@ class Sampling:
 
     def overrides(self) -> dict:
         return asdict(self)
-
-
-def spoken_words(text: str) -> list[str]:
-    """The words Dia2 will timestamp: its own normalisation (’ → ', ':' → space), break tags and
-    speaker tags removed, whitespace-separated."""
-    normalized = _BREAK.sub(" ", text.replace("’", "'").replace(":", " "))
-    return [w for w in normalized.split() if w not in _TAGS]
-
-
-def build_script(lines: tuple[PlannedLine, ...], speakers: tuple[str, ...]) -> str:
-    """Dia2 text for `lines`: a speaker tag before every line, a break tag for inner pauses. Starts
-    with [S1] because speakers[0] is the first line's speaker."""
-    parts = []
-    for i, line in enumerate(lines):
-        if i and line.pause_before > 0:
-            parts.append(f'<break time="{line.pause_before:g}s"/>')
-        parts.append(f"[S{speakers.index(line.speaker) + 1}]")
-        parts.append(line.spoken)
-    return " ".join(p for p in parts if p)
-
-
-def _text_matches(text: str, lines: tuple[PlannedLine, ...], speakers: tuple[str, ...]) -> bool:
-    """True when `text` starts with [S1] and says exactly the lines' words, each under its speaker's
-    tag, so word timestamps can be mapped back to lines."""
-    tokens = _BREAK.sub(" ", text.replace("’", "'").replace(":", " ")).split()
-    if not tokens or tokens[0] != "[S1]":
-        return False
-    expected = [(w, speakers.index(line.speaker)) for line in lines for w in spoken_words(line.spoken)]
-    got, slot = [], 0
-    for tok in tokens:
-        if tok in _TAGS:
-            slot = _TAGS.index(tok)
-        else:
-            got.append((tok, slot))
-    return got == expected
 
 
 @dataclass
@@ -389,7 +360,7 @@ class Dia2Backend:
         counts = [len(spoken_words(line.spoken)) for line in lines]
         if sum(counts) == 0:
             return [np.zeros(0, dtype=np.float32) for _ in lines]
-        if text is None or not _text_matches(text, lines, speakers):
+        if text is None or not text_matches(text, lines, speakers):
             text = build_script(lines, speakers)  # a sub-clip, or a clip whose text does not map to its lines
         voices = tuple(voice_of[s] for s in speakers)
         prefix_seconds = sum(_duration(Path(v.reference)) for v in voices)
@@ -521,17 +492,6 @@ class _Word:
     end: float
 
 
-def spread_words(words: list[str], start: float, end: float) -> list[tuple[str, float, float]]:
-    weights = [len(w) + 1 for w in words]
-    total = float(sum(weights)) or 1.0
-    out, t = [], start
-    for w, weight in zip(words, weights):
-        d = (end - start) * weight / total
-        out.append((w, round(t, 3), round(t + d, 3)))
-        t += d
-    return out
-
-
 def voice_seed(voice: Voice) -> int:
     seed = voice.param("seed")
     if isinstance(seed, int) and not isinstance(seed, bool):
@@ -548,83 +508,6 @@ def to_numpy(waveform) -> np.ndarray:
         t = t.cpu()
     arr = np.asarray(t.numpy() if hasattr(t, "numpy") else t, dtype=np.float32).reshape(-1)
     return np.clip(np.nan_to_num(arr), -1.0, 1.0)
-
-
-_HOP_S = 0.01
-_MIN_WORD_S = 0.12  # a word's audio lasts at least this long after its timestamp
-_KEEP_S = 0.03  # silence kept around a trimmed take
-
-
-def _frame_rms(wave: np.ndarray, sr: int) -> np.ndarray:
-    hop = max(1, int(sr * _HOP_S))
-    n = len(wave) // hop
-    if n == 0:
-        return np.zeros(0, dtype=np.float32)
-    frames = wave[: n * hop].reshape(n, hop)
-    return np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
-
-
-def voiced_bounds(wave: np.ndarray, sr: int, floor_db: float = -40.0) -> tuple[int, int]:
-    """First and last sample of sound louder than `floor_db` below the loudest 10 ms, with a little
-    margin; the whole range when nothing is voiced."""
-    rms = _frame_rms(wave, sr)
-    if rms.size == 0 or rms.max() <= 1e-5:
-        return 0, len(wave)
-    loud = np.nonzero(rms > max(rms.max() * 10 ** (floor_db / 20), 1e-4))[0]
-    hop = int(sr * _HOP_S)
-    keep = int(sr * _KEEP_S)
-    start = max(0, loud[0] * hop - keep)
-    end = min(len(wave), (loud[-1] + 1) * hop + keep)
-    return start, end
-
-
-def trim(wave: np.ndarray, sr: int) -> np.ndarray:
-    start, end = voiced_bounds(wave, sr)
-    return np.ascontiguousarray(wave[start:end], dtype=np.float32)
-
-
-def cut_between(wave: np.ndarray, sr: int, last_word: float, next_word: float) -> int:
-    """Sample where one line ends and the next begins: the middle of the longest quiet stretch
-    between the start of the last word of the line and the start of the next line's first word;
-    the quietest 10 ms there when nothing is quiet; the next word's start when they touch."""
-    rms = _frame_rms(wave, sr)
-    hop = int(sr * _HOP_S)
-    lo = int((last_word + _MIN_WORD_S) / _HOP_S)
-    hi = min(int(next_word / _HOP_S), rms.size)
-    if hi <= lo:
-        return min(len(wave), int(next_word * sr))
-    window = rms[lo:hi]
-    quiet = window < max(rms.max() * 10 ** (-30 / 20), 1e-4)
-    best_len, best_mid, run_start = 0, None, None
-    for i, q in enumerate(np.append(quiet, False)):
-        if q and run_start is None:
-            run_start = i
-        elif not q and run_start is not None:
-            if i - run_start > best_len:
-                best_len, best_mid = i - run_start, (run_start + i) / 2
-            run_start = None
-    frame = best_mid if best_mid is not None else float(np.argmin(window)) + 0.5
-    return int((lo + frame) * hop)
-
-
-def split_takes(wave: np.ndarray, sr: int, starts: list[float], counts: list[int]) -> list[np.ndarray]:
-    """One trimmed take per line; `starts` are word start times, `counts` words per line."""
-    bounds, cuts, k = [], [0], 0
-    for c in counts:
-        bounds.append((k, k + c))
-        k += c
-    spoken = [i for i, c in enumerate(counts) if c]
-    for a, b in zip(spoken, spoken[1:]):
-        cuts.append(cut_between(wave, sr, starts[bounds[a][1] - 1], starts[bounds[b][0]]))
-    cuts.append(len(wave))
-    takes, j = [], 0
-    for i, c in enumerate(counts):
-        if not c:
-            takes.append(np.zeros(0, dtype=np.float32))
-            continue
-        takes.append(trim(wave[cuts[j]:cuts[j + 1]], sr))
-        j += 1
-    return takes
 
 
 def _balanced_cut(counts: list[int]) -> int:
