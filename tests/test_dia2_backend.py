@@ -434,7 +434,8 @@ def test_full_build_through_the_dia2_adapter(fake_dia2, tmp_path):
     from compiler.build import build, prepare
 
     project = tmp_path / "ferry"
-    shutil.copytree(Path(__file__).resolve().parent.parent / "examples" / "night-ferry", project)
+    shutil.copytree(Path(__file__).resolve().parent.parent / "examples" / "night-ferry", project,
+                    ignore=shutil.ignore_patterns(".dramac-cache"))
     with open(project / "dramac.toml", "a", encoding="utf-8") as f:
         f.write('\n[cast.ROSA.dia2]\nvoice = "dia2-brisk"\n')
     prepared = prepare(project / "night-ferry.fountain", "dia2", backend_options={"device": "cpu", "dtype": "float32"})

@@ -183,7 +183,7 @@ def test_subtitles_and_manifest_match_the_script(built):
 
 def test_rebuild_is_incremental(tmp_path):
     project = tmp_path / "ferry"
-    shutil.copytree(EXAMPLES["night-ferry"].parent, project)
+    shutil.copytree(EXAMPLES["night-ferry"].parent, project, ignore=shutil.ignore_patterns(".dramac-cache"))
     script = project / "night-ferry.fountain"
     out, cache = tmp_path / "out", tmp_path / "cache"
     first = json.loads(dramac("build", script, "-o", out, "--cache-dir", cache, "--json").stdout)["builds"][0]

@@ -36,7 +36,7 @@ def _wait_for(q, predicate, timeout=180):
 
 def test_watch_rebuilds_incrementally_and_survives_errors(tmp_path):
     project = tmp_path / "lighthouse"
-    shutil.copytree(ROOT / "examples" / "lighthouse", project)
+    shutil.copytree(ROOT / "examples" / "lighthouse", project, ignore=shutil.ignore_patterns(".dramac-cache"))
     script = project / "lighthouse.md"
     env = dict(os.environ, COLUMNS="200", NO_COLOR="1", PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
