@@ -10,7 +10,6 @@ are iterated until both conditions hold.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,14 +53,53 @@ def true_peak_db(audio: np.ndarray) -> float:
 
 
 def loudness(audio: np.ndarray, sample_rate: int) -> float:
-    """Integrated loudness in LUFS; -inf for silence or audio shorter than one block."""
-    x = np.asarray(audio, dtype=np.float64)
+    """Integrated loudness (BS.1770-4, mono) in LUFS; -inf for silence or audio shorter than one block.
+
+    The same K-weighting filters, 400 ms blocks with 75 % overlap and two gates as pyloudnorm, but
+    filtered in chunks carrying the filter state, with block energies taken from running sums: the
+    memory stays at one chunk instead of several float64 copies of the whole play (about 2 GB for an
+    hour at 22 kHz), and the gating is vectorised.
+    """
+    x = np.asarray(audio)
     if len(x) < int(0.4 * sample_rate) + 1 or not np.any(x):
         return -math.inf
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pyloudnorm warns about clipping; gating handles quiet input
-        value = float(pyloudnorm.Meter(sample_rate).integrated_loudness(x))
-    return value if math.isfinite(value) else -math.inf
+    filters = pyloudnorm.Meter(sample_rate)._filters.values()  # the K-weighting stages, in order
+    stages = [(f.passband_gain, f.b, f.a) for f in filters]
+    states = [signal.lfilter_zi(b, a) * 0.0 for _, b, a in stages]
+    n_blocks = int(np.round((len(x) / sample_rate - 0.4) / 0.1)) + 1
+    j = np.arange(n_blocks)
+    lower = (0.4 * (j * 0.25) * sample_rate).astype(np.int64)
+    upper = (0.4 * (j * 0.25 + 1) * sample_rate).astype(np.int64)
+    bounds = np.unique(np.concatenate([lower, np.minimum(upper, len(x))]))
+    energy_at = np.empty(len(bounds))  # sum of squares of the weighted signal before each bound
+    total, k = 0.0, 0
+    while k < len(bounds) and bounds[k] == 0:
+        energy_at[k] = 0.0
+        k += 1
+    for a in range(0, len(x), _BLOCK):
+        chunk = x[a: a + _BLOCK].astype(np.float64)
+        for i, (gain, b, den) in enumerate(stages):
+            chunk, states[i] = signal.lfilter(b, den, chunk, zi=states[i])
+            chunk *= gain
+        running = total + np.cumsum(chunk * chunk)
+        end = a + len(chunk)
+        while k < len(bounds) and bounds[k] <= end:
+            energy_at[k] = running[bounds[k] - a - 1]
+            k += 1
+        total = running[-1] if len(running) else total
+    before = energy_at[np.searchsorted(bounds, lower)]
+    through = energy_at[np.searchsorted(bounds, np.minimum(upper, len(x)))]
+    z = (through - before) / (0.4 * sample_rate)  # mean square of each block
+    with np.errstate(divide="ignore"):
+        block_lufs = -0.691 + 10 * np.log10(z)
+    above_absolute = block_lufs >= -70.0
+    if not np.any(above_absolute):
+        return -math.inf
+    relative = -0.691 + 10 * math.log10(float(np.mean(z[above_absolute]))) - 10.0
+    gated = (block_lufs > relative) & above_absolute
+    if not np.any(gated):
+        return -math.inf
+    return -0.691 + 10 * math.log10(float(np.mean(z[gated])))
 
 
 def limit(audio: np.ndarray, ceiling_db: float, sample_rate: int, lookahead_ms: float = 5.0) -> np.ndarray:

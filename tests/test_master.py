@@ -9,7 +9,7 @@ import pyloudnorm
 import pytest
 from scipy import signal
 
-from compiler.master import MasterSettings, limit, master
+from compiler.master import MasterSettings, limit, loudness, master
 
 SR = 22050
 
@@ -89,3 +89,15 @@ def test_silence_and_short_audio(audio):
     assert report.input_lufs == -math.inf and report.output_lufs == -math.inf
     if len(audio) and np.any(audio):
         assert report.true_peak_db <= -1.0 + 1e-3
+
+
+@pytest.mark.parametrize("rate,seconds", [(22050, 0.45), (24000, 7.3), (44100, 31.0), (22050, 130.0)])
+def test_streaming_loudness_matches_pyloudnorm(rate, seconds):
+    """master.loudness filters in chunks; it must agree with pyloudnorm's whole-signal meter."""
+    rng = np.random.default_rng(int(seconds * 10))
+    t = np.arange(int(rate * seconds)) / rate
+    # Speech-like: bursts of tone and noise with silences, so both gates matter.
+    x = (0.3 * np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 0.4 * t) > 0.2) + 0.01 * rng.standard_normal(len(t)))
+    ours = loudness(x.astype(np.float32), rate)
+    reference = pyloudnorm.Meter(rate).integrated_loudness(x.astype(np.float32).astype(np.float64))
+    assert ours == pytest.approx(reference, abs=1e-6)
