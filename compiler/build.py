@@ -6,6 +6,7 @@ Each stage is a module of its own; this file only wires them together and report
 from __future__ import annotations
 
 import difflib
+import re
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -62,9 +63,12 @@ def _settings_from(cls, table: dict, settings: Settings, table_name: str):
         default = getattr(defaults, key)
         if isinstance(default, bool):
             ok = isinstance(value, bool)
-        elif isinstance(default, (int, float)):
+        elif isinstance(default, int):
+            ok = not isinstance(value, bool) and (isinstance(value, int) or (isinstance(value, float) and value.is_integer()))
+            value = int(value) if ok else value
+        elif isinstance(default, float):
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            value = type(default)(value) if ok else value
+            value = float(value) if ok else value
         elif isinstance(default, tuple):
             ok = isinstance(value, list) and len(value) == len(default) and all(isinstance(v, (int, float)) for v in value)
             value = tuple(float(v) for v in value) if ok else value
@@ -75,8 +79,9 @@ def _settings_from(cls, table: dict, settings: Settings, table_name: str):
         values[key] = value
     try:
         return cls(**values)
-    except ValueError as exc:
-        raise CompileError(error(str(exc), settings.span_of_key(next(iter(table), table_name)))) from None
+    except ValueError as exc:  # the dataclass's own range checks; point at the key they name
+        bad = next((k for k in table if re.search(rf"\b{re.escape(k)}\b", str(exc))), table_name)
+        raise CompileError(error(str(exc), settings.span_of_key(bad))) from None
 
 
 def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | None = None, backend_options: dict | None = None) -> Prepared:
@@ -85,7 +90,7 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
     if not parsed.ok:
         raise CompileError(parsed.diagnostics)
     script = parsed.script
-    settings = load_settings(parsed.project, script.metadata)
+    settings = load_settings(parsed.project, script.metadata, parsed.source.path, parsed.source.text)
     name = backend_name or settings.build.get("backend", "embedded")
     options = dict(backend_options or {})
     if name == "dia2":  # voice references resolve inside the project; calibrated prefixes live in its cache
@@ -130,17 +135,30 @@ def build(
     started = time.perf_counter()
     plan = prepared.plan
     stitch_settings, master_settings = prepared.stitch, prepared.master
-    cache = render.ClipCache(cache_dir or prepared.parsed.project.root / ".dramac-cache")
+    cache_root = Path(cache_dir or prepared.parsed.project.root / ".dramac-cache")
+    # Everything that can fail without rendering fails first: folders, then the sound files.
+    for folder, what in ((out_dir, "output"), (cache_root, "cache")):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CompileError(error(f"cannot create the {what} folder: {exc.strerror or exc}", Span.point(str(folder), 1, 1))) from None
+    sample_rate = prepared.backend.sample_rate
+    sounds, sound_lengths = stitch.load_sounds(plan, sample_rate)
+    cache = render.ClipCache(cache_root)
     clips = plan.clips
     if on_start:
         on_start(len(clips))
-    result = render.render_plan(clips, prepared.backend_name, prepared.backend_options, cache, jobs, on_clip)
-    sounds, sound_lengths = stitch.load_sounds(plan, result.sample_rate)
+    try:
+        result = render.render_plan(clips, prepared.backend_name, prepared.backend_options, cache, jobs, on_clip)
+    except OSError as exc:  # a full disk or a read-only cache
+        raise CompileError(error(f"cannot write the clip cache: {exc.strerror or exc}", Span.point(str(cache_root), 1, 1))) from None
     timeline = stitch.build_timeline(plan, result.takes, result.sample_rate, stitch_settings, sound_lengths)
     audio = stitch.assemble(timeline, result.takes, stitch_settings, sounds)
-    audio, report = master.master(audio, result.sample_rate, master_settings)
+    try:
+        audio, report = master.master(audio, result.sample_rate, master_settings)
+    except ValueError as exc:  # e.g. a backend returned NaN samples
+        raise CompileError(error(f"cannot master the mix: {exc}", Span.point(plan.source, 1, 1))) from None
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     stem = Path(plan.source).stem
     outputs = []
     for fmt in formats:

@@ -165,22 +165,41 @@ def plan(file: Path = typer.Argument(..., help="Script file"),
     out.print(f"{n} clips, about {total / 60:.1f} min of speech", highlight=False)
 
 
-def _parse_formats(value: str) -> list[str]:
+def _check_formats(value: str) -> list[str]:
+    """Comma-separated audio formats; ValueError naming the unknown ones."""
     from compiler.build import AUDIO_FORMATS
 
     formats = [f.strip().lower() for f in value.split(",") if f.strip()]
     bad = [f for f in formats if f not in AUDIO_FORMATS]
     if bad or not formats:
-        raise typer.BadParameter(f"unknown format {', '.join(bad) or value!r}; choose from {', '.join(AUDIO_FORMATS)}")
+        raise ValueError(f"unknown audio format {', '.join(bad) or repr(value)}; choose from {', '.join(AUDIO_FORMATS)}")
     return formats
 
 
-def _build_one(file: Path, out_dir: Path, backend, formats, jobs, narrator, cache_dir, as_json: bool, quiet: bool = False):
+def _format_option(value: Optional[str]) -> Optional[str]:
+    if value is not None:
+        try:
+            _check_formats(value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
+
+
+def _build_one(file: Path, out_dir: Path, backend, formats: Optional[str], jobs: int, narrator, cache_dir, as_json: bool,
+               quiet: bool = False):
+    """Build one script. Flags win over the project's [build] settings, which win over defaults."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from compiler.build import build
+    from compiler.diagnostics import error
 
     prepared = _prepare(file, backend, narrator)
+    defaults = prepared.settings.build
+    try:
+        formats = _check_formats(formats or defaults.get("format", "wav"))
+    except ValueError as exc:
+        _fail(CompileError(error(str(exc), prepared.settings.span_of_key("format"))))
+    jobs = jobs or defaults.get("jobs", 0) or os.cpu_count() or 1
     hits = {"cached": 0}
     show = not (as_json or quiet)
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -208,17 +227,17 @@ def _build_one(file: Path, out_dir: Path, backend, formats, jobs, narrator, cach
 def build(files: List[Path] = typer.Argument(..., help="Script files"),
           output: Path = typer.Option(Path("outputs"), "-o", "--output", help="Output directory"),
           backend: Optional[str] = typer.Option(None, help="Render backend: embedded (default) or dia2"),
-          format: str = typer.Option("wav", "--format", help="Audio formats, comma-separated: wav,flac,mp3,ogg"),
-          jobs: int = typer.Option(0, "--jobs", "-j", help="Parallel render workers (0: all cores)"),
+          format: Optional[str] = typer.Option(None, "--format", callback=_format_option,
+                                               help="Audio formats, comma-separated: wav,flac,mp3,ogg (default: [build] format, else wav)"),
+          jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="Parallel render workers (0: [build] jobs, else all cores)"),
           narrator: Optional[bool] = typer.Option(None, "--narrator/--no-narrator", help="Read action and scene headings aloud"),
           cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Clip cache (default: <project>/.dramac-cache)"),
           json: bool = typer.Option(False, "--json", help="Machine-readable summary on stdout")) -> None:
     """Compile scripts to mastered audio with subtitles and a manifest."""
-    formats = _parse_formats(format)
-    jobs = jobs or os.cpu_count() or 1
+    _distinct_outputs(files)
     summaries = []
     for f in files:
-        r = _build_one(f, output, backend, formats, jobs, narrator, cache_dir, json)
+        r = _build_one(f, output, backend, format, jobs, narrator, cache_dir, json)
         summaries.append({"file": str(f), "outputs": [str(p) for p in r.outputs], "duration": round(r.duration, 3),
                           "integrated_lufs": round(r.loudness.output_lufs, 2), "true_peak_db": round(r.loudness.true_peak_db, 2),
                           "clips_rendered": r.rendered, "clips_cached": r.cached, "seconds": round(r.seconds, 2)})
@@ -231,19 +250,30 @@ def build(files: List[Path] = typer.Argument(..., help="Script files"),
         dump_json({"builds": summaries})
 
 
+def _distinct_outputs(files: List[Path]) -> None:
+    """Two scripts with the same name would overwrite each other's outputs in one folder."""
+    seen: dict[str, Path] = {}
+    for f in files:
+        other = seen.setdefault(f.stem, f)
+        if other is not f:
+            err.print(f"[bold red]error[/]: {other} and {f} would both write {f.stem}.* to the output folder; "
+                      "build them with different -o folders", highlight=False)
+            raise typer.Exit(1)
+
+
 @app.command()
 def watch(files: List[Path] = typer.Argument(..., help="Script files to rebuild when they change"),
           output: Path = typer.Option(Path("outputs"), "-o", "--output"),
           backend: Optional[str] = typer.Option(None),
-          format: str = typer.Option("wav", "--format"),
-          jobs: int = typer.Option(0, "--jobs", "-j"),
-          debounce: float = typer.Option(0.3, help="Seconds of quiet before a rebuild"),
+          format: Optional[str] = typer.Option(None, "--format", callback=_format_option),
+          jobs: int = typer.Option(0, "--jobs", "-j", min=0),
+          debounce: float = typer.Option(0.3, min=0.0, max=10.0, help="Seconds of quiet before a rebuild"),
           once: bool = typer.Option(False, "--once", hidden=True, help="Build once and exit (tests)")) -> None:
     """Rebuild whenever a script, its settings or its sounds change; keeps going after errors."""
     from compiler.watch import watch_loop
 
-    watch_loop(files, lambda f: _build_one(f, output, backend, _parse_formats(format), jobs or os.cpu_count() or 1, None, None, False, quiet=True),
-               out, debounce, once)
+    _distinct_outputs(files)
+    watch_loop(files, lambda f: _build_one(f, output, backend, format, jobs, None, None, False, quiet=True), out, debounce, once)
 
 
 def main() -> None:

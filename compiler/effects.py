@@ -42,8 +42,11 @@ def apply_effect(take: np.ndarray, effect: str, sample_rate: int, settings: Stit
         sos = signal.butter(4, min(settings.muffle_cutoff_hz, nyquist * 0.95), "lowpass", fs=sample_rate, output="sos")
         y = signal.sosfilt(sos, x) * 10 ** (settings.muffle_gain_db / 20)
     elif effect == "phone":
-        lo, hi = settings.phone_band_hz
-        sos = signal.butter(4, [lo, min(hi, nyquist * 0.95)], "bandpass", fs=sample_rate, output="sos")
+        hi = min(settings.phone_band_hz[1], nyquist * 0.95)
+        # A band set for a higher sample rate than this take's may start above the top it can
+        # carry; keep the top octave then rather than hand butter an inverted band.
+        lo = min(settings.phone_band_hz[0], hi / 2)
+        sos = signal.butter(4, [lo, hi], "bandpass", fs=sample_rate, output="sos")
         band = signal.sosfilt(sos, x)
         peak = float(np.max(np.abs(band))) or 1.0
         drive = settings.phone_drive

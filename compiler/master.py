@@ -26,6 +26,27 @@ class MasterSettings:
     lookahead_ms: float = 5.0
     max_iterations: int = 10
 
+    def __post_init__(self):
+        # Checked here so a dramac.toml typo becomes a diagnostic at the key, not NaN gain or a
+        # limiter with no look-ahead. Bounds are inclusive unless marked "above".
+        for name, low, high, low_open in (
+            ("target_lufs", -40.0, -5.0, False),
+            ("true_peak_db", -20.0, 0.0, False),
+            ("tolerance_lu", 0.0, 0.5, True),
+            ("limiter_margin_db", 0.0, 3.0, False),
+            ("lookahead_ms", 0.0, 50.0, True),
+        ):
+            value = getattr(self, name)
+            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                    or value > high or value < low or (low_open and value == low)):
+                bound = f"above {low:g} and at most {high:g}" if low_open else f"from {low:g} to {high:g}"
+                raise ValueError(f"[master] {name} must be a number {bound}, got {value!r}")
+        n = self.max_iterations
+        if (isinstance(n, bool) or not isinstance(n, (int, float)) or not math.isfinite(n) or n != int(n)
+                or not 1 <= n <= 50):
+            raise ValueError(f"[master] max_iterations must be a whole number from 1 to 50, got {n!r}")
+        object.__setattr__(self, "max_iterations", int(n))
+
 
 @dataclass(frozen=True)
 class MasterReport:
@@ -131,6 +152,10 @@ def limit(audio: np.ndarray, ceiling_db: float, sample_rate: int, lookahead_ms: 
 
 def master(audio: np.ndarray, sample_rate: int, settings: MasterSettings = MasterSettings()) -> tuple[np.ndarray, MasterReport]:
     x = np.asarray(audio, dtype=np.float32)
+    # One NaN would make every gain and loudness NaN. A float64 sum is finite exactly when every
+    # sample is (float32 values cannot overflow it) and needs no play-long boolean array.
+    if not math.isfinite(float(np.sum(x, dtype=np.float64))):
+        raise ValueError("mix contains invalid (NaN/inf) samples")
     in_lufs = loudness(x, sample_rate)
     if not math.isfinite(in_lufs):
         # Nothing to measure: leave the level alone, only respect the peak ceiling.

@@ -36,14 +36,15 @@ class Clip:
 
     @property
     def key(self) -> str:
-        """Content hash: what the audio depends on. Spans are excluded so moving a line without
-        changing it keeps its cache entry."""
+        """Content hash: what the rendered takes depend on. Spans are excluded so moving a line
+        without changing it keeps its cache entry; extensions are excluded because their effect
+        (muffled, phone) is applied when stitching, not by the voice."""
         h = hashlib.sha256()
         h.update(self.text.encode())
         for v in self.voices:
             h.update(v.key.encode())
         for line in self.lines:
-            h.update(f"|{line.speaker}|{line.spoken}|{line.extension}|{line.pause_before}".encode())
+            h.update(f"|{line.speaker}|{line.spoken}|{line.pause_before}".encode())
         return h.hexdigest()[:24]
 
     def slot(self, speaker: str) -> int:

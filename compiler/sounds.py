@@ -75,6 +75,8 @@ def read_sound(path: str, sample_rate: int) -> np.ndarray:
                 f"cannot read sound file '{path}': {first}; use WAV, FLAC, OGG or MP3, or install ffmpeg") from None
     if data.shape[0] == 0:
         raise SoundFileError(f"sound file '{path}' is empty")
+    if not np.all(np.isfinite(data)):  # a float file may hold them; one would spread through the whole mix
+        raise SoundFileError(f"sound file '{path}' has invalid (NaN/inf) samples")
     mono = data.mean(axis=1)
     if sr != sample_rate:
         g = math.gcd(int(sr), int(sample_rate))

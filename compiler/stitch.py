@@ -33,6 +33,12 @@ with the take's own fade and there is no step where tone meets speech. Shorter g
 silence between two fades: a breath-length hole in a -62 dB floor cannot be heard, and it keeps
 a fast exchange of lines free of noise pumping.
 
+Settings are checked when built (`StitchSettings.__post_init__`, ranges in `_BOUNDS`): every
+number finite; gaps, fades, lead-in and tail 0..60 s; fade_ms 0..1000; room_tone_db -120..-20
+dBFS; volumes -60..+24 dB; music_duck_db 0..60 dB; muffle_cutoff_hz and both ends of
+phone_band_hz 20..20000 Hz with low < high; phone_drive 0.01..20; room_tone_seed a whole number
+>= 0. A cue's `duration` may not exceed MAX_CUE_SECONDS (4 h).
+
 Line effects by `PlannedLine.extension` are applied per take before placement (see compiler.effects);
 sound files are read and music is laid into the mix by compiler.sounds.
 """
@@ -87,12 +93,53 @@ class StitchSettings:
     phone_drive: float = 2.5  # tanh saturation drive of the phone/radio effect
 
     def __post_init__(self):
-        for name in ("same_speaker_gap", "speaker_change_gap", "scene_gap", "cue_gap", "lead_in", "tail",
-                     "fade_ms", "room_tone_min_gap", "music_fade_in", "music_fade_out", "duck_attack",
-                     "duck_release", "duck_bridge"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"[stitch] {name} must be a number >= 0, got {value!r}")
+        # A dramac.toml value that passes these checks cannot crash the mixer or wreck the audio:
+        # no NaN/inf, no buffer sized by a runaway duration, no filter beyond the audio band.
+        for name, (low, high, unit) in _BOUNDS.items():
+            _check_number(name, getattr(self, name), low, high, unit)
+        if not isinstance(self.room_tone, bool):
+            raise ValueError(f"[stitch] room_tone must be true or false, got {self.room_tone!r}")
+        seed = self.room_tone_seed
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"[stitch] room_tone_seed must be a whole number >= 0, got {seed!r}")
+        band = self.phone_band_hz
+        if not isinstance(band, (tuple, list)) or len(band) != 2:
+            raise ValueError(f"[stitch] phone_band_hz must be two frequencies [low, high] in Hz, got {band!r}")
+        lo = _check_number("phone_band_hz low", band[0], *_AUDIO_BAND)
+        hi = _check_number("phone_band_hz high", band[1], *_AUDIO_BAND)
+        if lo >= hi:
+            raise ValueError(f"[stitch] phone_band_hz must be [low, high] with low < high, got {list(band)!r}")
+        object.__setattr__(self, "phone_band_hz", (lo, hi))
+
+
+# Allowed ranges of the numeric StitchSettings fields, inclusive (low, high, unit); docs/build.md
+# lists them. Every duration is capped at a minute: longer gaps or fades are typos, and lead_in or
+# tail size the play's buffer directly.
+_SECONDS = (0.0, 60.0, "s")
+_LEVEL_DB = (-60.0, 24.0, "dB")
+_AUDIO_BAND = (20.0, 20000.0, "Hz")
+_BOUNDS: dict[str, tuple[float, float, str]] = {
+    **dict.fromkeys(("same_speaker_gap", "speaker_change_gap", "scene_gap", "cue_gap", "lead_in", "tail",
+                     "room_tone_min_gap", "music_fade_in", "music_fade_out", "duck_attack", "duck_release",
+                     "duck_bridge"), _SECONDS),
+    "fade_ms": (0.0, 1000.0, "ms"),
+    "room_tone_db": (-120.0, -20.0, "dBFS"),
+    "sfx_volume_db": _LEVEL_DB,
+    "music_volume_db": _LEVEL_DB,
+    "muffle_gain_db": _LEVEL_DB,
+    "music_duck_db": (0.0, 60.0, "dB"),
+    "muffle_cutoff_hz": _AUDIO_BAND,
+    # tanh(drive * x) / tanh(drive): 0 divides zero by zero; past 20 the line is a square wave.
+    "phone_drive": (0.01, 20.0, ""),
+}
+
+
+def _check_number(name: str, value: object, low: float, high: float, unit: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not low <= value <= high:
+        raise ValueError(f"[stitch] {name} must be a number from {low:g} to {high:g}{' ' + unit if unit else ''}, "
+                         f"got {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -136,6 +183,8 @@ class Timeline:
 # --------------------------------------------------------------------------------------------------
 # Cue options
 
+MAX_CUE_SECONDS = 4 * 3600.0  # longest `duration` a cue may ask for (a looped bed under a long play)
+
 _KNOWN = {
     "sfx": {"volume", "fade_in", "fade_out", "start", "duration", "wait"},
     "music": {"volume", "fade_in", "fade_out", "start", "duration", "loop", "duck"},
@@ -144,42 +193,25 @@ _KNOWN = {
 
 
 def _number(cue: SoundCue, name: str, default: float, *, minimum: float | None = 0.0) -> float:
+    # Options come from compiler.directives, which already turned "500ms"/"-6dB" into float
+    # seconds/dB and checked their ranges; this only guards the plan contract.
     raw = cue.option(name, None)
     if raw is None:
         return default
-    value: float | None = None
-    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-        value = float(raw)
-    elif isinstance(raw, str):
-        text = raw.strip().lower().replace(" ", "")
-        scale = 1.0
-        for suffix, factor in (("db", 1.0), ("ms", 0.001), ("s", 1.0)):
-            if text.endswith(suffix):
-                text, scale = text[: -len(suffix)], factor
-                break
-        try:
-            value = float(text) * scale
-        except ValueError:
-            value = None
-    if value is None or not math.isfinite(value):
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
         raise CompileError(error(f"{cue.kind} option {name}={raw!r} is not a number", cue.span))
-    if minimum is not None and value < minimum:
+    if minimum is not None and raw < minimum:
         raise CompileError(error(f"{cue.kind} option {name}={raw!r} must be >= {minimum:g}", cue.span))
-    return value
+    return float(raw)
 
 
 def _flag(cue: SoundCue, name: str, default: bool) -> bool:
     raw = cue.option(name, None)
     if raw is None:
         return default
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in ("1", "1.0", "true", "yes", "on"):
-        return True
-    if text in ("0", "0.0", "false", "no", "off"):
-        return False
-    raise CompileError(error(f"{cue.kind} option {name}={raw!r} must be true or false", cue.span))
+    if not isinstance(raw, bool):  # directives convert yes/no/on/off/1/0 to bool
+        raise CompileError(error(f"{cue.kind} option {name}={raw!r} must be true or false", cue.span))
+    return raw
 
 
 # --------------------------------------------------------------------------------------------------
@@ -286,6 +318,9 @@ def build_timeline(
             duration = _number(step, "duration", -1.0, minimum=None)
             if duration == 0 or (duration < 0 and step.option("duration") is not None):
                 raise CompileError(error(f"{step.kind} option duration must be > 0", step.span))
+            if duration > MAX_CUE_SECONDS:  # a looped piece this long would size a buffer past any memory
+                raise CompileError(error(f"{step.kind} option duration={duration:g} s is longer than the "
+                                         f"{MAX_CUE_SECONDS / 3600:g}-hour maximum", step.span))
             if is_music:
                 loop = _flag(step, "loop", False)
                 duck = abs(_number(step, "duck", settings.music_duck_db, minimum=None))

@@ -22,6 +22,9 @@ class Voice:
     transcript: str | None = None  # what the reference says, when known
     # Description for people (`dramac cast`), e.g. "low male".
     description: str = field(default="", compare=False)
+    # sha256 of the reference audio: the cache key follows the recording, not its path, so a
+    # re-recorded file re-renders and a moved project does not.
+    reference_digest: str | None = None
 
     def param(self, name: str, default=None):
         for k, v in self.params:
@@ -32,15 +35,25 @@ class Voice:
     def with_params(self, **updates) -> "Voice":
         merged = dict(self.params)
         merged.update(updates)
-        return Voice(self.name, self.backend, tuple(sorted(merged.items())), self.reference, self.transcript, self.description)
+        return Voice(self.name, self.backend, tuple(sorted(merged.items())), self.reference, self.transcript,
+                     self.description, self.reference_digest)
 
     @property
     def key(self) -> str:
         blob = json.dumps(
-            {"backend": self.backend, "params": list(self.params), "reference": self.reference, "transcript": self.transcript},
+            {"backend": self.backend, "params": list(self.params), "reference": self.reference_digest or self.reference,
+             "transcript": self.transcript},
             sort_keys=True,
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def make_voice(name: str, backend: str, description: str = "", **params) -> Voice:

@@ -49,6 +49,10 @@ def watch_loop(files: list[Path], build_one: Callable[[Path], object], console: 
         except typer.Exit:
             console.print(f"[{started}] [bold red]✗[/] {f}: errors above; watching for changes", highlight=False, soft_wrap=True)
             return
+        except Exception as exc:  # keep watching whatever went wrong; the next save may fix it
+            console.print(f"[{started}] [bold red]✗[/] {f}: internal compiler error: {type(exc).__name__}: {exc}; "
+                          "watching for changes", highlight=False, soft_wrap=True)
+            return
         console.print(f"[{started}] [bold green]✓[/] {f} → {result.outputs[0]}  {result.duration:.1f}s audio, "
                       f"{result.rendered} clips rendered, {result.cached} cached, {result.seconds:.1f}s", highlight=False, soft_wrap=True)
 

@@ -163,3 +163,19 @@ def test_plan_json_lists_clips(tmp_path):
     assert clips and all(c["text"].startswith("[S1]") and len(c["speakers"]) <= 2 for c in clips)
     assert [s["type"] for s in steps].count("scene") == 2
     assert any(s["type"] == "sfx" for s in steps) and any(s["type"] == "pause" for s in steps)
+
+
+def test_unusable_output_folder_and_clashing_names_are_errors(tmp_path):
+    script = write(tmp_path, "a.fountain", "INT. A - DAY\n\nANNA\nHello there.\n")
+    blocker = write(tmp_path, "afile", "not a folder")
+    r = dramac("build", script, "-o", blocker)
+    assert r.returncode == 1 and "cannot create the output folder" in r.stderr
+    assert_no_traceback(r)
+    (tmp_path / "b").mkdir()
+    twin = write(tmp_path / "b", "a.fountain", "INT. B - DAY\n\nBEN\nHi.\n")
+    r = dramac("build", script, twin, "-o", tmp_path / "out")
+    assert r.returncode == 1 and "would both write a.*" in r.stderr
+    r = dramac("build", script, "--jobs", "-3")
+    assert r.returncode == 2 and "'--jobs'" in r.stderr
+    r = dramac("build", script, "--format", "aiff")
+    assert r.returncode == 2 and "unknown audio format aiff" in r.stderr

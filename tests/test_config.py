@@ -28,11 +28,19 @@ def project(tmp_path, toml: str, script: str = SCRIPT):
         ("[stitch]\nscene_gap = \"long\"\n", 2, "must be float"),
         ("[cast.MOM]\nvoice = \"purple-dragon\"\n", 1, "cast entry 'MOM'"),
         ("[cast.MOM]\nvoice = \"warm-female\"\nloudness = 3\n", 1, "loudness"),
+        ("[narrator]\nenabled = \"false\"\n", 2, "must be true or false"),
+        ("[lexicon]\nHello = [1, 2]\n", 2, "[lexicon] Hello must be the words to say"),
+        ("cast = 5\n", 1, "'cast' must be a table"),
+        ("[build]\nbacknd = \"dia2\"\n", 2, "unknown setting 'backnd' in [build]"),
+        ("[build]\njobs = -2\n", 2, "[build] jobs must be a whole number"),
+        ("[build]\nformat = \"aiff\"\n", 2, "unknown audio format aiff"),
+        ("[master]\nmax_iterations = 2.5\n", 2, "max_iterations must be int"),
+        ("[stitch]\nroom_tone_seed = inf\n", 2, "room_tone_seed"),
     ],
 )
 def test_settings_errors_point_into_dramac_toml(tmp_path, toml, line, needle):
     script = project(tmp_path, toml)
-    r = dramac("plan", script)
+    r = dramac("build" if "format" in toml else "plan", script, "-o", tmp_path / "out") if "format" in toml else dramac("plan", script)
     assert r.returncode == 1, r.stdout
     assert_no_traceback(r)
     assert f"dramac.toml:{line}:" in r.stderr and needle in r.stderr, r.stderr
@@ -67,3 +75,20 @@ def test_master_and_stitch_settings_reach_the_output(tmp_path):
     lines = json.loads((tmp_path / "out" / "play.json").read_text())["lines"]
     assert lines[1]["start"] - lines[0]["end"] == pytest.approx(1.5, abs=0.01)
     assert np.max(np.abs(audio)) < 10 ** (-3.0 / 20)
+
+
+def test_front_matter_errors_point_into_the_script(tmp_path):
+    md = tmp_path / "play.md"
+    md.write_text("---\ntitle: Kitchen\nstitch:\n  tail: long\n---\n\n# Kitchen\n\nMOM: Dinner is ready.\n", encoding="utf-8")
+    r = dramac("plan", md)
+    assert r.returncode == 1
+    assert f"{md}:4:3: error: [stitch] tail must be float" in r.stderr, r.stderr
+
+
+def test_build_settings_are_defaults_for_the_command_line(tmp_path):
+    script = project(tmp_path, "[build]\nformat = \"flac\"\njobs = 1\n")
+    r = dramac("build", script, "-o", tmp_path / "out", "--json")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "play.flac").exists() and not (tmp_path / "out" / "play.wav").exists()
+    r = dramac("build", script, "-o", tmp_path / "out2", "--format", "wav", "--json")
+    assert (tmp_path / "out2" / "play.wav").exists() and not (tmp_path / "out2" / "play.flac").exists()

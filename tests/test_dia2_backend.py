@@ -448,3 +448,18 @@ def test_full_build_through_the_dia2_adapter(fake_dia2, tmp_path):
     assert manifest["backend"] == "dia2" and result.rendered == len(prepared.plan.clips)
     audio, rate = sf.read(tmp_path / "out" / "night-ferry.wav")
     assert rate == 24000 and len(audio) / rate == pytest.approx(result.duration, abs=0.01)
+
+
+def test_reference_recording_not_its_path_is_in_the_cache_key(tmp_path):
+    """Re-recording a reference under the same name changes the voice key; the same audio elsewhere does not."""
+    backend = Dia2Backend(project_root=tmp_path, cache_dir=tmp_path / "cache")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    reference_wav(tmp_path / "a" / "mom.wav", 200.0)
+    reference_wav(tmp_path / "b" / "mom.wav", 200.0)
+    first = backend.voice_from_settings({"reference": "a/mom.wav", "transcript": "hello there"})
+    moved = backend.voice_from_settings({"reference": "b/mom.wav", "transcript": "hello there"})
+    assert first.key == moved.key
+    reference_wav(tmp_path / "a" / "mom.wav", 230.0)
+    rerecorded = backend.voice_from_settings({"reference": "a/mom.wav", "transcript": "hello there"})
+    assert rerecorded.key != first.key

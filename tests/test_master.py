@@ -101,3 +101,33 @@ def test_streaming_loudness_matches_pyloudnorm(rate, seconds):
     ours = loudness(x.astype(np.float32), rate)
     reference = pyloudnorm.Meter(rate).integrated_loudness(x.astype(np.float32).astype(np.float64))
     assert ours == pytest.approx(reference, abs=1e-6)
+
+
+@pytest.mark.parametrize("key, value", [
+    ("target_lufs", -41.0), ("target_lufs", -4.0), ("target_lufs", float("nan")),
+    ("true_peak_db", 0.5), ("true_peak_db", -21.0), ("true_peak_db", float("-inf")),
+    ("tolerance_lu", 0.0), ("tolerance_lu", 0.6), ("tolerance_lu", float("nan")),
+    ("limiter_margin_db", -0.1), ("limiter_margin_db", 3.5),
+    ("lookahead_ms", 0.0), ("lookahead_ms", 51.0), ("lookahead_ms", float("inf")),
+    ("max_iterations", 0), ("max_iterations", 51), ("max_iterations", 2.5), ("max_iterations", float("nan")),
+    ("max_iterations", True), ("target_lufs", "-16"),
+])
+def test_settings_reject_out_of_range_values(key, value):
+    with pytest.raises(ValueError) as info:
+        MasterSettings(**{key: value})
+    assert str(info.value).startswith(f"[master] {key} must be")
+
+
+def test_settings_accept_the_edges_of_each_range():
+    s = MasterSettings(target_lufs=-40, true_peak_db=0.0, tolerance_lu=0.5, limiter_margin_db=3.0,
+                       lookahead_ms=50.0, max_iterations=3.0)
+    assert s.max_iterations == 3 and isinstance(s.max_iterations, int)
+    MasterSettings(target_lufs=-5.0, true_peak_db=-20.0, limiter_margin_db=0.0, max_iterations=1)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_master_rejects_invalid_samples(bad):
+    audio = speechlike(2.0, 0.3)
+    audio[SR] = bad
+    with pytest.raises(ValueError, match=r"invalid \(NaN/inf\) samples"):
+        master(audio, SR)

@@ -179,7 +179,7 @@ def test_sfx_placed_at_its_point_and_wait_delays_next_line(tmp_path):
 def test_sfx_start_and_duration_options(tmp_path):
     ramp = np.linspace(0, 0.5, SR * 2, dtype=np.float32)  # value tells the position in the file
     path = _write(tmp_path / "ramp.wav", ramp)
-    plan = Plan("p", "T", (cue("sfx", path, start=1.0, duration="0.5s", fade_in=0.0, fade_out=0.0),))
+    plan = Plan("p", "T", (cue("sfx", path, start=1.0, duration=0.5, fade_in=0.0, fade_out=0.0),))
     sounds, lengths = load_sounds(plan, SR)
     s = StitchSettings(room_tone=False)
     tl = build_timeline(plan, {}, SR, s, lengths)
@@ -326,3 +326,95 @@ def test_looped_music_repeats_its_file_seamlessly(tmp_path):
     body = audio[i0 + 200: i0 + int(2.8 * SR)]
     expected = np.tile(src, 12)[200: int(2.8 * SR)]
     assert np.allclose(body, expected, atol=1e-4)
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize("key, value, allowed", [
+    ("phone_band_hz", (3000.0, 300.0), "low < high"),
+    ("phone_band_hz", (10.0, 3400.0), "from 20 to 20000 Hz"),
+    ("phone_band_hz", (300.0, NAN), "from 20 to 20000 Hz"),
+    ("phone_band_hz", (300.0,), "two frequencies"),
+    ("muffle_cutoff_hz", 0.0, "from 20 to 20000 Hz"),
+    ("muffle_cutoff_hz", 96000.0, "from 20 to 20000 Hz"),
+    ("room_tone_seed", -1, ">= 0"),
+    ("room_tone_seed", 1.5, "whole number"),
+    ("phone_drive", 0.0, "from 0.01 to 20"),
+    ("phone_drive", -2.0, "from 0.01 to 20"),
+    ("room_tone_db", NAN, "from -120 to -20 dBFS"),
+    ("room_tone_db", -10.0, "from -120 to -20 dBFS"),
+    ("room_tone_db", -200.0, "from -120 to -20 dBFS"),
+    ("lead_in", 1e12, "from 0 to 60 s"),
+    ("tail", INF, "from 0 to 60 s"),
+    ("scene_gap", NAN, "from 0 to 60 s"),
+    ("music_fade_out", 61.0, "from 0 to 60 s"),
+    ("duck_attack", -0.1, "from 0 to 60 s"),
+    ("fade_ms", 5000.0, "from 0 to 1000 ms"),
+    ("sfx_volume_db", 30.0, "from -60 to 24 dB"),
+    ("music_volume_db", -INF, "from -60 to 24 dB"),
+    ("muffle_gain_db", -90.0, "from -60 to 24 dB"),
+    ("music_duck_db", -3.0, "from 0 to 60 dB"),
+    ("music_duck_db", 80.0, "from 0 to 60 dB"),
+    ("room_tone", 1, "true or false"),
+    ("same_speaker_gap", True, "from 0 to 60 s"),
+])
+def test_settings_reject_values_that_would_break_the_mix(key, value, allowed):
+    with pytest.raises(ValueError) as info:
+        StitchSettings(**{key: value})
+    message = str(info.value)
+    assert message.startswith(f"[stitch] {key}")
+    assert allowed in message
+
+
+def test_settings_accept_the_edges_of_each_range():
+    s = StitchSettings(lead_in=0, tail=60.0, room_tone_db=-120.0, room_tone_seed=0, phone_drive=0.01,
+                       music_duck_db=0.0, sfx_volume_db=24.0, muffle_cutoff_hz=20000.0, phone_band_hz=[20, 20000])
+    assert s.phone_band_hz == (20.0, 20000.0)  # a TOML list becomes the tuple the effect unpacks
+    assert isinstance(s.phone_band_hz, tuple)
+
+
+def test_phone_band_above_the_take_rate_still_filters():
+    # A band set for a 44.1 kHz project, applied to 16 kHz takes: starts above what they can carry.
+    s = StitchSettings(phone_band_hz=(9000.0, 15000.0))
+    mix = tone(1.0, 1000.0, 0.2) + tone(1.0, 7000.0, 0.2)
+    out = apply_effect(mix, "phone", SR, s)
+    assert len(out) == len(mix) and np.all(np.isfinite(out))
+    assert _band_level(out, 1000.0) < 0.1 * _band_level(mix, 1000.0)  # still a band-pass, not silence
+    assert _band_level(out, 7000.0) > 0.3 * _band_level(mix, 7000.0)
+
+
+def test_cue_options_must_be_numbers_and_booleans(tmp_path):
+    # compiler.directives converts "500ms", "-6dB" and "yes" before the plan; strings here are a bug.
+    path = _write(tmp_path / "a.wav", tone(0.5))
+    for bad in (cue("sfx", path, fade_in="500ms"), cue("sfx", path, volume="-6dB"), cue("sfx", path, wait="yes"),
+                cue("music", path, loop=1), cue("sfx", path, volume=NAN), cue("music", path, duck=True)):
+        plan = Plan("p", "T", (bad,))
+        with pytest.raises(CompileError) as info:
+            build_timeline(plan, {}, SR, StitchSettings(), load_sounds(plan, SR)[1])
+        assert info.value.diagnostics[0].span.line == 7
+
+
+def test_runaway_cue_duration_is_a_diagnostic(tmp_path):
+    # 10^9 s of looped music would ask assemble for terabytes.
+    path = _write(tmp_path / "bed.wav", tone(0.5))
+    plan = Plan("p", "T", (cue("music", path, loop=True, duration=1e9),))
+    with pytest.raises(CompileError) as info:
+        build_timeline(plan, {}, SR, StitchSettings(), load_sounds(plan, SR)[1])
+    assert "4-hour maximum" in info.value.diagnostics[0].message
+    ok = Plan("p", "T", (cue("music", path, loop=True, duration=4 * 3600.0),))
+    assert build_timeline(ok, {}, SR, StitchSettings(), load_sounds(ok, SR)[1]).duration > 4 * 3600
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_sound_file_with_invalid_samples_is_a_diagnostic(tmp_path, bad):
+    samples = tone(0.5)
+    samples[100] = bad
+    path = str(tmp_path / "broken.wav")
+    sf.write(path, samples, SR, subtype="FLOAT")  # a float WAV can store NaN/inf
+    plan = Plan("p", "T", (cue("sfx", path),))
+    with pytest.raises(CompileError) as info:
+        load_sounds(plan, SR)
+    (diag,) = info.value.diagnostics
+    assert "invalid (NaN/inf) samples" in diag.message and "broken.wav" in diag.message
+    assert diag.span.line == 7

@@ -24,6 +24,7 @@ import importlib
 import json
 import os
 import threading
+import dataclasses
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import ModuleType
@@ -41,7 +42,7 @@ from compiler.backends.dia2_takes import (
 )
 from compiler.diagnostics import CompileError, error
 from compiler.plan_types import Clip, PlannedLine
-from compiler.voices import Voice
+from compiler.voices import Voice, file_digest
 
 ADAPTER_VERSION = "1"
 SAMPLE_RATE = 24000
@@ -281,6 +282,7 @@ class Dia2Backend:
                       str(settings.get("description", base.description)))
         if reference:
             self._check_reference(voice)
+            voice = dataclasses.replace(voice, reference_digest=file_digest(reference))
         return voice
 
     def with_reference(self, voice: Voice) -> Voice:
