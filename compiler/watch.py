@@ -20,15 +20,16 @@ from compiler.project import find_project
 POLL_SECONDS = 0.2
 
 
-def watched_paths(script: Path) -> list[Path]:
-    """The script, its project's settings and every sound file under the project."""
-    project = find_project(script)
-    paths = [script, project.config_path]
-    for sub in ("sounds", "music", "voices"):
-        d = project.root / sub
-        if d.is_dir():
-            paths += [p for p in d.rglob("*") if p.is_file()]
-    return paths
+def watched_paths(script: Path, sounds: tuple[Path, ...] = ()) -> list[Path]:
+    """The script, its project's settings, and the sound files its last good build used (a failed
+    build keeps the previous list, so fixing a sound file still triggers a rebuild)."""
+    return [script, find_project(script).config_path, *sounds]
+
+
+def sounds_of(result) -> tuple[Path, ...]:
+    from compiler.plan_types import SoundCue
+
+    return tuple(Path(step.path) for step in result.prepared.plan.steps if isinstance(step, SoundCue) and step.path)
 
 
 def snapshot(paths: list[Path]) -> dict[Path, float]:
@@ -42,6 +43,8 @@ def snapshot(paths: list[Path]) -> dict[Path, float]:
 
 
 def watch_loop(files: list[Path], build_one: Callable[[Path], object], console: Console, debounce: float, once: bool) -> None:
+    sounds: dict[Path, tuple[Path, ...]] = {f: () for f in files}
+
     def rebuild(f: Path) -> None:
         started = time.strftime("%H:%M:%S")
         try:
@@ -53,6 +56,7 @@ def watch_loop(files: list[Path], build_one: Callable[[Path], object], console: 
             console.print(f"[{started}] [bold red]✗[/] {f}: internal compiler error: {type(exc).__name__}: {exc}; "
                           "watching for changes", highlight=False, soft_wrap=True)
             return
+        sounds[f] = sounds_of(result)
         console.print(f"[{started}] [bold green]✓[/] {f} → {result.outputs[0]}  {result.duration:.1f}s audio, "
                       f"{result.rendered} clips rendered, {result.cached} cached, {result.seconds:.1f}s", highlight=False, soft_wrap=True)
 
@@ -61,21 +65,27 @@ def watch_loop(files: list[Path], build_one: Callable[[Path], object], console: 
         # Snapshot before building: a save that lands during the build triggers the next rebuild.
         states[f] = snapshot(watched_paths(f))
         rebuild(f)
+        if sounds[f]:  # now that the sounds are known, watch them from this build on
+            states[f].update(snapshot(list(sounds[f])))
     if once:
         return
     console.print(f"watching {len(files)} script(s); Ctrl-C to stop", style="dim")
     while True:
         time.sleep(POLL_SECONDS)
         for f in files:
-            current = snapshot(watched_paths(f))
+            current = snapshot(watched_paths(f, sounds[f]))
             if current == states[f]:
                 continue
             # Debounce: wait until nothing changed for `debounce` seconds.
             while True:
                 time.sleep(debounce)
-                again = snapshot(watched_paths(f))
+                again = snapshot(watched_paths(f, sounds[f]))
                 if again == current:
                     break
                 current = again
             states[f] = current
             rebuild(f)
+            # Keep the pre-build stamps (a save during the build triggers the next one); stamp sounds
+            # the build newly uses; forget sounds it no longer uses.
+            fresh = snapshot(watched_paths(f, sounds[f]))
+            states[f] = {p: current.get(p, stamp) for p, stamp in fresh.items()}

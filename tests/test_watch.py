@@ -66,6 +66,13 @@ def test_watch_rebuilds_incrementally_and_survives_errors(tmp_path):
         script.write_text(text, encoding="utf-8")
         fixed, _ = _wait_for(q, lambda l: "✓" in l or "✗" in l)
         assert "✓" in fixed and " 0 clips rendered" in fixed, fixed
+
+        knock = project / "sounds" / "knock.wav"  # a sound the script uses: re-mixed, nothing re-rendered
+        time.sleep(0.05)
+        knock.write_bytes(knock.read_bytes())
+        os.utime(knock, None)
+        remixed, _ = _wait_for(q, lambda l: "✓" in l or "✗" in l)
+        assert "✓" in remixed and " 0 clips rendered" in remixed, remixed
     finally:
         proc.terminate()
         proc.wait(timeout=10)
