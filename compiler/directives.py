@@ -24,6 +24,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 from compiler import nodes
 from compiler.grammars import grammar_path
 from compiler.diagnostics import Sink, Span
+from compiler.source import LineTable
 from compiler.project import PathEscapes, Project, resolve_inside
 
 GRAMMAR = grammar_path("directive.lark")
@@ -108,24 +109,11 @@ def parse_directive(body: str, span: Span, project: Project, sink: Sink) -> node
     return _build(tree.children[0], at, span, project, sink)
 
 
-class _Locator:
+class _Locator(LineTable):
     """Maps offsets in the body to source spans (the body starts 2 columns after `[[`)."""
 
     def __init__(self, body: str, span: Span):
-        self.body = body
-        self.whole = span
-
-    def position(self, offset: int) -> tuple[int, int]:
-        before = self.body[:offset]
-        newlines = before.count("\n")
-        if newlines == 0:
-            return self.whole.line, self.whole.col + 2 + offset
-        return self.whole.line + newlines, offset - before.rfind("\n")
-
-    def span(self, start: int, end: int) -> Span:
-        line, col = self.position(start)
-        end_line, end_col = self.position(end)
-        return Span(self.whole.file, line, col, end_line, end_col)
+        super().__init__(span.file, body, span.line, span.col + 2)
 
     def token(self, tok: Token) -> Span:
         return self.span(tok.start_pos, tok.end_pos)

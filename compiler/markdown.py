@@ -24,7 +24,6 @@ The format is documented in docs/markdown.md. The work happens in four steps:
 
 from __future__ import annotations
 
-import bisect
 import datetime
 import re
 import tomllib
@@ -41,7 +40,7 @@ from compiler.diagnostics import Sink, Span
 from compiler.directives import is_directive, parse_directive
 from compiler.inline import plain_text
 from compiler.project import Project
-from compiler.source import Source
+from compiler.source import LineTable, Source
 
 GRAMMAR = grammar_path("markdown.lark")
 
@@ -64,27 +63,6 @@ def _parser() -> Lark:
 
 
 # ---------------------------------------------------------------------------------------------
-# Positions
-
-
-class _Positions:
-    """Offset -> (line, col) by binary search; Source.position is linear per call."""
-
-    def __init__(self, path: str, text: str):
-        self.path = path
-        self.starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
-
-    def position(self, offset: int) -> tuple[int, int]:
-        line = bisect.bisect_right(self.starts, offset)
-        return line, offset - self.starts[line - 1] + 1
-
-    def span(self, start: int, end: int) -> Span:
-        line, col = self.position(start)
-        end_line, end_col = self.position(max(end, start))
-        return Span(self.path, line, col, end_line, end_col)
-
-
-# ---------------------------------------------------------------------------------------------
 # Step 1: front matter and comments
 
 
@@ -99,7 +77,7 @@ class _FrontMatter:
     end_newline: bool  # whether a newline ends the closing delimiter line
 
 
-def _prepare(text: str, pos: _Positions, sink: Sink) -> tuple[str, _FrontMatter | None]:
+def _prepare(text: str, pos: LineTable, sink: Sink) -> tuple[str, _FrontMatter | None]:
     chars = list(text.replace(VOID, "\ufffd"))  # a stray NUL must not pass for a void line
     front = _split_front_matter(text, pos, sink)
     if front:
@@ -120,7 +98,7 @@ def _void(chars: list[str], start: int, end: int) -> None:
             chars[i] = " "
 
 
-def _split_front_matter(text: str, pos: _Positions, sink: Sink) -> _FrontMatter | None:
+def _split_front_matter(text: str, pos: LineTable, sink: Sink) -> _FrontMatter | None:
     first, _, _ = text.partition("\n")
     delimiter = first.rstrip()
     if delimiter not in ("---", "+++"):
@@ -144,7 +122,7 @@ def _split_front_matter(text: str, pos: _Positions, sink: Sink) -> _FrontMatter 
     return None
 
 
-def _blank_comments(text: str, chars: list[str], start: int, pos: _Positions, sink: Sink) -> None:
+def _blank_comments(text: str, chars: list[str], start: int, pos: LineTable, sink: Sink) -> None:
     i = start
     while i < len(text):
         hits = [(text.find(o, i), o, c) for o, c in _COMMENTS]
@@ -308,7 +286,7 @@ class _Dialogue:
 
 
 class _Assembler:
-    def __init__(self, prepared: str, pos: _Positions, project: Project, sink: Sink, cues: _Cues):
+    def __init__(self, prepared: str, pos: LineTable, project: Project, sink: Sink, cues: _Cues):
         self.text = prepared
         self.pos = pos
         self.project = project
@@ -566,7 +544,7 @@ def _unwrap_marked_parens(pieces: list[Piece]) -> list[Piece]:
 # Front matter
 
 
-def _read_front_matter(front: _FrontMatter, pos: _Positions, sink: Sink) -> tuple[dict, nodes.TitlePage | None]:
+def _read_front_matter(front: _FrontMatter, pos: LineTable, sink: Sink) -> tuple[dict, nodes.TitlePage | None]:
     data = _load_front_matter(front, pos, sink)
     if data is None:
         return {}, None
@@ -588,7 +566,7 @@ def _read_front_matter(front: _FrontMatter, pos: _Positions, sink: Sink) -> tupl
     return metadata, page
 
 
-def _load_front_matter(front: _FrontMatter, pos: _Positions, sink: Sink) -> dict | None:
+def _load_front_matter(front: _FrontMatter, pos: LineTable, sink: Sink) -> dict | None:
     whole = pos.span(0, 3)
     try:
         data = yaml.safe_load(front.body) if front.kind == "yaml" else tomllib.loads(front.body)
@@ -622,7 +600,7 @@ def _load_front_matter(front: _FrontMatter, pos: _Positions, sink: Sink) -> dict
     return data
 
 
-def _read_cast(cast, front: _FrontMatter, pos: _Positions, sink: Sink) -> dict | None:
+def _read_cast(cast, front: _FrontMatter, pos: LineTable, sink: Sink) -> dict | None:
     """The cast table as written; a plain list of names is accepted as names with no settings."""
     if isinstance(cast, list) and all(isinstance(n, (str, int, float)) for n in cast):
         return {str(name): {} for name in cast}
@@ -633,7 +611,7 @@ def _read_cast(cast, front: _FrontMatter, pos: _Positions, sink: Sink) -> dict |
     return None
 
 
-def _key_span(front: _FrontMatter, key: str, pos: _Positions) -> Span:
+def _key_span(front: _FrontMatter, key: str, pos: LineTable) -> Span:
     """Where a top-level key is written (neither parser gives positions for values)."""
     pattern = re.compile(r"^[ \t]*[\"']?" + re.escape(key) + r"[\"']?[ \t]*[:=]", re.MULTILINE)
     m = pattern.search(front.body)
@@ -667,7 +645,7 @@ def _plain(value):
 def parse_markdown(source: Source, project: Project, sink: Sink) -> nodes.Script:
     """Parse a Markdown dialogue script. Problems go to `sink`; this never raises for bad input."""
     text = source.text
-    pos = _Positions(source.path, text)
+    pos = LineTable(source.path, text)
     prepared, front = _prepare(text, pos, sink)
     metadata, title_page = _read_front_matter(front, pos, sink) if front else ({}, None)
     try:
@@ -682,7 +660,7 @@ def parse_markdown(source: Source, project: Project, sink: Sink) -> nodes.Script
     return nodes.Script(Span(source.path, 1, 1, end_line, end_col), "markdown", title_page, scenes, metadata)
 
 
-def _warn_unclosed_directives(lines: list[Line], text: str, pos: _Positions, sink: Sink) -> None:
+def _warn_unclosed_directives(lines: list[Line], text: str, pos: LineTable, sink: Sink) -> None:
     for line in lines:
         for piece in line.pieces:
             at = piece.start

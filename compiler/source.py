@@ -6,6 +6,8 @@ LF; a NUL byte or invalid UTF-8 is a diagnostic with the position of the first b
 
 from __future__ import annotations
 
+import bisect
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from compiler.diagnostics import CompileError, Span, error
 # not a script (a log, a video renamed), and parsing it would take minutes and gigabytes: refuse it
 # up front with a diagnostic instead.
 MAX_SOURCE_BYTES = 16 * 1024 * 1024
+_NEWLINE = re.compile("\n")
 
 
 @dataclass(frozen=True)
@@ -26,17 +29,26 @@ class Source:
     def lines(self) -> list[str]:
         return self.text.split("\n")
 
-    def span_of(self, offset: int, end: int) -> Span:
-        """Span of a character range [offset, end) of `text`."""
-        line, col = self.position(offset)
-        end_line, end_col = self.position(end)
-        return Span(self.path, line, col, end_line, end_col)
+
+
+class LineTable:
+    """Offsets in a text → 1-based (line, column) by binary search over line starts.
+
+    `line`/`col` say where the text begins in its file, so a piece cut out of a line (a directive's
+    body inside `[[ ]]`) maps back to the file's own positions."""
+
+    def __init__(self, path: str, text: str, line: int = 1, col: int = 1):
+        self.path, self.line, self.col = path, line, col
+        self.starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]
 
     def position(self, offset: int) -> tuple[int, int]:
-        before = self.text[:offset]
-        line = before.count("\n") + 1
-        col = offset - (before.rfind("\n") + 1) + 1
-        return line, col
+        i = bisect.bisect_right(self.starts, offset)
+        return self.line + i - 1, offset - self.starts[i - 1] + (self.col if i == 1 else 1)
+
+    def span(self, start: int, end: int) -> Span:
+        line, col = self.position(start)
+        end_line, end_col = self.position(max(end, start))
+        return Span(self.path, line, col, end_line, end_col)
 
 
 def decode(data: bytes, path: str) -> Source:
