@@ -92,7 +92,7 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
     script = parsed.script
     settings = load_settings(parsed.project, script.metadata, parsed.source.path, parsed.source.text)
     name = backend_name or settings.build.get("backend", "embedded")
-    options = dict(backend_options or {})
+    options = {**settings.backends.get(name, {}), **(backend_options or {})}
     if name == "dia2":  # voice references resolve inside the project; calibrated prefixes live in its cache
         options.setdefault("project_root", str(parsed.project.root))
         options.setdefault("cache_dir", str(parsed.project.root / ".dramac-cache"))
@@ -100,6 +100,10 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
         backend = backends.create(name, **options)
     except backends.BackendUnavailable as exc:
         raise CompileError(error(str(exc), Span.point(str(path), 1, 1))) from None
+    except (TypeError, ValueError) as exc:  # an unknown or bad option in the [<backend>] table
+        bad = next((k for k in options if re.search(rf"\b{re.escape(k)}\b", str(exc))), name)
+        message = f"unknown option '{bad}' for the {name} backend" if isinstance(exc, TypeError) else str(exc)
+        raise CompileError(error(f"[{name}] {message}", settings.span_of_key(bad))) from None
     narrator_settings = dict(settings.narrator)
     if narrator is not None:
         narrator_settings["enabled"] = narrator

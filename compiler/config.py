@@ -6,6 +6,7 @@
     [lexicon]  Nguyen = "Win"
     [stitch]   same_speaker_gap = 0.25, …   (compiler.stitch.StitchSettings fields)
     [master]   target_lufs = -16, true_peak_db = -1
+    [dia2]     repo = "nari-labs/Dia2-2B", cfg_scale = 2.0, seed = 0 …   (options of one backend)
 
 Errors point into the file that holds the value: `dramac.toml:3:1: error: …`, or the script for a
 value that came from its front matter.
@@ -21,7 +22,8 @@ from pathlib import Path
 from compiler.diagnostics import CompileError, Span, error
 from compiler.project import Project
 
-KNOWN_TABLES = {"project", "build", "cast", "narrator", "lexicon", "stitch", "master"}
+BACKEND_TABLES = {"embedded", "dia2"}  # options passed to that backend's constructor
+KNOWN_TABLES = {"project", "build", "cast", "narrator", "lexicon", "stitch", "master"} | BACKEND_TABLES
 BUILD_KEYS = {"backend": str, "format": str, "jobs": int}
 
 
@@ -41,6 +43,7 @@ class Settings:
     lexicon: dict[str, str] = field(default_factory=dict)
     stitch: dict = field(default_factory=dict)
     master: dict = field(default_factory=dict)
+    backends: dict[str, dict] = field(default_factory=dict)  # [dia2] → {"cfg_scale": 6.0, …}
     # Where each value came from, so a diagnostic points into the right file.
     origins: list[_Origin] = field(default_factory=list)
 
@@ -97,6 +100,10 @@ def _merge(settings: Settings, data: dict) -> None:
         if not isinstance(value, dict):
             raise CompileError(error(f"'{table}' must be a table of settings, not {value!r}", settings.span_of_key(table)))
         getattr(settings, table).update(value)
+    for table in BACKEND_TABLES & set(data):
+        if not isinstance(data[table], dict):
+            raise CompileError(error(f"'{table}' must be a table of backend options", settings.span_of_key(table)))
+        settings.backends.setdefault(table, {}).update(data[table])
     if "cast" not in data:
         return
     cast = data["cast"]

@@ -36,11 +36,16 @@ def project(tmp_path, toml: str, script: str = SCRIPT):
         ("[build]\nformat = \"aiff\"\n", 2, "unknown audio format aiff"),
         ("[master]\nmax_iterations = 2.5\n", 2, "max_iterations must be int"),
         ("[stitch]\nroom_tone_seed = inf\n", 2, "room_tone_seed"),
+        ("[embedded]\nthreadz = 2\n", 2, "[embedded] unknown option 'threadz' for the embedded backend"),
+        ("[dia2]\ncfg_scale = -1\n", 2, "cfg_scale must be a positive number"),
     ],
 )
 def test_settings_errors_point_into_dramac_toml(tmp_path, toml, line, needle):
     script = project(tmp_path, toml)
-    r = dramac("build" if "format" in toml else "plan", script, "-o", tmp_path / "out") if "format" in toml else dramac("plan", script)
+    if "format" in toml:
+        r = dramac("build", script, "-o", tmp_path / "out")
+    else:
+        r = dramac("plan", script, *(["--backend", "dia2"] if "[dia2]" in toml else []))
     assert r.returncode == 1, r.stdout
     assert_no_traceback(r)
     assert f"dramac.toml:{line}:" in r.stderr and needle in r.stderr, r.stderr
