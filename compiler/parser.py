@@ -55,4 +55,6 @@ def parse_file(path: str | Path) -> Parsed:
         script, sink = parse_source(source, project, fmt)
     except CompileError as exc:
         return Parsed(source, project, None, exc.diagnostics)
-    return Parsed(source, project, script, sink.items)
+    # Source order, as compilers print them (stages report in the order they run).
+    ordered = sorted(sink.items, key=lambda d: (d.span.file, d.span.line, d.span.col))
+    return Parsed(source, project, script, ordered)

@@ -111,8 +111,10 @@ def test_check_json(tmp_path):
     assert r.returncode == 1
     data = json.loads(r.stdout)
     assert data["ok"] is False
-    d = data["diagnostics"][0]
-    assert d["severity"] == "error" and d["span"]["line"] == 3 and d["file"] == str(p)
+    lines = [x["span"]["line"] for x in data["diagnostics"]]
+    assert lines == sorted(lines)  # source order
+    d = next(x for x in data["diagnostics"] if x["severity"] == "error")
+    assert d["span"]["line"] == 3 and d["file"] == str(p)
 
 
 def test_ast_json_shape():
