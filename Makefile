@@ -28,3 +28,4 @@ bench: install-test
 	$(BIN)/python benchmarks/parse.py
 	$(BIN)/python benchmarks/render.py
 	$(BIN)/python benchmarks/stitch.py
+	$(BIN)/python benchmarks/master.py
