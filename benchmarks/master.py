@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +16,11 @@ import pyloudnorm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from compiler.master import loudness, master, true_peak_db  # noqa: E402
+from measure import traced  # noqa: E402
 
 
 def measure(label: str, fn):
-    tracemalloc.start()
-    started = time.perf_counter()
-    value = fn()
-    seconds = time.perf_counter() - started
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    value, seconds, peak = traced(fn)
     print(f"{label:<34}{seconds:>8.1f} s{peak / 2**20:>10.0f} MiB   {value}")
 
 

@@ -15,10 +15,11 @@ import io
 import random
 import sys
 import time
-import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from measure import traced  # noqa: E402
 
 NAMES = ["ROSA", "MILES", "HANNAH", "GEORGE", "DR. BELL", "@McKenna", "OLD SAILOR"]
 WORDS = ("the of harbour light wind storm ferry captain rope deck night we should never have left "
@@ -75,10 +76,7 @@ def measure(fn, repeat: int):
         fn()
         times.append(time.perf_counter() - t)
     gc.collect()
-    tracemalloc.start()
-    fn()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    _, _, peak = traced(fn)
     return min(times), peak
 
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import time
-import tracemalloc
 
 import numpy as np
 from scipy import signal
 
+from measure import traced
 from compiler.diagnostics import Span
 from compiler.plan_types import Clip, PauseStep, Plan, PlannedLine, SceneBreak
 from compiler.stitch import StitchSettings, assemble, build_timeline
@@ -70,17 +70,6 @@ def synthetic_play(minutes: float, pool: list[np.ndarray], sample_rate: int, see
     return Plan("bench.fountain", "Benchmark", tuple(steps)), takes
 
 
-def measure(fn):
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    t0 = time.perf_counter()
-    result = fn()
-    seconds = time.perf_counter() - t0
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return result, seconds, peak
-
-
 def naive_loop(timeline, segments_by_id, sample_rate):
     from pydub import AudioSegment
 
@@ -120,8 +109,8 @@ def main() -> None:
     for minutes in args.minutes:
         plan, takes = synthetic_play(minutes, pool, sr, args.seed)
         # Memory from one traced run; time as the best of --repeat untraced runs (shared machines are noisy).
-        tl, _, m_tl = measure(lambda: build_timeline(plan, takes, sr, settings))
-        audio, _, m_as = measure(lambda: assemble(tl, takes, settings))
+        tl, _, m_tl = traced(lambda: build_timeline(plan, takes, sr, settings))
+        audio, _, m_as = traced(lambda: assemble(tl, takes, settings))
         del audio
         t_tl = t_as = float("inf")
         for _ in range(args.repeat):
@@ -135,7 +124,7 @@ def main() -> None:
                      t_tl + t_as, max(m_tl, m_as), f"timeline {t_tl:.2f} s, assemble {t_as:.2f} s"))
         if minutes <= args.naive_max_minutes:
             segs = {(k, i): pool_segments[index_of[id(a)]] for k, arrs in takes.items() for i, a in enumerate(arrs)}
-            out, t_nv, m_nv = measure(lambda: naive_loop(tl, segs, sr))
+            out, t_nv, m_nv = traced(lambda: naive_loop(tl, segs, sr))
             note = f"{len(out) / 1000 / 60:.1f} min out (no fades/room tone)"
             rows.append((minutes, len(plan.clips), len(tl.lines), len(out) / 60000, "naive pydub +", t_nv, m_nv, note))
             del out
