@@ -95,7 +95,7 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
     options = {**settings.backends.get(name, {}), **(backend_options or {})}
     if name == "dia2":  # voice references resolve inside the project; calibrated prefixes live in its cache
         options.setdefault("project_root", str(parsed.project.root))
-        options.setdefault("cache_dir", str(parsed.project.root / ".dramac-cache"))
+        options.setdefault("cache_dir", str(parsed.project.cache_dir))
     try:
         backend = backends.create(name, **options)
     except backends.BackendUnavailable as exc:
@@ -139,7 +139,7 @@ def build(
     started = time.perf_counter()
     plan = prepared.plan
     stitch_settings, master_settings = prepared.stitch, prepared.master
-    cache_root = Path(cache_dir or prepared.parsed.project.root / ".dramac-cache")
+    cache_root = Path(cache_dir or prepared.parsed.project.cache_dir)
     # Everything that can fail without rendering fails first: folders, then the sound files.
     for folder, what in ((out_dir, "output"), (cache_root, "cache")):
         try:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CONFIG_NAME = "dramac.toml"
+CACHE_DIR_NAME = ".dramac-cache"  # clip cache and calibrated voices, beside dramac.toml
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,10 @@ class Project:
     @property
     def config_path(self) -> Path:
         return self.root / CONFIG_NAME
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / CACHE_DIR_NAME
 
 
 def find_project(script_path: str | Path) -> Project:

@@ -30,8 +30,8 @@ from compiler.atomic import atomic_open
 from compiler.backends import BackendUnavailable, create
 from compiler.diagnostics import CompileError, Diagnostic, Span, error
 from compiler.plan_types import Clip
+from compiler.project import CACHE_DIR_NAME  # noqa: F401  (tests name the folder through this module)
 
-CACHE_DIR_NAME = ".dramac-cache"
 # A worker process spends ~2 s starting (imports, model load); below this many cache misses per
 # worker, rendering them in this process is faster (a `dramac watch` edit re-renders one or two).
 MIN_CLIPS_PER_WORKER = 3
@@ -73,10 +73,6 @@ class ClipCache:
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
 
-    @classmethod
-    def for_project(cls, root: str | Path) -> "ClipCache":
-        return cls(Path(root) / CACHE_DIR_NAME)
-
     def key(self, identity: str, clip: Clip) -> str:
         return hashlib.sha256(f"{identity}\n{clip.key}".encode()).hexdigest()
 
@@ -98,7 +94,9 @@ class ClipCache:
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return None  # damaged entry (disk full, foreign file): render again and overwrite
 
-    def put(self, identity: str, clip: Clip, takes: list[np.ndarray], sample_rate: int) -> None:
+    def put(self, identity: str, clip: Clip, takes: list[np.ndarray], sample_rate: int) -> list[np.ndarray]:
+        """Store the takes; returns them as stored (16-bit, back as float32), so a fresh render and a
+        cache hit give the same samples."""
         path = self.path(self.key(identity, clip))
         self._prepare(path.parent)
         arrays = {f"take{i}": _to_pcm(t) for i, t in enumerate(takes)}
@@ -106,6 +104,7 @@ class ClipCache:
         np.savez(buffer, format=np.array(_FORMAT), sample_rate=np.array(sample_rate), count=np.array(len(takes)), **arrays)
         with atomic_open(path, "wb") as f:  # Ctrl-C or a full disk leaves no partial entry behind
             f.write(buffer.getvalue())
+        return [_from_pcm(pcm) for pcm in arrays.values()]
 
     def _prepare(self, subdir: Path) -> None:
         if not self.directory.is_dir():
@@ -195,8 +194,7 @@ def render_plan(
         if problem is not None:
             failures.append(error(f"backend '{backend_name}' could not render this clip: {problem}", _span_of(clip)))
             return
-        cache.put(identity, clip, result, rate)
-        takes[clip.key] = quantize(result)
+        takes[clip.key] = cache.put(identity, clip, result, rate)
         for same in by_key[clip.key]:
             _notify(on_clip, same, False)
 
