@@ -89,18 +89,20 @@ def _tokenize(line: str) -> list[str | _Delim]:
 
 
 def _match(tokens: list[str | _Delim]) -> None:
-    """Pair closers with openers in place (fills `opens`/`closes`, lowers `remaining`)."""
+    """Pair closers with openers in place (fills `opens`/`closes`, lowers `remaining`).
+
+    `stack` holds the open runs in order; `where[char]` the stack indexes of the runs of that
+    character, so a closer finds its opener without walking past runs of the other character
+    (a line of ` *a` openers and ` a_` closers would otherwise take quadratic time)."""
     stack: list[_Delim] = []
+    where: dict[str, list[int]] = {"*": [], "_": []}
     for tok in tokens:
         if isinstance(tok, str):
             continue
         if tok.can_close:
-            while tok.remaining:
-                k = len(stack) - 1
-                while k >= 0 and stack[k].char != tok.char:
-                    k -= 1
-                if k < 0:
-                    break
+            mine = where[tok.char]
+            while tok.remaining and mine:
+                k = mine[-1]
                 opener = stack[k]
                 use = min(opener.remaining, tok.remaining, 3)
                 style = _style(tok.char, use)
@@ -109,11 +111,20 @@ def _match(tokens: list[str | _Delim]) -> None:
                 opener.opens.append(style)
                 tok.closes.append(style)
                 # Openers between the pair can no longer be closed (no overlapping emphasis).
-                del stack[k + 1:]
+                _truncate(stack, where, k + 1)
                 if not opener.remaining:
-                    stack.pop()
+                    _truncate(stack, where, k)
         if tok.can_open and tok.remaining:
+            where[tok.char].append(len(stack))
             stack.append(tok)
+
+
+def _truncate(stack: list[_Delim], where: dict[str, list[int]], size: int) -> None:
+    """Drop the open runs from stack index `size` up; each run is dropped once, so linear overall."""
+    del stack[size:]
+    for indexes in where.values():
+        while indexes and indexes[-1] >= size:
+            indexes.pop()
 
 
 def _style(char: str, count: int) -> str:
