@@ -93,11 +93,11 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
     settings = load_settings(parsed.project, script.metadata, parsed.source.path, parsed.source.text)
     name = backend_name or settings.build.get("backend", "embedded")
     options = {**settings.backends.get(name, {}), **(backend_options or {})}
-    if name == "dia2":  # voice references resolve inside the project; calibrated prefixes live in its cache
-        options.setdefault("project_root", str(parsed.project.root))
-        options.setdefault("cache_dir", str(parsed.project.cache_dir))
+    # Set by the driver, after the settings: a backend's files stay inside the project.
+    options["workspace"] = backends.Workspace(str(parsed.project.root), str(parsed.project.cache_dir))
     try:
         backend = backends.create(name, **options)
+        backend.check()
     except backends.BackendUnavailable as exc:
         raise CompileError(error(str(exc), Span.point(str(path), 1, 1))) from None
     except (TypeError, ValueError) as exc:  # an unknown or bad option in the [<backend>] table

@@ -136,7 +136,7 @@ def plan(file: Path = typer.Argument(..., help="Script file"),
         if isinstance(step, Clip):
             steps.append({"type": "clip", "key": step.key, "scene": step.scene, "speakers": list(step.speakers),
                           "voices": [v.name for v in step.voices], "lines": len(step.lines),
-                          "est_seconds": step.est_seconds, "text": step.text,
+                          "est_seconds": step.est_seconds, "spoken": [line.spoken for line in step.lines],
                           "first_line": step.lines[0].span.line})
         elif isinstance(step, PauseStep):
             steps.append({"type": "pause", "seconds": step.seconds})

@@ -193,23 +193,11 @@ def pack(utterances: list[Utterance], caps: Capabilities) -> list[list[Utterance
     return groups
 
 
-def dia2_text(lines: list[PlannedLine], speakers: tuple[str, ...]) -> str:
-    parts = []
-    for i, line in enumerate(lines):
-        tag = f"[S{speakers.index(line.speaker) + 1}]"
-        brk = f'<break time="{line.pause_before:g}s"/>' if line.pause_before > 0 else ""
-        if i == 0:
-            parts.append(" ".join(p for p in (tag, brk, line.spoken) if p))
-        else:
-            parts.append(" ".join(p for p in (brk, tag, line.spoken) if p))
-    return " ".join(parts)
-
-
 def make_clip(scene: int, group: list[Utterance], cast: Cast) -> Clip:
     lines = [u.line for u in group]
     speakers: tuple[str, ...] = tuple(dict.fromkeys(line.speaker for line in lines))
     voices = tuple(cast.voice_for(s) for s in speakers)
-    return Clip(scene, speakers, voices, tuple(lines), dia2_text(lines, speakers), round(sum(u.est for u in group), 2))
+    return Clip(scene, speakers, voices, tuple(lines), round(sum(u.est for u in group), 2))
 
 
 def plan_script(script: Script, cast: Cast, caps: Capabilities, normalize: Callable[[str], str], title: str | None = None) -> Plan:

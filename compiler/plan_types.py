@@ -28,10 +28,9 @@ class PlannedLine:
 @dataclass(frozen=True)
 class Clip:
     scene: int  # scene index in the script
-    speakers: tuple[str, ...]  # speakers[0] is [S1], speakers[1] (if any) is [S2]
+    speakers: tuple[str, ...]  # in order of first line; a two-speaker backend numbers them from this
     voices: tuple[Voice, ...]  # parallel to speakers
     lines: tuple[PlannedLine, ...]
-    text: str  # Dia2 form: "[S1] … [S2] … <break time="0.5s"/> …", always starting with [S1]
     est_seconds: float  # estimated speech length
 
     @property
@@ -40,7 +39,6 @@ class Clip:
         without changing it keeps its cache entry; extensions are excluded because their effect
         (muffled, phone) is applied when stitching, not by the voice."""
         h = hashlib.sha256()
-        h.update(self.text.encode())
         for v in self.voices:
             h.update(v.key.encode())
         for line in self.lines:

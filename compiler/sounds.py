@@ -77,10 +77,14 @@ def read_sound(path: str, sample_rate: int) -> np.ndarray:
         raise SoundFileError(f"sound file '{path}' is empty")
     if not np.all(np.isfinite(data)):  # a float file may hold them; one would spread through the whole mix
         raise SoundFileError(f"sound file '{path}' has invalid (NaN/inf) samples")
-    mono = data.mean(axis=1)
-    if sr != sample_rate:
-        g = math.gcd(int(sr), int(sample_rate))
-        mono = signal.resample_poly(mono, sample_rate // g, sr // g)
+    return resample(data.mean(axis=1), int(sr), int(sample_rate))
+
+
+def resample(mono: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """Polyphase resampling by the reduced ratio of the two rates; float32 out."""
+    if from_rate != to_rate:
+        g = math.gcd(from_rate, to_rate)
+        mono = signal.resample_poly(mono, to_rate // g, from_rate // g)
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 

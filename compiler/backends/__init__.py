@@ -4,11 +4,13 @@ A backend turns one planned clip into audio: one take (mono float32 numpy array 
 `sample_rate`) per line of the clip, in order, leading/trailing silence trimmed. The stitcher places
 the takes on the timeline, so every backend yields the same timeline shape and subtitles.
 
-Backends are constructed by name through `create()`, so worker processes can build their own copy.
+Backends are constructed by name through `create()` from one registry, so worker processes can build
+their own copy and the driver never names a backend.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -45,22 +47,48 @@ class Backend(Protocol):
     def voice_from_settings(self, settings: dict, palette: list["Voice"]) -> "Voice":
         """A voice from a `[cast.NAME]` table; ValueError with a message on unknown keys or bad values."""
 
+    def check(self) -> None:
+        """Fail early, once, with BackendUnavailable when the runtime is missing; loads no model."""
+
 
 class BackendUnavailable(RuntimeError):
-    """The backend's runtime is missing or broken; the message says how to install it."""
+    """The backend's runtime is missing or broken; the message says how to install it. Raised for
+    the whole build (never once per clip)."""
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where a backend may read and keep files, set by the driver from the project (never from
+    settings): voice references resolve inside `root`; artefacts (calibrated voices) go to `cache_dir`."""
+
+    root: str
+    cache_dir: str
+
+
+# name → "module:Class". Imported on first use, so naming a backend costs nothing until it renders
+# (Dia2 pulls in torch). A new backend is one line here and one module in this package.
+_REGISTRY: dict[str, str] = {
+    "embedded": "compiler.backends.embedded:EmbeddedBackend",
+    "dia2": "compiler.backends.dia2:Dia2Backend",
+}
+
+
+def register(name: str, target: str) -> None:
+    """Make a backend available by name; `target` is "package.module:Class"."""
+    _REGISTRY[name] = target
 
 
 def available() -> list[str]:
-    return ["embedded", "dia2"]
+    return list(_REGISTRY)
 
 
-def create(name: str, **options) -> Backend:
-    if name == "embedded":
-        from compiler.backends.embedded import EmbeddedBackend
+def backend_class(name: str) -> type:
+    if name not in _REGISTRY:
+        raise BackendUnavailable(f"unknown backend '{name}'; available: {', '.join(available())}")
+    module_name, _, class_name = _REGISTRY[name].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
 
-        return EmbeddedBackend(**options)
-    if name == "dia2":
-        from compiler.backends.dia2 import Dia2Backend
 
-        return Dia2Backend(**options)
-    raise BackendUnavailable(f"unknown backend '{name}'; available: {', '.join(available())}")
+def create(name: str, workspace: Workspace | None = None, **options) -> Backend:
+    """The backend `name` built with its options (a TypeError names an unknown one)."""
+    return backend_class(name)(workspace=workspace, **options)

@@ -1,11 +1,16 @@
 """Dia2 render backend: one clip of up to two speakers per `generate()` call, split into per-line takes.
 
-The adapter exists to defuse the traps of the Dia2 runtime (see docs/dia2.md):
+Written against nari-labs/dia2 at 8687268 and tested on that real package (tests/test_dia2_real.py,
+a random-weight checkpoint on the CPU). The adapter defuses the runtime's traps (docs/dia2.md):
 - every sampling parameter is passed explicitly under Dia2's own override names (unknown keyword
   overrides are silently ignored upstream) and is part of `identity()`, the cache key;
 - the dtype is checked at construction ("float16" would only fail at the first generate);
-- text past the 1500-frame context is dropped silently: the word timestamps are counted against the
-  words sent, and a short result is re-rendered as two halves;
+- a voice prefix's frames come on top of the context, past the rotary table: the context is lowered
+  by the prefix for the call (`_context_reserved`), so an over-long clip truncates instead of
+  crashing (a device-side assert on CUDA), and truncation is caught by counting the word
+  timestamps against the words sent, the clip then re-rendered as two halves;
+- prefix words whose forced step would fall past the prefix audio are spoken as the clip's first
+  words: each prefix gets the trailing silence its words need (`_prefix_file`);
 - Whisper is never loaded: `dia2.runtime.voice_clone.transcribe_words` is replaced during the call
   by one that returns the voice's known transcript, and it re-seeds torch afterwards because
   whisper-timestamped would have overwritten the seed;
@@ -13,33 +18,29 @@ The adapter exists to defuse the traps of the Dia2 runtime (see docs/dia2.md):
 - one model, one clip at a time (a lock; `parallel=False`).
 
 A voice without a reference gets one rendered once from a calibration line with a fixed seed and
-stored under `<cache_dir>/voices/<voice.key>.wav`, so the character sounds the same in every clip.
+stored under `<cache>/voices/<voice.key>.wav`, so the character sounds the same in every clip.
 
-The script text and the cutting of a generated clip into per-line takes are in dia2_takes.py.
+Dia2's text form (speaker tags, break tags) and the cutting of a generated clip into per-line takes
+are in dia2_takes.py; the planner knows neither.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
+import math
 import os
 import threading
-import dataclasses
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 
-from compiler.backends import BackendUnavailable, Capabilities
-from compiler.backends.dia2_takes import (
-    build_script,
-    split_takes,
-    spoken_words,
-    spread_words,
-    text_matches,
-    voiced_bounds,
-)
+from compiler.backends import BackendUnavailable, Capabilities, Workspace
+from compiler.backends.dia2_takes import build_script, split_takes, spoken_words, spread_words, voiced_bounds
 from compiler.diagnostics import CompileError, error
 from compiler.plan_types import Clip, PlannedLine
 from compiler.voices import Voice, file_digest
@@ -47,7 +48,8 @@ from compiler.voices import Voice, file_digest
 ADAPTER_VERSION = "1"
 SAMPLE_RATE = 24000
 FRAME_RATE = 12.5  # Mimi frames per second
-CONTEXT_FRAMES = 1500  # Dia2's hard context, prefix frames included
+CONTEXT_FRAMES = 1500  # the published models' context; the planner sizes clips by it, renders use the model's own
+FORCED_STEP_OFFSET = 3  # dia2 runtime/voice_clone.py: a prefix word is forced at its start frame + 3
 MAX_REFERENCE_SECONDS = 8.0  # per speaker; two prefixes may take 16 s of the 120 s context
 SAFETY_SECONDS = 4.0  # room for pacing the planner's estimate does not foresee
 DTYPES = ("auto", "bfloat16", "float32")
@@ -69,9 +71,10 @@ DIA2_OVERRIDE_KEYS = frozenset({
 DEFAULT_CALIBRATION = "I have been waiting for you all evening, and now we can finally begin."
 
 INSTALL_HELP = (
-    "Dia2 is not on PyPI; install it editable from a clone, after pinning torch for your CUDA:\n"
-    "  pip install 'torch==2.9.1' --index-url https://download.pytorch.org/whl/cu128\n"
-    "  git clone https://github.com/nari-labs/dia2 && pip install -e ./dia2\n"
+    "Dia2 is not on PyPI; install it editable from a clone, without its unpinned dependencies:\n"
+    "  pip install 'dramac[dia2]'   # upstream's pinned versions (transformers 4.57.1, huggingface-hub 0.36.0, ...)\n"
+    "  pip install 'torch==2.9.1' --index-url https://download.pytorch.org/whl/cu128   # torch for your CUDA\n"
+    "  git clone https://github.com/nari-labs/dia2 && pip install --no-deps -e ./dia2\n"
     "A non-editable install (pip install git+..., a built wheel) lacks dia2.core and dia2.runtime. "
     "See docs/dia2.md."
 )
@@ -98,19 +101,21 @@ class Sampling:
     use_torch_compile: bool = False
 
     def __post_init__(self) -> None:
+        # Upstream's own ranges: a temperature of 0 is greedy, a top-k of 0 means no filter.
         for f in fields(self):
             value = getattr(self, f.name)
             if f.type == "bool":
                 if not isinstance(value, bool):
                     raise Dia2ConfigError(f"{f.name} must be true or false, not {value!r}")
             elif f.type == "int":
-                if isinstance(value, bool) or not isinstance(value, int):
-                    raise Dia2ConfigError(f"{f.name} must be a whole number, not {value!r}")
-                if value < (0 if f.name == "initial_padding" else 1):
-                    raise Dia2ConfigError(f"{f.name} must be at least {0 if f.name == 'initial_padding' else 1}, not {value}")
-            else:
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                    raise Dia2ConfigError(f"{f.name} must be a positive number, not {value!r}")
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise Dia2ConfigError(f"{f.name} must be a whole number of at least 0, not {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise Dia2ConfigError(f"{f.name} must be a number, not {value!r}")
+            elif f.name == "cfg_scale" and not value > 0:
+                raise Dia2ConfigError(f"cfg_scale must be above 0 (1.0 turns guidance off), not {value!r}")
+            elif value < 0:
+                raise Dia2ConfigError(f"{f.name} must be at least 0 (0 is greedy), not {value!r}")
 
     def overrides(self) -> dict:
         return asdict(self)
@@ -186,27 +191,30 @@ class Dia2Backend:
         use_cuda_graph: bool = False,
         use_torch_compile: bool = False,
         seed: int = 0,
-        cache_dir: str | os.PathLike = ".dramac-cache",
-        project_root: str | os.PathLike | None = None,
+        workspace: Workspace | None = None,
     ):
+        """`repo`: a Hugging Face repository id, or a folder (relative to the project root) holding
+        config.json, model.safetensors and the tokenizer files, for weights kept offline."""
         if not isinstance(dtype, str) or dtype.lower() not in DTYPES:
             raise Dia2ConfigError(f"dtype {dtype!r} is not supported by Dia2; use one of {', '.join(DTYPES)}")
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
             raise Dia2ConfigError(f"seed must be a whole number from 0 to 2**63-1, not {seed!r}")
         if not isinstance(repo, str) or not repo.strip():
-            raise Dia2ConfigError("repo must name a Hugging Face repository such as nari-labs/Dia2-2B")
+            raise Dia2ConfigError("repo must name a Hugging Face repository such as nari-labs/Dia2-2B, or a folder")
+        workspace = workspace or Workspace(str(Path.cwd()), str(Path.cwd() / ".dramac-cache"))
+        self.root = Path(workspace.root).resolve()
+        self.cache_dir = Path(workspace.cache_dir).resolve()
         self.repo = repo
         self.device = str(device)
         self.dtype = dtype.lower()
         self.sampling = Sampling(cfg_scale, temp_text, topk_text, temp_audio, topk_audio, cfg_filter_k,
                                  initial_padding, use_cuda_graph, use_torch_compile)
         self.seed = seed
-        self.cache_dir = Path(cache_dir).resolve()
-        self.project_root = Path(project_root).resolve() if project_root is not None else None
         self._runtime: _Runtime | None = None
         self._model = None
         self._lock = threading.Lock()  # Dia2 is not thread-safe; one clip at a time
         self._word_times: dict[tuple[str, float], list[tuple[str, float, float]]] = {}
+        self._prefixes: dict[tuple[str, float], str] = {}
 
     # ---- protocol -------------------------------------------------------------------------------
 
@@ -229,7 +237,7 @@ class Dia2Backend:
         return self.dtype if on_cuda else "float32"
 
     def check(self) -> None:
-        """Fail early (BackendUnavailable) when the runtime is missing; loads no weights."""
+        """Fail early, once for the build (BackendUnavailable) when the runtime is missing; loads no weights."""
         self._load()
 
     def render(self, clip: Clip) -> list[np.ndarray]:
@@ -240,7 +248,14 @@ class Dia2Backend:
         with self._lock:
             self._ensure_model(rt)  # its context length sizes the clip
         voice_of = {s: self.with_reference(v) for s, v in zip(clip.speakers, clip.voices)}
-        return self._render_lines(tuple(clip.lines), voice_of, clip.text, clip.est_seconds)
+        return self._render_lines(tuple(clip.lines), voice_of, clip.est_seconds)
+
+    def context_seconds(self) -> float:
+        """The loaded model's context (its config's max_context_steps), prefix frames included."""
+        rt = self._load()
+        with self._lock:
+            model = self._ensure_model(rt)
+        return int(model.max_context_steps) / FRAME_RATE
 
     # ---- voices ---------------------------------------------------------------------------------
 
@@ -292,15 +307,14 @@ class Dia2Backend:
             return voice
         return self.ensure_reference(voice)
 
-    def ensure_reference(self, voice: Voice, cache_dir: str | os.PathLike | None = None) -> Voice:
+    def ensure_reference(self, voice: Voice) -> Voice:
         """Render the voice's calibration line once with its fixed seed and store it as
         `<cache_dir>/voices/<voice.key>.wav` (+ .json with transcript and word times); later calls and
         later builds reuse the file, so the voice never drifts. Returns the voice with reference set."""
         if voice.reference:
             self._check_reference(voice)
             return voice
-        folder = Path(cache_dir).resolve() if cache_dir is not None else self.cache_dir
-        folder = folder / "voices"
+        folder = self.cache_dir / "voices"
         wav_path, meta_path = folder / f"{voice.key}.wav", folder / f"{voice.key}.json"
         line = str(voice.param("calibration") or DEFAULT_CALIBRATION)
         if wav_path.is_file() and meta_path.is_file():
@@ -340,8 +354,7 @@ class Dia2Backend:
     def _resolve_reference(self, relative: str) -> Path:
         from compiler.project import Project, resolve_inside
 
-        root = self.project_root or Path.cwd().resolve()
-        return resolve_inside(Project(root), relative)  # PathEscapes is a ValueError
+        return resolve_inside(Project(self.root), relative)  # PathEscapes is a ValueError
 
     def _check_reference(self, voice: Voice) -> None:
         path = Path(voice.reference)
@@ -356,25 +369,23 @@ class Dia2Backend:
 
     # ---- rendering ------------------------------------------------------------------------------
 
-    def _render_lines(self, lines: tuple[PlannedLine, ...], voice_of: dict[str, Voice], text: str | None,
+    def _render_lines(self, lines: tuple[PlannedLine, ...], voice_of: dict[str, Voice],
                       est_seconds: float) -> list[np.ndarray]:
         speakers = tuple(dict.fromkeys(line.speaker for line in lines))
         counts = [len(spoken_words(line.spoken)) for line in lines]
         if sum(counts) == 0:
             return [np.zeros(0, dtype=np.float32) for _ in lines]
-        if text is None or not text_matches(text, lines, speakers):
-            text = build_script(lines, speakers)  # a sub-clip, or a clip whose text does not map to its lines
         voices = tuple(voice_of[s] for s in speakers)
-        prefix_seconds = sum(_duration(Path(v.reference)) for v in voices)
+        prefix_seconds = sum(_duration(Path(self._prefix_file(v))) for v in voices)
         budget = self._context_seconds() - SAFETY_SECONDS
         if len(lines) > 1 and prefix_seconds + est_seconds > budget:
             return self._render_halves(lines, counts, voice_of, est_seconds)
-        out = self._generate(text, voices, self.seed)
+        out = self._generate(build_script(lines, speakers), voices, self.seed)
         sent = sum(counts)
         if len(out.timestamps) > sent:
             raise RuntimeError(f"Dia2 returned {len(out.timestamps)} word timestamps for {sent} words sent; "
                                "this dia2 version is not the one the adapter was written for")
-        if len(out.timestamps) < sent:  # silent truncation at the context limit
+        if len(out.timestamps) < sent:  # truncated at the context limit
             if len(lines) == 1:
                 raise CompileError(error(
                     f"this line is too long for one Dia2 generation: {len(out.timestamps)} of {sent} words fit "
@@ -387,37 +398,66 @@ class Dia2Backend:
         total = sum(counts)
         cut = _balanced_cut(counts)
         first_share = sum(counts[:cut]) / total if total else 0.5
-        return (self._render_lines(lines[:cut], voice_of, None, est_seconds * first_share)
-                + self._render_lines(lines[cut:], voice_of, None, est_seconds * (1 - first_share)))
+        return (self._render_lines(lines[:cut], voice_of, est_seconds * first_share)
+                + self._render_lines(lines[cut:], voice_of, est_seconds * (1 - first_share)))
 
     def _generate(self, script: str, voices: tuple[Voice, ...], seed: int) -> _Generated:
         rt = self._load()
-        prefixes = [v.reference for v in voices]
-        known = {os.path.realpath(v.reference): self._reference_words(v) for v in voices}
+        prefixes = [self._prefix_file(v) for v in voices]
+        known = {os.path.realpath(p): self._reference_words(v) for p, v in zip(prefixes, voices)}
         vc = rt.voice_clone
         with self._lock:
             model = self._ensure_model(rt)
+            context = _runtime_context(model)
             original = vc.transcribe_words
             vc.transcribe_words = _known_transcriber(known, seed, rt)
             try:
-                rt.torch.manual_seed(seed)
-                result = model.generate(
-                    script,
-                    prefix_speaker_1=prefixes[0] if prefixes else None,
-                    prefix_speaker_2=prefixes[1] if len(prefixes) > 1 else None,
-                    include_prefix=False,
-                    verbose=False,
-                    **self.sampling.overrides(),
-                )
+                with _context_reserved(context, _prefix_frames(context, prefixes)):
+                    rt.torch.manual_seed(seed)
+                    result = model.generate(
+                        script,
+                        prefix_speaker_1=prefixes[0] if prefixes else None,
+                        prefix_speaker_2=prefixes[1] if len(prefixes) > 1 else None,
+                        include_prefix=False,
+                        verbose=False,
+                        **self.sampling.overrides(),
+                    )
             finally:
                 vc.transcribe_words = original
         wave = to_numpy(result.waveform)
         if int(result.sample_rate) != SAMPLE_RATE:
-            from scipy.signal import resample_poly
+            from compiler.sounds import resample
 
-            g = np.gcd(int(result.sample_rate), SAMPLE_RATE)
-            wave = resample_poly(wave, SAMPLE_RATE // g, int(result.sample_rate) // g).astype(np.float32)
+            wave = resample(wave, int(result.sample_rate), SAMPLE_RATE)
         return _Generated(wave, [(str(w), float(t)) for w, t in result.timestamps])
+
+    def _prefix_file(self, voice: Voice) -> str:
+        """The voice's reference as Dia2 should get it: with enough trailing silence that every
+        transcript word's forced step falls inside the prefix audio. Dia2 forces each prefix word at
+        its start frame + 3 and only during the prefix; a word forced later stays queued and is
+        spoken as the clip's first word (with timestamps that still look right). A reference that
+        already has the room is used as it is; otherwise a padded copy is kept in the cache."""
+        path = Path(voice.reference)
+        key = (str(path), path.stat().st_mtime)
+        if key in self._prefixes:
+            return self._prefixes[key]
+        rt = self._load()
+        with self._lock:
+            context = _runtime_context(self._ensure_model(rt))
+        audio, rate = _read_mono(path)
+        spf = context.mimi.samples_per_frame * rate / context.mimi.sample_rate  # samples per frame at `rate`
+        have = math.ceil(len(audio) / spf)
+        need = _frames_for_words(rt, context, self._reference_words(voice))
+        chosen = str(path)
+        if need > have:
+            padded = np.concatenate([audio, np.zeros(int(math.ceil(need * spf)) - len(audio), dtype=np.float32)])
+            target = self.cache_dir / "voices" / "padded" / f"{file_digest(str(path))[:24]}-{need}.wav"
+            if not target.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _atomic_write(target, lambda p: _write_wav(p, padded, rate))
+            chosen = str(target)
+        self._prefixes[key] = chosen
+        return chosen
 
     def _reference_words(self, voice: Voice) -> list[tuple[str, float, float]]:
         """Word times of the reference: stored ones for calibrations, else the transcript's words
@@ -437,18 +477,14 @@ class Dia2Backend:
             except (OSError, ValueError, TypeError):
                 stored = []
         if len(stored) != len(words):
-            import soundfile as sf
-
-            audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
-            mono = audio.mean(axis=1)
+            mono, sr = _read_mono(path)
             start, end = voiced_bounds(mono, sr)
             stored = spread_words(words, start / sr, max(end, start + 1) / sr)
         self._word_times[key] = stored
         return stored
 
     def _context_seconds(self) -> float:
-        steps = self._model.max_context_steps if self._model is not None else CONTEXT_FRAMES
-        return min(int(steps), CONTEXT_FRAMES) / FRAME_RATE
+        return int(self._model.max_context_steps) / FRAME_RATE
 
     def _load(self) -> _Runtime:
         if self._runtime is None:
@@ -457,10 +493,10 @@ class Dia2Backend:
 
     def _ensure_model(self, rt: _Runtime):
         if self._model is None:
-            # from_repo downloads config and weights; reading max_context_steps loads the model, so
-            # a missing download, GPU or driver shows up here as one clear error, not mid-render.
+            # Reading max_context_steps loads config, weights, tokenizer and codec, so a missing
+            # download, GPU or driver shows up here as one clear error, not mid-render.
             try:
-                model = rt.dia2.Dia2.from_repo(self.repo, device=self.device, dtype=self.dtype)
+                model = self._open_model(rt)
                 int(model.max_context_steps)
             except Exception as exc:  # noqa: BLE001 - hub, CUDA and torch raise many kinds
                 raise BackendUnavailable(f"could not load Dia2 model {self.repo} on {self.device} ({self.dtype}): "
@@ -468,8 +504,77 @@ class Dia2Backend:
             self._model = model
         return self._model
 
+    def _open_model(self, rt: _Runtime):
+        folder = self.root / self.repo
+        if folder.is_dir():  # weights kept in a folder: config.json, model.safetensors, tokenizer files
+            return rt.dia2.Dia2.from_local(folder / "config.json", folder / "model.safetensors",
+                                           tokenizer_id=str(folder), device=self.device, dtype=self.dtype)
+        return rt.dia2.Dia2.from_repo(self.repo, device=self.device, dtype=self.dtype)
+
 
 # ---- helpers ------------------------------------------------------------------------------------
+
+def _runtime_context(model):
+    """The loaded runtime of a Dia2 instance (dia2 8687268: `Dia2._ensure_runtime()`). The adapter
+    needs two things the public API lacks: the tokenizer, to place prefix words exactly as Dia2 will,
+    and the runtime config, to keep a prefixed generation inside the rotary table."""
+    ensure = getattr(model, "_ensure_runtime", None)
+    if not callable(ensure):
+        raise BackendUnavailable("this dia2 has no Dia2._ensure_runtime(); the adapter was written against "
+                                 f"nari-labs/dia2 at 8687268f.\n{INSTALL_HELP}")
+    return ensure()
+
+
+def _prefix_frames(context, prefixes: list[str]) -> int:
+    """Steps a prefix occupies before the script starts: Mimi frames of each prefix (upper bound:
+    one partial frame each) plus the largest codebook delay, as dia2's build_initial_state counts."""
+    if not prefixes:
+        return 0
+    frames = 0
+    for path in prefixes:
+        audio, rate = _read_mono(Path(path))
+        frames += math.ceil(len(audio) * context.mimi.sample_rate / rate / context.mimi.samples_per_frame) + 1
+    return frames + max(context.audio_delays, default=0)
+
+
+@contextmanager
+def _context_reserved(context, frames: int):
+    """Dia2 sizes its rotary table to max_context_steps, but with a prefix it runs up to
+    max_context_steps steps after the prefix: past the table it raises IndexError (on CUDA a
+    device-side assert that poisons the process). Lowering max_context_steps by the prefix's frames
+    for this call makes an over-long script truncate instead, which the word count detects."""
+    if frames <= 0:
+        yield
+        return
+    original = context.config
+    limit = original.runtime.max_context_steps - frames
+    if limit < FRAME_RATE:
+        raise Dia2ConfigError(f"the voice prefixes take {frames} of the model's {original.runtime.max_context_steps} "
+                              "context frames; use shorter references")
+    context.config = dataclasses.replace(original, runtime=dataclasses.replace(original.runtime, max_context_steps=limit))
+    try:
+        yield
+    finally:
+        context.config = original
+
+
+def _frames_for_words(rt: _Runtime, context, words: list[tuple[str, float, float]]) -> int:
+    """Prefix frames needed so every word's forced step lands inside the prefix with a frame to
+    spare, computed by dia2's own words_to_entries with the loaded tokenizer (subword counts push
+    later words back). The speaker token does not change the steps' spacing beyond its own token."""
+    whisper_word = getattr(rt.voice_clone, "WhisperWord", _Word)
+    _, steps = rt.voice_clone.words_to_entries(
+        words=[whisper_word(text=w, start=s, end=e) for w, s, e in words], tokenizer=context.tokenizer,
+        speaker_token=context.constants.spk1, frame_rate=context.frame_rate)
+    return (max(steps) + FORCED_STEP_OFFSET + 2) if steps else 0
+
+
+def _read_mono(path: Path) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
+    audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    return audio.mean(axis=1), int(rate)
+
 
 def _known_transcriber(known: dict[str, list[tuple[str, float, float]]], seed: int, rt: _Runtime):
     """Stand-in for dia2.runtime.voice_clone.transcribe_words(path, device, language=None)."""
@@ -533,10 +638,10 @@ def _duration(path: Path) -> float:
     return info.frames / float(info.samplerate)
 
 
-def _write_wav(path: str, wave: np.ndarray) -> None:
+def _write_wav(path: str, wave: np.ndarray, rate: int = SAMPLE_RATE) -> None:
     import soundfile as sf
 
-    sf.write(path, wave, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    sf.write(path, wave, rate, subtype="PCM_16", format="WAV")
 
 
 def _atomic_write(target: Path, write) -> None:

@@ -1,7 +1,7 @@
 """Dia2's text in, per-line takes out: pure text and waveform helpers of the Dia2 backend.
 
 Text side: the words Dia2 will timestamp (`spoken_words`), the script sent for a run of lines
-(`build_script`), and whether a planner's clip text maps back to its lines (`text_matches`).
+(`build_script`: the one encoder of Dia2's text form).
 Waveform side: one generated clip is cut into one trimmed take per line at the quietest point
 between the lines' word timestamps (`split_takes`); `voiced_bounds` and `spread_words` time a
 reference recording. Nothing here touches the Dia2 runtime, so all of it runs without a GPU.
@@ -36,22 +36,6 @@ def build_script(lines: tuple[PlannedLine, ...], speakers: tuple[str, ...]) -> s
         parts.append(f"[S{speakers.index(line.speaker) + 1}]")
         parts.append(line.spoken)
     return " ".join(p for p in parts if p)
-
-
-def text_matches(text: str, lines: tuple[PlannedLine, ...], speakers: tuple[str, ...]) -> bool:
-    """True when `text` starts with [S1] and says exactly the lines' words, each under its speaker's
-    tag, so word timestamps can be mapped back to lines."""
-    tokens = _BREAK.sub(" ", text.replace("’", "'").replace(":", " ")).split()
-    if not tokens or tokens[0] != "[S1]":
-        return False
-    expected = [(w, speakers.index(line.speaker)) for line in lines for w in spoken_words(line.spoken)]
-    got, slot = [], 0
-    for tok in tokens:
-        if tok in _TAGS:
-            slot = _TAGS.index(tok)
-        else:
-            got.append((tok, slot))
-    return got == expected
 
 
 _HOP_S = 0.01

@@ -29,7 +29,7 @@ from importlib import metadata
 
 import numpy as np
 
-from compiler.backends import BackendUnavailable, Capabilities
+from compiler.backends import BackendUnavailable, Capabilities, Workspace
 from compiler.voices import Voice, make_voice
 
 # Bump when the synthesis or post-processing changes the audio: it is part of every cache key.
@@ -225,9 +225,9 @@ class EmbeddedBackend:
         parallel=True,
     )
 
-    def __init__(self, threads: int = 1):
+    def __init__(self, threads: int = 1, workspace: Workspace | None = None):
         """`threads`: onnxruntime threads for this instance; 1 because parallel rendering uses
-        one process per core."""
+        one process per core. The workspace is unused: this voice reads and keeps no files."""
         if not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive integer, not {threads!r}")
         self._threads = threads
@@ -242,6 +242,9 @@ class EmbeddedBackend:
 
     def palette(self) -> list[Voice]:
         return palette()
+
+    def check(self) -> None:
+        """Nothing to do: the runtime was imported (or BackendUnavailable raised) by the constructor."""
 
     def voice_from_settings(self, settings: dict, voices: list[Voice] | None = None) -> Voice:
         return voice_from_settings(settings, voices)
