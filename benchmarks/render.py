@@ -48,7 +48,7 @@ def clips() -> list[Clip]:
         a, b = pal[i % len(pal)], pal[(i + 3) % len(pal)]
         span = Span("bench.fountain", i + 1, 1, i + 1, 2)
         lines = (PlannedLine("A", first, first, span), PlannedLine("B", second, second, span))
-        out.append(Clip(0, ("A", "B"), (a, b), lines, f"[S1] {first} [S2] {second}", 5.0))
+        out.append(Clip(0, ("A", "B"), (a, b), lines, 5.0))
     return out
 
 

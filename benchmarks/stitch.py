@@ -63,7 +63,7 @@ def synthetic_play(minutes: float, pool: list[np.ndarray], sample_rate: int, see
             arrays.append(take)
             total += len(take) / sample_rate + 0.4
         speakers = tuple(dict.fromkeys(l.speaker for l in lines))
-        c = Clip(scene, speakers, (), tuple(lines), f"[S1] clip {n}", 3.0)
+        c = Clip(scene, speakers, (), tuple(lines), 3.0)
         steps.append(c)
         takes[c.key] = arrays
         n += 1

@@ -204,6 +204,8 @@ def render_plan(
             result, problem = None, None
             try:
                 result = backend.render(clip)
+            except BackendUnavailable as exc:  # missing or broken runtime: one error for the build
+                raise CompileError(error(str(exc), _span_of(clip))) from None
             except (ValueError, RuntimeError, OSError) as exc:
                 problem = str(exc) or type(exc).__name__
             finish(clip, result, problem)
@@ -236,8 +238,8 @@ def _render_parallel(misses: list[Clip], name: str, options: dict, workers: int,
                     finish(clip, future.result(), None)
                 except BrokenProcessPool:
                     finish(clip, None, "a worker process died (out of memory, or killed)")
-                except BackendUnavailable as exc:
-                    finish(clip, None, str(exc))
+                except BackendUnavailable as exc:  # missing or broken runtime: one error for the build
+                    raise CompileError(error(str(exc), _span_of(clip))) from None
                 except (ValueError, RuntimeError, OSError) as exc:
                     finish(clip, None, str(exc) or type(exc).__name__)
         interrupted = False

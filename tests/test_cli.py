@@ -162,7 +162,8 @@ def test_plan_json_lists_clips(tmp_path):
     assert r.returncode == 0, r.stderr
     steps = json.loads(r.stdout)["steps"]
     clips = [s for s in steps if s["type"] == "clip"]
-    assert clips and all(c["text"].startswith("[S1]") and len(c["speakers"]) <= 2 for c in clips)
+    assert clips and all(len(c["spoken"]) == c["lines"] and 1 <= len(c["speakers"]) <= 2 for c in clips)
+    assert not any("[S1]" in text for c in clips for text in c["spoken"])  # no backend markup in a plan
     assert [s["type"] for s in steps].count("scene") == 2
     assert any(s["type"] == "sfx" for s in steps) and any(s["type"] == "pause" for s in steps)
 

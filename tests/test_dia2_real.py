@@ -322,3 +322,52 @@ def test_dramac_build_with_the_dia2_backend_through_the_real_package(checkpoint,
     assert manifest["backend"] == "dia2" and "repo=dramac-test/Dia2-tiny" in manifest["backend_identity"]
     srt, vtt = (out / "lighthouse.srt").read_text(), (out / "lighthouse.vtt").read_text()
     assert vtt.startswith("WEBVTT") and srt.count(" --> ") == vtt.count(" --> ") == len(manifest["lines"]) > 10
+
+
+# ---- voices and loading -----------------------------------------------------------------------------
+
+def test_calibrations_are_rendered_once_per_voice_and_reused_by_a_later_build(make_backend, monkeypatch):
+    generated = Spy(monkeypatch, dia2.Dia2, "generate")
+    first = make_backend()
+    pal = first.palette()
+    cast = {"ANNA": pal[0], "BEN": pal[1]}
+    calibrations = {f"[S1] {v.param('calibration')}" for v in cast.values()}
+    first.render(clip_of(scene(2), cast))
+    first.render(clip_of(scene(4)[2:], cast))
+    scripts = [args[1] for args, _, _ in generated.calls]
+    assert sorted(s for s in scripts if s in calibrations) == sorted(calibrations)  # once per voice
+    generated.calls.clear()
+    assert len(make_backend().render(clip_of(scene(2), cast))) == 2  # a later build: same cache folder
+    assert not [args for args, _, _ in generated.calls if args[1] in calibrations]
+
+
+def test_references_without_transcript_or_too_long_are_refused(make_backend, voices, tmp_path):
+    bad = Voice("anna", "dia2", (), voices["ANNA"].reference, None)
+    with pytest.raises(ValueError, match="transcript"):
+        make_backend().render(clip_of(scene(2), {"ANNA": bad, "BEN": voices["BEN"]}))
+    long_ref = reference_wav(tmp_path / "long.wav", 200.0, 9.0)
+    with pytest.raises(ValueError, match="at most"):
+        make_backend().render(clip_of(scene(2), {"ANNA": Voice("long", "dia2", (), str(long_ref), "words"),
+                                                 "BEN": voices["BEN"]}))
+
+
+def test_a_model_that_cannot_load_is_one_clear_error(tmp_path, voices):
+    from compiler.backends import BackendUnavailable
+
+    (tmp_path / "weights").mkdir()  # a folder without config.json
+    backend = Dia2Backend(repo="weights", workspace=Workspace(str(tmp_path), str(tmp_path / "cache")), **CPU)
+    with pytest.raises(BackendUnavailable, match="could not load Dia2 model weights"):
+        backend.render(clip_of(scene(2), voices))
+
+
+def test_the_transcript_stand_in_returns_upstreams_word_type_and_reseeds(voices):
+    from compiler.backends.dia2 import _known_transcriber, load_runtime
+
+    path = voices["ANNA"].reference
+    transcribe = _known_transcriber({str(Path(path).resolve()): [("hi", 0.1, 0.4)]}, 77, load_runtime())
+    torch.manual_seed(1234)  # what whisper-timestamped does inside transcribe
+    words = transcribe(path, "cpu", language=None)
+    assert [(w.text, w.start, w.end) for w in words] == [("hi", 0.1, 0.4)]
+    assert type(words[0]) is dia2.runtime.voice_clone.WhisperWord and torch.initial_seed() == 77
+    with pytest.raises(RuntimeError, match="refusing to load Whisper"):
+        transcribe(voices["BEN"].reference, "cpu")

@@ -34,8 +34,7 @@ def make_clip(*lines: tuple[str, Voice, str]) -> Clip:
             speakers.append(speaker)
             voices.append(voice)
         planned.append(PlannedLine(speaker, text, text, Span("test.fountain", i, 1, i, len(text) + 1)))
-    dia = " ".join(f"[S{speakers.index(s) + 1}] {t}" for s, _, t in lines)
-    return Clip(0, tuple(speakers), tuple(voices), tuple(planned), dia, est_seconds=3.0 * len(lines))
+    return Clip(0, tuple(speakers), tuple(voices), tuple(planned), est_seconds=3.0 * len(lines))
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,8 @@ def make_timeline():
     def pl(speaker, text, line, ext=None):
         return PlannedLine(speaker, text, text.lower(), Span("play.fountain", line, 1, line, 1 + len(text)), ext)
 
-    c1 = Clip(0, ("ANNA", "BEN"), (), (pl("ANNA", "Where were you?", 4), pl("BEN", LONG, 6, "O.S.")), "[S1] a", 2.0)
-    c2 = Clip(1, ("DR. <NO> & CO",), (), (pl("DR. <NO> & CO", "Fish & chips <now>.", 10),), "[S1] b", 1.0)
+    c1 = Clip(0, ("ANNA", "BEN"), (), (pl("ANNA", "Where were you?", 4), pl("BEN", LONG, 6, "O.S.")), 2.0)
+    c2 = Clip(1, ("DR. <NO> & CO",), (), (pl("DR. <NO> & CO", "Fish & chips <now>.", 10),), 1.0)
     plan = Plan("play.fountain", "The Boat", (SceneBreak(0), c1, SceneBreak(1), c2))
     takes = {c1.key: [np.zeros(int(1.2 * SR), np.float32), np.zeros(int(3.5 * SR), np.float32)],
              c2.key: [np.zeros(int(0.9 * SR), np.float32)]}

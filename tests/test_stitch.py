@@ -27,8 +27,7 @@ def line(speaker: str, text: str = "Hello.", ext: str | None = None, pause_befor
 
 def clip(scene: int, *lines: PlannedLine) -> Clip:
     speakers = tuple(dict.fromkeys(l.speaker for l in lines))
-    # The text makes keys unique per clip even when the lines repeat.
-    return Clip(scene, speakers, (), tuple(lines), f"[S1] {id(lines)} {scene}", 1.0)
+    return Clip(scene, speakers, (), tuple(lines), 1.0)
 
 
 def tone(seconds: float, freq: float = 220.0, amp: float = 0.3) -> np.ndarray:
