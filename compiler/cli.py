@@ -13,25 +13,30 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 
 from compiler.diagnostics import CompileError, Diagnostic
-from compiler.report import dump_json, print_diagnostics, summary_line
+from compiler.report import LiteralConsole, describe_failure, dump_json, print_diagnostics, styled, summary_line, visible
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="dramac: compile screenplays to audio drama.")
-err = Console(stderr=True)
-out = Console()
+# User text (script lines, names, file names) goes through these consoles: never markup, never emoji.
+err = LiteralConsole(stderr=True)
+out = LiteralConsole()
 
 
-def _lines_for(diags: list[Diagnostic], sources: dict[str, list[str]]) -> dict[str, list[str]]:
+def _lines_for(diags: list[Diagnostic], sources: dict[str, list[str]]) -> dict[str, list[str] | None]:
+    """Source lines for every file a diagnostic names. A file the front end did not read (dramac.toml,
+    a folder named in an error) is read here only if it is a regular file within the script size limit
+    and decodes: a diagnostic about a FIFO or /dev/zero must not hang reading it."""
+    from compiler.source import MAX_SOURCE_BYTES, decode, read_regular_file
+
     lines = dict(sources)
     for d in diags:
         f = d.span.file
         if f not in lines:
             try:
-                lines[f] = Path(f).read_text(encoding="utf-8").replace("\r\n", "\n").split("\n")
-            except (OSError, UnicodeDecodeError):
-                pass
+                lines[f] = decode(read_regular_file(f, MAX_SOURCE_BYTES, "source file"), f).lines
+            except CompileError:
+                lines[f] = None
     return lines
 
 
@@ -41,7 +46,7 @@ def _report(diags: list[Diagnostic], sources: dict[str, list[str]] | None = None
 
 def _fail(exc: CompileError, sources: dict[str, list[str]] | None = None) -> None:
     _report(exc.diagnostics, sources)
-    err.print(f"[bold red]error[/]: build failed ({summary_line(exc.diagnostics)})", highlight=False)
+    err.print(styled(("error", "bold red"), f": build failed ({summary_line(exc.diagnostics)})"))
     raise typer.Exit(1)
 
 
@@ -64,7 +69,7 @@ def check(files: List[Path] = typer.Argument(..., help="Script files (.fountain,
     else:
         _report(all_diags, sources)
         if all_diags:
-            err.print(summary_line(all_diags), highlight=False)
+            err.print(summary_line(all_diags))
     raise typer.Exit(1 if errors else 0)
 
 
@@ -114,11 +119,12 @@ def cast(file: Path = typer.Argument(..., help="Script file"),
         return
     from rich.table import Table
 
-    table = Table(title=f"Cast of {file}")
+    table = Table(title=styled(f"Cast of {file}"))
     for col in ("character", "lines", "words", "voice", "description"):
         table.add_column(col, justify="right" if col in ("lines", "words") else "left")
     for r in rows:
-        table.add_row(r["character"], str(r["lines"]), str(r["words"]), r["voice"] + ("" if r["explicit"] else " (auto)"), r["description"])
+        table.add_row(styled(r["character"]), str(r["lines"]), str(r["words"]),
+                      styled(r["voice"] + ("" if r["explicit"] else " (auto)")), styled(r["description"]))
     out.print(table)
 
 
@@ -153,16 +159,16 @@ def plan(file: Path = typer.Argument(..., help="Script file"),
         if s["type"] == "clip":
             total += s["est_seconds"]
             who = " + ".join(f"[S{i + 1}] {n}" for i, n in enumerate(s["speakers"]))
-            out.print(f"clip {s['key'][:8]}  line {s['first_line']:>4}  {s['est_seconds']:5.1f}s  {s['lines']:>2} lines  {who}", highlight=False)
+            out.print(f"clip {s['key'][:8]}  line {s['first_line']:>4}  {s['est_seconds']:5.1f}s  {s['lines']:>2} lines  {who}")
         elif s["type"] == "scene":
-            out.print(f"── {s['heading'] or 'scene ' + str(s['scene'] + 1)} ──", style="bold", highlight=False)
+            out.print(styled((f"── {s['heading'] or 'scene ' + str(s['scene'] + 1)} ──", "bold")))
         elif s["type"] == "pause":
             total += s["seconds"]
-            out.print(f"pause {s['seconds']:g}s", style="dim")
+            out.print(styled((f"pause {s['seconds']:g}s", "dim")))
         else:
-            out.print(f"{s['type']} {s.get('path') or ''}", style="cyan", highlight=False)
+            out.print(styled((f"{s['type']} {s.get('path') or ''}", "cyan")))
     n = sum(1 for s in steps if s["type"] == "clip")
-    out.print(f"{n} clips, about {total / 60:.1f} min of speech", highlight=False)
+    out.print(f"{n} clips, about {total / 60:.1f} min of speech")
 
 
 def _check_formats(value: str) -> list[str]:
@@ -202,11 +208,12 @@ def _build_one(file: Path, out_dir: Path, backend, formats: Optional[str], jobs:
     jobs = jobs or defaults.get("jobs", 0) or os.cpu_count() or 1
     hits = {"cached": 0}
     show = not (as_json or quiet)
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[cached]} cached"), TimeElapsedColumn(), TextColumn("ETA"),
+    # The description holds the script's file name: a plain column, not markup.
+    progress = Progress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[cached]} cached", markup=False), TimeElapsedColumn(), TextColumn("ETA"),
                         TimeRemainingColumn(), console=err, disable=not (show and err.is_terminal), transient=True)
     with progress:
-        task = progress.add_task(f"rendering {file.name}", total=None, cached=0)
+        task = progress.add_task(visible(f"rendering {file.name}"), total=None, cached=0)
 
         def on_start(n):
             progress.update(task, total=n)
@@ -243,9 +250,9 @@ def build(files: List[Path] = typer.Argument(..., help="Script files"),
                           "clips_rendered": r.rendered, "clips_cached": r.cached, "seconds": round(r.seconds, 2)})
         if not json:
             m, s = divmod(r.duration, 60)
-            out.print(f"[bold green]built[/] {r.outputs[0]}  {int(m)}:{s:04.1f}  {r.loudness.output_lufs:.1f} LUFS  "
-                      f"peak {r.loudness.true_peak_db:.1f} dBTP  {r.rendered} rendered, {r.cached} cached  in {r.seconds:.1f}s",
-                      highlight=False, soft_wrap=True)
+            out.print(styled(("built", "bold green"), f" {r.outputs[0]}  {int(m)}:{s:04.1f}  {r.loudness.output_lufs:.1f} LUFS  "
+                             f"peak {r.loudness.true_peak_db:.1f} dBTP  {r.rendered} rendered, {r.cached} cached  in {r.seconds:.1f}s"),
+                      soft_wrap=True)
     if json:
         dump_json({"builds": summaries})
 
@@ -256,8 +263,8 @@ def _distinct_outputs(files: List[Path]) -> None:
     for f in files:
         other = seen.setdefault(f.stem, f)
         if other is not f:
-            err.print(f"[bold red]error[/]: {other} and {f} would both write {f.stem}.* to the output folder; "
-                      "build them with different -o folders", highlight=False)
+            err.print(styled(("error", "bold red"), f": {other} and {f} would both write {f.stem}.* to the output folder; "
+                             "build them with different -o folders"), soft_wrap=True)
             raise typer.Exit(1)
 
 
@@ -280,9 +287,22 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        err.print("interrupted: finished clips are cached; the next build resumes from them")
+        _last_words(styled("interrupted: finished clips are cached; the next build resumes from them"))
         sys.exit(130)
     except Exception as exc:  # the last line of defence: never show a traceback to a writer
-        err.print(f"[bold red]internal compiler error[/]: {type(exc).__name__}: {exc}", highlight=False)
-        err.print("this is a bug in dramac; please report it with the script that triggers it", highlight=False)
+        _last_words(styled(("internal compiler error", "bold red"), f": {describe_failure(exc)}"),
+                    styled("this is a bug in dramac; please report it with the script that triggers it"))
         sys.exit(70)
+
+
+def _last_words(*lines) -> None:
+    """Print the final lines of a failed run; if rich itself fails, fall back to plain writes, and
+    if even those fail (a closed stderr) stay silent: the exit status still tells."""
+    try:
+        for line in lines:
+            err.print(line, soft_wrap=True)
+    except Exception:
+        try:
+            sys.stderr.write("".join(f"{line.plain}\n" for line in lines))
+        except Exception:
+            pass

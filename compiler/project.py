@@ -31,7 +31,10 @@ class Project:
 
 
 def find_project(script_path: str | Path) -> Project:
-    start = Path(script_path).resolve().parent
+    try:
+        start = Path(script_path).resolve().parent
+    except (OSError, RuntimeError):  # a symlink loop: reading the script reports it as a diagnostic
+        start = Path(os.path.abspath(script_path)).parent
     for d in (start, *start.parents):
         if (d / CONFIG_NAME).is_file():
             return Project(d)
@@ -55,9 +58,30 @@ def resolve_inside(project: Project, relative: str) -> Path:
     if p.is_absolute() or relative.startswith("~"):
         raise PathEscapes(f"path '{relative}' is absolute; write it relative to the project root {project.root}")
     candidate = Path(os.path.normpath(project.root / p))
-    # resolve() follows symlinks, so a link pointing outside the project is caught too.
-    resolved = candidate.resolve()
-    root = project.root.resolve()
+    try:
+        # resolve() follows symlinks, so a link pointing outside the project is caught too.
+        resolved = candidate.resolve()
+        root = project.root.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError before Python 3.13)
+        raise PathEscapes(f"cannot follow path '{relative}': {_reason(exc)}") from None
     if resolved != root and root not in resolved.parents:
         raise PathEscapes(f"path '{relative}' leads outside the project root {root}")
+    _check_usable(resolved, relative)
     return resolved
+
+
+def _check_usable(resolved: Path, relative: str) -> None:
+    """Refuse a path the file system cannot even look up (a name over NAME_MAX, a loop of links), so
+    callers may test is_file()/is_dir() on it without an OSError; a missing file is left to them."""
+    try:
+        os.stat(resolved)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as exc:
+        raise PathEscapes(f"cannot use path '{relative}': {_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return "a symbolic link loops back on itself" if isinstance(exc, RuntimeError) else str(exc)

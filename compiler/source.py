@@ -7,7 +7,9 @@ LF; a NUL byte or invalid UTF-8 is a diagnostic with the position of the first b
 from __future__ import annotations
 
 import bisect
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,24 +70,57 @@ def decode(data: bytes, path: str) -> Source:
 
 
 def read_source(path: str | Path) -> Source:
-    p = Path(path)
+    return decode(read_regular_file(path, MAX_SOURCE_BYTES, "script file", "a feature-length screenplay is about 0.2 MiB"), str(path))
+
+
+def read_regular_file(path: str | Path, limit: int, what: str, size_note: str = "") -> bytes:
+    """The bytes of a regular file of at most `limit` bytes, or CompileError at `path`:1:1.
+
+    Opened without blocking and checked on the open descriptor, so a FIFO (which would wait forever
+    for a writer) or a device behind a symlink (/dev/zero, read until memory runs out) is refused,
+    and a file that grows after the check is still read only to `limit` + 1 bytes: the size in the
+    file system is not trusted."""
     name = str(path)
+    at = Span.point(name, 1, 1)
     try:
-        size = p.stat().st_size
-        if size > MAX_SOURCE_BYTES:
-            raise CompileError(error(
-                f"file is {size / 2**20:.0f} MiB; a script may be at most {MAX_SOURCE_BYTES // 2**20} MiB "
-                "(a feature-length screenplay is about 0.2 MiB)", Span.point(name, 1, 1)))
-        data = p.read_bytes()
-    except IsADirectoryError:
-        raise CompileError(error("is a directory, not a script file", Span.point(name, 1, 1))) from None
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise CompileError(error("no such file", Span.point(name, 1, 1))) from None
+        raise CompileError(error("no such file", at)) from None
     except PermissionError:
-        raise CompileError(error("permission denied", Span.point(name, 1, 1))) from None
+        raise CompileError(error("permission denied", at)) from None
+    except IsADirectoryError:
+        raise CompileError(error(f"is a directory, not a {what}", at)) from None
     except OSError as exc:
-        raise CompileError(error(f"cannot read file: {exc.strerror or exc}", Span.point(name, 1, 1))) from None
-    return decode(data, name)
+        raise CompileError(error(f"cannot read file: {exc.strerror or exc}", at)) from None
+    try:
+        kind = _file_kind(os.fstat(fd).st_mode)
+        if kind == "a directory":
+            raise CompileError(error(f"is a directory, not a {what}", at))
+        if kind:
+            raise CompileError(error(f"is {kind}, not a regular file; a {what} must be an ordinary file on disk", at))
+        with open(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise CompileError(error(f"cannot read file: {exc.strerror or exc}", at)) from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        notes = (size_note,) if size_note else ()
+        raise CompileError(error(f"file is larger than {_size(limit)}; a {what} may be at most {_size(limit)}", at, *notes))
+    return data
+
+
+def _file_kind(mode: int) -> str | None:
+    """What a file that is not a regular file is, in words; None for a regular file."""
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    if stat.S_ISREG(mode):
+        return None
+    return next((words for test, words in kinds if test(mode)), "a special file")
+
+
+def _size(n: int) -> str:
+    return f"{n // 2**20} MiB" if n >= 2**20 else f"{n // 2**10} KiB"
 
 
 def _byte_error(data: bytes, index: int, path: str, message: str):

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from compiler.project import find_project
+from compiler.report import describe_failure, styled
 
 POLL_SECONDS = 0.2
 
@@ -50,15 +51,15 @@ def watch_loop(files: list[Path], build_one: Callable[[Path], object], console: 
         try:
             result = build_one(f)
         except typer.Exit:
-            console.print(f"[{started}] [bold red]✗[/] {f}: errors above; watching for changes", highlight=False, soft_wrap=True)
+            console.print(styled(f"[{started}] ", ("✗", "bold red"), f" {f}: errors above; watching for changes"), soft_wrap=True)
             return
         except Exception as exc:  # keep watching whatever went wrong; the next save may fix it
-            console.print(f"[{started}] [bold red]✗[/] {f}: internal compiler error: {type(exc).__name__}: {exc}; "
-                          "watching for changes", highlight=False, soft_wrap=True)
+            console.print(styled(f"[{started}] ", ("✗", "bold red"), f" {f}: internal compiler error: {describe_failure(exc)}; "
+                                 "watching for changes"), soft_wrap=True)
             return
         sounds[f] = sounds_of(result)
-        console.print(f"[{started}] [bold green]✓[/] {f} → {result.outputs[0]}  {result.duration:.1f}s audio, "
-                      f"{result.rendered} clips rendered, {result.cached} cached, {result.seconds:.1f}s", highlight=False, soft_wrap=True)
+        console.print(styled(f"[{started}] ", ("✓", "bold green"), f" {f} → {result.outputs[0]}  {result.duration:.1f}s audio, "
+                             f"{result.rendered} clips rendered, {result.cached} cached, {result.seconds:.1f}s"), soft_wrap=True)
 
     states = {}
     for f in files:
@@ -69,7 +70,7 @@ def watch_loop(files: list[Path], build_one: Callable[[Path], object], console: 
             states[f].update(snapshot(list(sounds[f])))
     if once:
         return
-    console.print(f"watching {len(files)} script(s); Ctrl-C to stop", style="dim")
+    console.print(styled((f"watching {len(files)} script(s); Ctrl-C to stop", "dim")))
     while True:
         time.sleep(POLL_SECONDS)
         for f in files:

@@ -182,3 +182,162 @@ def test_unusable_output_folder_and_clashing_names_are_errors(tmp_path):
     assert r.returncode == 2 and "'--jobs'" in r.stderr
     r = dramac("build", script, "--format", "aiff")
     assert r.returncode == 2 and "unknown audio format aiff" in r.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# User text is printed literally: never rich markup, never emoji codes, never terminal controls
+
+
+def test_script_text_that_looks_like_markup_is_printed_as_written(tmp_path):
+    p = write(tmp_path, "m.fountain", "\\[/]")  # 4 bytes: an escaped markup close tag
+    r = dramac("check", p)
+    assert_no_traceback(r)
+    assert r.returncode == 0 and "   1 | \\[/]" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("command", ["check", "ast", "cast", "plan"])
+def test_markup_in_headings_and_cues_reaches_every_command_literally(tmp_path, command):
+    p = write(tmp_path, "m.fountain", "INT. HOUSE [/X] - DAY\n\nBOB [/X]\nHello [bold]there[/bold].\n\n[[pause x]] [/X]\n")
+    r = dramac(command, p)
+    assert_no_traceback(r)
+    assert r.returncode == 1, r.stderr  # the pause is an error, reported with its source line
+    assert f"{p}:6:9: error:" in r.stderr and "   6 | [[pause x]] [/X]" in r.stderr
+    fixed = write(tmp_path, "ok.fountain", "INT. HOUSE [/X] - DAY\n\nBOB [/X]\nHello [bold]there[/bold].\n")
+    r = dramac(command, fixed)
+    assert_no_traceback(r)
+    assert r.returncode == 0, r.stderr
+    if command in ("cast", "plan"):
+        assert "BOB [/X]" in r.stdout
+
+
+def test_line_100_is_not_an_emoji_and_the_caret_stays_under_the_column(tmp_path):
+    p = write(tmp_path, "e.fountain", "INT. A - DAY\n" + "\n" * 98 + "Wait :100: [[pause x]]\n")
+    r = dramac("check", p)
+    assert_no_traceback(r)
+    lines = r.stderr.splitlines()
+    head = lines.index(next(l for l in lines if "error:" in l))
+    assert lines[head].startswith(f"{p}:100:20: error: 'x' is not a duration"), r.stderr
+    assert lines[head + 1] == " 100 | Wait :100: [[pause x]]"
+    assert lines[head + 2].index("^") == lines[head + 1].index("x]]")
+
+
+def test_paths_that_look_like_markup_in_check_build_and_watch(tmp_path):
+    folder = tmp_path / "d[" / "x]"  # a folder path containing "[/x]"
+    folder.mkdir(parents=True)
+    bad = write(folder, "bad.fountain", "INT. A - DAY\n\nBOB\nHi.\n\n[[pause x]]\n")
+    r = dramac("check", bad)
+    assert_no_traceback(r)
+    assert r.returncode == 1 and f"{bad}:6:9: error:" in r.stderr
+    good = write(folder, "good.fountain", "INT. A - DAY\n\nBOB\nHello there :100:.\n")
+    out = tmp_path / "o[" / "x]"
+    r = dramac("build", good, "-o", out, "--jobs", "1")
+    assert_no_traceback(r)
+    assert r.returncode == 0 and f"built {out / 'good.wav'}" in r.stdout, r.stderr
+    r = dramac("watch", "--once", good, "-o", out)
+    assert_no_traceback(r)
+    assert r.returncode == 0 and f"✓ {good} → {out / 'good.wav'}" in r.stdout, r.stderr + r.stdout
+
+
+def test_control_characters_in_a_script_cannot_reach_the_terminal(tmp_path):
+    p = write(tmp_path, "c.fountain", "INT. A - DAY\n\nBOB\nHi \x1b]0;owned\x07 \x1b[2J [[pause x]]\n")
+    r = dramac("check", p)
+    assert_no_traceback(r)
+    assert r.returncode == 1 and "\x1b" not in r.stderr and "\x07" not in r.stderr
+    lines = r.stderr.splitlines()
+    source = next(l for l in lines if l.startswith("   4 | "))
+    assert "␛]0;owned␇ ␛[2J" in source
+    caret = lines[lines.index(source) + 1]
+    assert caret.index("^") == source.index("x]]")  # one column per control character
+
+
+def test_file_names_that_are_not_utf8_print_and_dump_json(tmp_path):
+    name = os.fsdecode(b"\xff.fountain")
+    r = dramac("check", tmp_path / name)
+    assert_no_traceback(r)
+    assert r.returncode == 1 and "\ufffd.fountain:1:1: error: no such file" in r.stderr
+    r = dramac("check", tmp_path / name, "--json")
+    assert r.returncode == 1 and json.loads(r.stdout)["diagnostics"][0]["file"].endswith("\udcff.fountain")
+
+
+def test_the_internal_error_handler_prints_any_message_and_exits_70(monkeypatch, capsys):
+    from compiler import cli
+
+    class Hostile(Exception):
+        def __str__(self):
+            return "[/x] :100: \x1b[2J"
+
+    class Unprintable(Exception):
+        def __str__(self):
+            raise ValueError("no message")
+
+    for exc, shown in ((Hostile(), "internal compiler error: Hostile: [/x] :100: ␛[2J"), (Unprintable(), "internal compiler error: Unprintable")):
+        def explode():
+            raise exc
+
+        monkeypatch.setattr(cli, "app", explode)
+        with pytest.raises(SystemExit) as stop:
+            cli.main()
+        assert stop.value.code == 70
+        assert shown in capsys.readouterr().err
+
+
+def test_watch_keeps_going_after_a_failure_whose_message_looks_like_markup(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from compiler.watch import watch_loop
+
+    script = write(tmp_path, "w.fountain", "INT. A - DAY\n")
+    screen = io.StringIO()
+
+    def build_one(path):
+        raise RuntimeError("closing tag '[/X]' at :100:")
+
+    watch_loop([script], build_one, Console(file=screen, width=200), debounce=0.0, once=True)
+    assert f"✗ {script}: internal compiler error: RuntimeError: closing tag '[/X]' at :100:; watching" in screen.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading scripts: regular files only, never past the size limit; paths the file system refuses
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs and /dev/zero")
+def test_fifo_and_device_scripts_are_refused_without_reading(tmp_path):
+    fifo = tmp_path / "pipe.fountain"
+    os.mkfifo(fifo)
+    zero = tmp_path / "zero.md"
+    zero.symlink_to("/dev/zero")
+    for p, needle in ((fifo, "is a named pipe (FIFO), not a regular file"), (zero, "is a character device, not a regular file")):
+        r = dramac("check", p)  # the old reader hung on the FIFO and read /dev/zero until memory ran out
+        assert_no_traceback(r)
+        assert r.returncode == 1 and f"{p}:1:1: error: {needle}" in r.stderr, r.stderr
+
+
+def test_a_diagnostic_about_a_fifo_does_not_read_it(tmp_path):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("needs FIFOs")
+    script = write(tmp_path, "a.fountain", "INT. A - DAY\n\nANNA\nHello there.\n")
+    fifo = tmp_path / "out"
+    os.mkfifo(fifo)
+    r = dramac("build", script, "-o", fifo)  # the error names the FIFO; printing its source line must not block
+    assert_no_traceback(r)
+    assert r.returncode == 1 and "cannot create the output folder" in r.stderr
+
+
+def test_symlink_loops_in_the_script_path_and_in_sound_paths(tmp_path):
+    (tmp_path / "a.fountain").symlink_to(tmp_path / "b.fountain")
+    (tmp_path / "b.fountain").symlink_to(tmp_path / "a.fountain")
+    r = dramac("check", tmp_path / "a.fountain")
+    assert_no_traceback(r)
+    assert r.returncode == 1 and f"{tmp_path / 'a.fountain'}:1:1: error: cannot read file" in r.stderr
+    (tmp_path / "l1.wav").symlink_to(tmp_path / "l2.wav")
+    (tmp_path / "l2.wav").symlink_to(tmp_path / "l1.wav")
+    long_name = "a" * 300
+    p = write(tmp_path, "s.fountain", f"INT. A - DAY\n\nBOB\nHi. [[sfx: l1.wav]]\n\n[[music: {long_name}.wav]]\n\n[[sfx: {long_name}/x.wav]]\n")
+    r = dramac("check", p)
+    assert_no_traceback(r)
+    assert r.returncode == 1
+    assert f"{p}:4:12: error: cannot follow path 'l1.wav'" in r.stderr
+    assert f"{p}:6:10: error: cannot use path '{long_name}.wav': file name too long" in r.stderr
+    assert f"{p}:8:8: error: cannot use path '{long_name}/x.wav': file name too long" in r.stderr
