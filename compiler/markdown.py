@@ -34,7 +34,7 @@ import yaml
 from lark import Lark, Token, Transformer
 from lark.exceptions import LarkError
 
-from compiler import nodes
+from compiler import nodes, plain_yaml
 from compiler.grammars import grammar_path
 from compiler.diagnostics import Sink, Span
 from compiler.directives import is_directive, parse_directive
@@ -569,7 +569,8 @@ def _read_front_matter(front: _FrontMatter, pos: LineTable, sink: Sink) -> tuple
 def _load_front_matter(front: _FrontMatter, pos: LineTable, sink: Sink) -> dict | None:
     whole = pos.span(0, 3)
     try:
-        data = yaml.safe_load(front.body) if front.kind == "yaml" else tomllib.loads(front.body)
+        # No aliases: a few hundred bytes of nested ones expand to gigabytes (compiler.plain_yaml).
+        data = plain_yaml.load(front.body) if front.kind == "yaml" else tomllib.loads(front.body)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
