@@ -1,11 +1,18 @@
 # Two commands set up a fresh machine (see README):
 #   make demo   — create .venv, install dramac, render the examples to outputs/
-#   make test   — create .venv, install dramac with its test tools, run the test suite
+#   make test   — create .venv, install dramac with its test tools (and the Dia2 tier when its source
+#                 is present), run the test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The Dia2 test tier runs nari-labs' own code: from this source (a clone of nari-labs/dia2, or the
+# snapshot beside the project), copied into the venv because the source may be read-only.
+DIA2_SOURCE ?= ../shared/vendor/dia2
+DIA2_COPY := $(VENV)/dia2-src
+# A CPU build on the project's machines; torch is only needed for the Dia2 tier.
+TORCH_VERSION ?= 2.13.0
 
-.PHONY: demo test install install-test bench
+.PHONY: demo test install install-test install-dia2-tier bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +27,18 @@ install-test: $(BIN)/python
 demo: install
 	$(BIN)/dramac build examples/night-ferry/night-ferry.fountain examples/lighthouse/lighthouse.md -o outputs
 
-test: install-test
+install-dia2-tier: install-test
+	@if [ -f "$(DIA2_SOURCE)/dia2/engine.py" ]; then \
+	  echo "dramac: installing the Dia2 tier from $(DIA2_SOURCE) (torch $(TORCH_VERSION), pinned dependencies)"; \
+	  $(BIN)/pip install --quiet "torch==$(TORCH_VERSION)" && \
+	  $(BIN)/pip install --quiet -e '.[test,dia2]' && \
+	  rm -rf $(DIA2_COPY) && cp -r "$(DIA2_SOURCE)" $(DIA2_COPY) && chmod -R u+w $(DIA2_COPY) && \
+	  $(BIN)/pip install --quiet --no-deps -e $(DIA2_COPY); \
+	else \
+	  echo "dramac: the Dia2 tier was not installed: no Dia2 source at $(DIA2_SOURCE) (set DIA2_SOURCE to a clone of nari-labs/dia2)"; \
+	fi
+
+test: install-dia2-tier
 	$(BIN)/python -m pytest -q
 
 bench: install-test

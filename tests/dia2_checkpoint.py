@@ -58,14 +58,24 @@ class Size:
     codebook_size: int
     context_steps: int
     mimi_tiny: bool = True  # a random Mimi of minimal width; False: the real codec's shapes
+    # Distinct depformer weight sets; stages past the last share it (as Moshi's schedule does).
+    # None: one set per stage, dia2's default.
+    weight_sets: int | None = None
+
+    def weights_schedule(self) -> list[int] | None:
+        if self.weight_sets is None:
+            return None
+        stages = self.codebooks - 1
+        return [min(i, self.weight_sets - 1) for i in range(stages)]
 
 
 # ~81k parameters; context 200 frames = 16 s, so the context limit is easy to reach in a test.
 TINY = Size("tiny", 2, 32, 64, 4, 2, 8, 1, 32, 64, 2, 4, 64, 200)
-# ASSUMPTION (not confirmed against the published config): a Moshi-like layout with 32 Mimi
-# codebooks of 2048 entries, 1500 context steps; widths chosen so the parameter count is ≈1B / ≈2B.
-DIA2_1B = Size("1B", 24, 1536, 6144, 12, 4, 128, 6, 1024, 4096, 16, 32, 2048, 1500, mimi_tiny=False)
-DIA2_2B = Size("2B", 28, 2048, 8192, 16, 4, 128, 6, 1024, 4096, 16, 32, 2048, 1500, mimi_tiny=False)
+# ASSUMPTION (not confirmed against the published configs): a Moshi-like layout with 32 Mimi
+# codebooks of 2048 entries, 1500 context steps, 9 depformer weight sets; widths and depths chosen
+# so the parameter count is ≈1.1 B / ≈2.2 B (parameter_count() prints it).
+DIA2_1B = Size("1B", 16, 1536, 6144, 12, 4, 128, 4, 1024, 4096, 16, 32, 2048, 1500, mimi_tiny=False, weight_sets=9)
+DIA2_2B = Size("2B", 24, 2048, 8192, 16, 4, 128, 6, 1024, 4096, 16, 32, 2048, 1500, mimi_tiny=False, weight_sets=9)
 SIZES = {s.name: s for s in (TINY, DIA2_1B, DIA2_2B)}
 
 
@@ -108,7 +118,8 @@ def dia2_config(size: Size, vocab_size: int, mimi: str | None) -> dict:
             "rope_max_timescale": 10000,
             "normalization_layer_epsilon": 1e-5,
         },
-        "runtime": {"max_context_steps": size.context_steps},
+        "runtime": {"max_context_steps": size.context_steps,
+                    **({"weights_schedule": size.weights_schedule()} if size.weight_sets else {})},
         "assets": {"tokenizer": None, "mimi": mimi},
     }
 
@@ -177,18 +188,18 @@ def lay_out_as_hub_cache(folder: Path, hf_home: Path, repo: str, commit: str = "
 
 
 def parameter_count(size: Size) -> int:
+    """Parameters of a Dia2 model of `size`, counted on the meta device (nothing allocated)."""
+    import tempfile
+
     import torch
 
-    from dia2.config import DiaConfig  # noqa: F401  (import check only)
+    from dia2.config import load_config
     from dia2.core.model import Dia2Model
     from dia2.core.precision import Precision
-    import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "config.json"
         path.write_text(json.dumps(dia2_config(size, len(vocabulary()), None)))
-        from dia2.config import load_config
-
         with torch.device("meta"):
             model = Dia2Model(load_config(path), Precision(torch.float32, torch.float32))
-        return sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters())
