@@ -89,7 +89,8 @@ def _prepare(text: str, pos: LineTable, sink: Sink) -> tuple[str, _FrontMatter |
     for original, line in zip(text.split("\n"), prepared.split("\n")):
         out.append(VOID * len(line) if original.strip() and not line.strip() else line)
     prepared = "\n".join(out)
-    return (prepared if prepared.endswith("\n") else prepared + "\n"), front
+    prepared = prepared if prepared.endswith("\n") else prepared + "\n"
+    return prepared, front
 
 
 def _void(chars: list[str], start: int, end: int) -> None:
@@ -122,16 +123,32 @@ def _split_front_matter(text: str, pos: LineTable, sink: Sink) -> _FrontMatter |
     return None
 
 
+class _Next:
+    """Where `marker` next occurs at or after a position that only moves forward. The answer is
+    kept until the position passes it, so a file full of openers is scanned once, not once per
+    opener (`text.find` from every opener is quadratic when the closer is missing)."""
+
+    def __init__(self, text: str, marker: str):
+        self.text, self.marker, self.found = text, marker, -1
+
+    def at(self, offset: int) -> int:
+        """Offset of the next `marker` at or after `offset`; len(text) when there is none."""
+        if self.found < offset and self.found != len(self.text):
+            found = self.text.find(self.marker, offset)
+            self.found = len(self.text) if found == -1 else found
+        return self.found
+
+
 def _blank_comments(text: str, chars: list[str], start: int, pos: LineTable, sink: Sink) -> None:
+    openers = {opener: _Next(text, opener) for opener, _ in _COMMENTS}
+    closers = {closer: _Next(text, closer) for _, closer in _COMMENTS}
     i = start
-    while i < len(text):
-        hits = [(text.find(o, i), o, c) for o, c in _COMMENTS]
-        hits = [h for h in hits if h[0] != -1]
-        if not hits:
+    while True:
+        at, opener, closer = min((openers[o].at(i), o, c) for o, c in _COMMENTS)
+        if at == len(text):
             return
-        at, opener, closer = min(hits)
-        close = text.find(closer, at + len(opener))
-        if close == -1:
+        close = closers[closer].at(at + len(opener))
+        if close == len(text):
             sink.warning(f"comment '{opener}' is never closed with '{closer}'; it is read as text",
                          pos.span(at, at + len(opener)))
             i = at + len(opener)
@@ -139,6 +156,39 @@ def _blank_comments(text: str, chars: list[str], start: int, pos: LineTable, sin
         end = close + len(closer)
         _void(chars, at, end)
         i = end
+
+
+# A `[[` that no `]]` closes before the next blank line can never start a directive. The grammar's
+# DIRECTIVE regex would still look for that `]]` from every such `[[`, to the end of the paragraph:
+# quadratic (84 s for an 80 KB line of `[[`). So the lexer reads a copy of the text in which the
+# first `[` of each of them is UNCLOSED, which DIRECTIVE cannot start with and TEXT reads as plain
+# text; token values are taken from the unmarked text (same offsets).
+UNCLOSED = "\x02"
+_BLANK_LINE = re.compile(r"\n[ \t]*(?=\n)")
+
+
+def _mark_unclosed(text: str) -> str:
+    if "[[" not in text:
+        return text
+    text = text.replace(UNCLOSED, "\ufffd")  # a real \x02 must not pass for a mark
+    closes = _Next(text, "]]")
+    blanks = [m.start() for m in _BLANK_LINE.finditer(text)] + [len(text)]
+    marks: list[int] = []
+    b = 0
+    at = text.find("[[")
+    while at != -1:
+        while blanks[b] < at:
+            b += 1
+        # The closer must start past this `[[` and before the blank line (len(text): none at all).
+        if closes.at(at + 2) >= blanks[b]:
+            marks.append(at)
+        at = text.find("[[", at + 1)
+    if not marks:
+        return text
+    chars = list(text)
+    for at in marks:
+        chars[at] = UNCLOSED
+    return "".join(chars)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,11 +215,22 @@ _KINDS = {"TEXT": "text", "PAREN": "paren", "DIRECTIVE": "directive"}
 
 
 class _Lines(Transformer):
+    """Parse tree -> `Line`s. Token values come from `text`, the prepared text without the marks
+    of `_mark_unclosed` (the grammar parsed the marked copy; offsets are the same)."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
     def start(self, children):
         return children
 
+    def _value(self, tok: Token) -> Token:
+        value = self.text[tok.start_pos:tok.end_pos]
+        return tok if value == tok.value else Token.new_borrow_pos(tok.type, value, tok)
+
     def _line(self, kind, children, head=True):
-        tokens = [c for c in children if isinstance(c, Token)]
+        tokens = [self._value(c) for c in children if isinstance(c, Token)]
         first = tokens[0] if head else None
         rest = tokens[1:] if head else tokens
         pieces = [Piece(_KINDS[t.type], t.value, t.start_pos, t.end_pos) for t in rest]
@@ -337,7 +398,7 @@ class _Assembler:
         level = len(stripped) - len(stripped.lstrip("#"))
         content = stripped[level:].strip()
         # An optional closing run of #s (`## Title ##`) is not part of the title.
-        content = re.sub(r"(?:^|\s+)#+$", "", content).strip()
+        content = _without_closing_hashes(content)
         span = self.pos.span(start, start + len(stripped.rstrip()))
         text = plain_text(content)
         if level > 2:
@@ -521,16 +582,25 @@ class _Assembler:
         return parse_directive(body, span, self.project, self.sink)
 
 
+def _without_closing_hashes(content: str) -> str:
+    """`Title ##` -> `Title`; `C#` stays. (A regex `\\s+#+$` backtracks over every run of spaces:
+    quadratic on a heading full of them.)"""
+    bare = content.rstrip("#")
+    if bare != content and (not bare or bare[-1].isspace()):
+        return bare.strip()
+    return content
+
+
 def _unwrap_marked_parens(pieces: list[Piece]) -> list[Piece]:
     """`*(laughing)* Hello` -> `(laughing) Hello`: emphasis around a leading parenthetical is dropped,
     so the parenthetical is still seen as leading and no stray `*` reaches the speech."""
     out = list(pieces)
     for k in range(1, len(out) - 1):
         before, paren, after = out[k - 1], out[k], out[k + 1]
+        if k >= 2 and out[k - 2].kind != "paren" and out[k - 2].value.strip():
+            break  # words came before: no parenthetical after them is leading
         if paren.kind != "paren" or before.kind != "text" or after.kind != "text":
             continue
-        if any(p.value.strip() and p.kind != "paren" for p in out[: k - 1]):
-            break
         m = _MARKERS_RE.fullmatch(before.value)
         if not m or not after.value.startswith(m.group(1)):
             continue
@@ -650,7 +720,7 @@ def parse_markdown(source: Source, project: Project, sink: Sink) -> nodes.Script
     prepared, front = _prepare(text, pos, sink)
     metadata, title_page = _read_front_matter(front, pos, sink) if front else ({}, None)
     try:
-        lines = _Lines().transform(_parser().parse(prepared))
+        lines = _Lines(prepared).transform(_parser().parse(_mark_unclosed(prepared)))
     except LarkError as exc:  # the grammar accepts every text; this guards against a bug, not the writer
         sink.error(f"internal error: the Markdown grammar rejected this file ({type(exc).__name__})", pos.span(0, 0))
         lines = []
@@ -662,8 +732,24 @@ def parse_markdown(source: Source, project: Project, sink: Sink) -> nodes.Script
 
 
 def _warn_unclosed_directives(lines: list[Line], text: str, pos: LineTable, sink: Sink) -> None:
+    """A warning at the start of every run of `[` in text that holds a `[[` (a closed one became a
+    directive piece); `\\[` is an escaped bracket, not an opener."""
     for line in lines:
         for piece in line.pieces:
-            at = piece.start
-            if piece.value == "[" and text[at + 1:at + 2] == "[" and text[at - 1:at] != "[":
-                sink.warning("'[[' is not closed by ']]' in this paragraph; it is read as text", pos.span(at, at + 2))
+            if piece.kind != "text":
+                continue
+            # An unclosed `[[` ends a TEXT piece and its second `[` is the next one: look one further.
+            at = text.find("[[", piece.start, piece.end + 1)
+            while at != -1:
+                if text[at - 1:at] != "[" and not _escaped(text, at):
+                    sink.warning("'[[' is not closed by ']]' in this paragraph; it is read as text",
+                                 pos.span(at, at + 2))
+                at = text.find("[[", at + 1, piece.end + 1)
+
+
+def _escaped(text: str, at: int) -> bool:
+    """True when an odd run of backslashes ends right before `at` (the grammar's `\\x` escape)."""
+    k = at
+    while k > 0 and text[k - 1] == "\\":
+        k -= 1
+    return (at - k) % 2 == 1

@@ -447,3 +447,40 @@ def test_example_sound_is_small_mono_24k_16bit():
     info = sf.info(EXAMPLE.parent / "sounds" / "knock.wav")
     assert (info.samplerate, info.channels, info.subtype) == (24000, 1, "PCM_16")
     assert info.duration <= 1.0 and (EXAMPLE.parent / "sounds" / "knock.wav").stat().st_size < 100_000
+
+
+# --- linear time on hostile input (quadratic before: an 80 KB line of `[[` took 84 s) -----------
+
+from tests.timing import assert_linear  # noqa: E402
+
+
+def _parse_text(project):
+    return lambda text: parse_markdown(decode(text.encode(), "t.md"), project, Sink())
+
+
+@pytest.mark.parametrize("make", [
+    lambda n: "[[" * (n // 2),  # one line of unclosed openers
+    lambda n: "[[note\n" * (n // 7),  # a paragraph of unclosed notes, one per line
+    lambda n: "ANNA: hi [[x\n" * (n // 13),  # ... inside a speech
+    lambda n: "[[\n" * (n // 3),
+    lambda n: "<!--" * (n // 4),  # comments never closed
+    lambda n: "# a" + " " * n + "b\n",  # a heading full of spaces (regex backtracking)
+    lambda n: "ANNA: " + "(a) " * (n // 4) + "\n",  # parentheticals after a cue
+], ids=["brackets", "unclosed-notes", "unclosed-in-speech", "bracket-lines", "comment-openers", "heading-spaces", "parentheticals"])
+def test_hostile_input_parses_in_linear_time(make, project):
+    assert_linear(_parse_text(project), make, small_bytes=10_000)
+
+
+def test_unclosed_openers_warn_once_per_run_and_not_when_escaped(project):
+    text = "a [[[b\n\\[[c\n\\\\[[d\n"
+    script, diags = parse(text, project)
+    assert [(d.span.line, d.span.col) for d in diags] == [(1, 3), (3, 3)]
+    assert body(script)[0].text == "a [[[b\n[[c\n\\[[d"
+
+
+def test_closed_directive_after_unclosed_openers(project):
+    script, diags = parse("[[ [[pause 1s]] x\n", project)
+    # The first `[[` is closed by the same `]]`: one note holding everything up to it.
+    (action, note) = body(script)
+    assert isinstance(note, nodes.Note) and note.text == "[[pause 1s" and action.text == "x"
+    assert diags == []
