@@ -14,7 +14,7 @@ from typing import List, Optional
 
 import typer
 
-from compiler.diagnostics import CompileError, Diagnostic
+from compiler.diagnostics import CompileError, Diagnostic, Span
 from compiler.report import LiteralConsole, describe_failure, dump_json, print_diagnostics, styled, summary_line, visible
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="dramac: compile screenplays to audio drama.")
@@ -205,7 +205,8 @@ def _build_one(file: Path, out_dir: Path, backend, formats: Optional[str], jobs:
         formats = _check_formats(formats or defaults.get("format", "wav"))
     except ValueError as exc:
         _fail(CompileError(error(str(exc), prepared.settings.span_of_key("format"))))
-    jobs = jobs or defaults.get("jobs", 0) or os.cpu_count() or 1
+    jobs = _worker_count(jobs, prepared.settings)
+    _check_cache_folder(cache_dir, out_dir, prepared.parsed.project.root)
     hits = {"cached": 0}
     show = not (as_json or quiet)
     # The description holds the script's file name: a plain column, not markup.
@@ -228,6 +229,39 @@ def _build_one(file: Path, out_dir: Path, backend, formats: Optional[str], jobs:
             progress.stop()
             _fail(exc)
     return result
+
+
+def _worker_count(flag: int, settings) -> int:
+    """Render workers: --jobs, else [build] jobs, else every usable core. Never more than the usable
+    cores: each worker loads a voice model, and more workers than cores only add memory. Asking for
+    more is a warning and the count is capped (docs/build.md)."""
+    from compiler.config import usable_cores
+    from compiler.diagnostics import warning
+
+    cores = usable_cores()
+    asked = flag or settings.build.get("jobs", 0)
+    if asked <= cores:
+        return asked or cores
+    message = f"{asked} render workers asked for, but {cores} cores are usable here; using {cores}"
+    if flag:
+        err.print(styled(("warning", "bold yellow"), f": --jobs: {message}"), soft_wrap=True)
+    else:
+        _report([warning(f"[build] jobs: {message}", settings.span_of_key("jobs"))])
+    return cores
+
+
+def _check_cache_folder(cache_dir: Optional[Path], out_dir: Path, project_root: Path) -> None:
+    """--cache-dir must be a folder of its own: the cache writes shard folders and temp files into it,
+    which must not land among the outputs or the project's files."""
+    from compiler.diagnostics import error
+
+    if cache_dir is None:
+        return
+    cache = Path(os.path.realpath(cache_dir))
+    for other, what in ((Path(os.path.realpath(out_dir)), "the output folder"), (Path(os.path.realpath(project_root)), "the project folder")):
+        if cache == other or cache in other.parents:
+            _fail(CompileError(error(f"the clip cache cannot be {what} or a folder above it ({other}); "
+                                     "give --cache-dir a folder of its own", Span.point(str(cache_dir), 1, 1))))
 
 
 @app.command()

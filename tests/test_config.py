@@ -37,7 +37,7 @@ def project(tmp_path, toml: str, script: str = SCRIPT):
         ("[master]\nmax_iterations = 2.5\n", 2, "max_iterations must be int"),
         ("[stitch]\nroom_tone_seed = inf\n", 2, "room_tone_seed"),
         ("[embedded]\nthreadz = 2\n", 2, "[embedded] unknown option 'threadz' for the embedded backend"),
-        ("[dia2]\ncfg_scale = -1\n", 2, "cfg_scale must be a positive number"),
+        ("[dia2]\ncfg_scale = -1\n", 2, "cfg_scale must be above 0"),
     ],
 )
 def test_settings_errors_point_into_dramac_toml(tmp_path, toml, line, needle):
@@ -97,3 +97,108 @@ def test_build_settings_are_defaults_for_the_command_line(tmp_path):
     assert (tmp_path / "out" / "play.flac").exists() and not (tmp_path / "out" / "play.wav").exists()
     r = dramac("build", script, "-o", tmp_path / "out2", "--format", "wav", "--json")
     assert (tmp_path / "out2" / "play.wav").exists() and not (tmp_path / "out2" / "play.flac").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings that touch the machine: never from a script
+
+
+@pytest.mark.parametrize(
+    "header,line,col,key",
+    [
+        ("---\ntitle: Kitchen\nbuild: {jobs: 100000}\n---\n", 3, 9, "[build] jobs"),
+        ("---\nbuild:\n  format: flac\n  backend: dia2\n---\n", 4, 3, "[build] backend"),
+        ("---\ndia2:\n  cfg_scale: 3\n  repo: someone/other-weights\n---\n", 4, 3, "[dia2] repo"),
+        ("---\ndia2: {device: cpu}\n---\n", 2, 8, "[dia2] device"),
+        ("---\nembedded: {threads: 64}\n---\n", 2, 12, "[embedded] threads"),
+        ("+++\ntitle = \"Kitchen\"\n[dia2]\nuse_torch_compile = true\n+++\n", 4, 1, "[dia2] use_torch_compile"),
+    ],
+)
+def test_front_matter_cannot_set_machine_settings(tmp_path, header, line, col, key):
+    md = tmp_path / "play.md"
+    md.write_text(header + "\n# Kitchen\n\nMOM: Dinner is ready.\n", encoding="utf-8")
+    r = dramac("plan", md)
+    assert_no_traceback(r)
+    assert r.returncode == 1, r.stderr
+    assert f"{md}:{line}:{col}: error: {key} cannot be set in a script" in r.stderr, r.stderr
+    assert "set it in dramac.toml" in r.stderr
+
+
+def test_every_refusal_is_reported_at_once_and_play_settings_stay_allowed(tmp_path):
+    md = tmp_path / "play.md"
+    md.write_text("---\nbuild: {format: flac, jobs: 8, backend: dia2}\nstitch: {scene_gap: 1.5}\n"
+                  "dia2: {seed: 3, project_root: /, cache_dir: /tmp}\n---\n\n# Kitchen\n\nMOM: Dinner is ready.\n", encoding="utf-8")
+    r = dramac("cast", md)
+    assert r.returncode == 1
+    errors = [l for l in r.stderr.splitlines() if ": error: " in l]
+    assert [e.split(": error: ")[1].split(" ")[1] for e in errors] == ["jobs", "backend", "project_root", "cache_dir"]
+    assert "[dia2] project_root is not a setting" in r.stderr
+    md.write_text("---\nbuild: {format: flac}\nstitch: {scene_gap: 1.5}\ncast:\n  MOM: {voice: deep-male}\n---\n\n"
+                  "# Kitchen\n\nMOM: Dinner is ready.\n", encoding="utf-8")
+    r = dramac("cast", md, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["characters"][0]["voice"] == "deep-male"
+
+
+@pytest.mark.parametrize("key", ["project_root", "cache_dir", "workspace"])
+def test_the_project_folders_are_not_settings_anywhere(tmp_path, key):
+    script = project(tmp_path, f"[dia2]\n{key} = \"/\"\n")
+    r = dramac("plan", script, "--backend", "dia2")
+    assert_no_traceback(r)
+    assert r.returncode == 1 and f"dramac.toml:2:1: error: [dia2] {key} is not a setting" in r.stderr, r.stderr
+
+
+def test_machine_settings_in_dramac_toml_are_still_read(tmp_path):
+    script = project(tmp_path, "[build]\nbackend = \"nonesuch\"\n")
+    r = dramac("plan", script)
+    assert r.returncode == 1 and "unknown backend 'nonesuch'" in r.stderr, r.stderr
+
+
+def test_every_backend_option_is_declared_in_the_settings_table():
+    import inspect
+
+    from compiler import backends
+    from compiler.config import BACKEND_TABLES, rule_for
+
+    for name in BACKEND_TABLES:
+        options = [p for p in inspect.signature(backends.backend_class(name).__init__).parameters if p != "self"]
+        undeclared = [o for o in options if rule_for(name, o) is None]
+        assert not undeclared, f"declare who may set [{name}] {', '.join(undeclared)} in compiler.config.SETTINGS"
+
+
+def test_worker_count_is_capped_at_the_usable_cores(tmp_path, monkeypatch, capsys):
+    from compiler import build as driver, cli
+    from compiler.config import usable_cores
+
+    script = project(tmp_path, "[build]\njobs = 100000\n")
+    asked = []
+
+    def record(prepared, out_dir, formats, jobs, *rest):
+        asked.append(jobs)
+        raise driver.CompileError([])
+
+    monkeypatch.setattr(driver, "build", record)
+    for flag in (0, 5000):
+        with pytest.raises(Exception):
+            cli._build_one(script, tmp_path / "out", None, None, flag, None, None, True)
+    assert asked == [usable_cores(), usable_cores()]
+    err = capsys.readouterr().err
+    assert "dramac.toml:2:1: warning: [build] jobs: 100000 render workers asked for" in err
+    assert "warning: --jobs: 5000 render workers asked for" in err
+
+
+def test_cache_folder_must_be_a_folder_of_its_own(tmp_path):
+    script = project(tmp_path, "")
+    out = tmp_path / "out"
+    for cache in (out, tmp_path, tmp_path.parent):
+        r = dramac("build", script, "-o", out, "--cache-dir", cache)
+        assert_no_traceback(r)
+        assert r.returncode == 1 and "give --cache-dir a folder of its own" in r.stderr, r.stderr
+    assert not any(p.is_dir() and len(p.name) == 2 for p in tmp_path.iterdir())  # no shard folders scattered
+
+
+def test_settings_file_is_read_within_a_size_limit(tmp_path):
+    script = project(tmp_path, "# padding\n" * 200_000)
+    r = dramac("plan", script)
+    assert_no_traceback(r)
+    assert r.returncode == 1 and "dramac.toml:1:1: error: file is larger than 1 MiB" in r.stderr, r.stderr
