@@ -1,11 +1,20 @@
 """Nothing half-written: every output and cache entry is written to a temporary file beside its
 target and renamed over it (atomic on POSIX), so a reader — or the next build after Ctrl-C or a full
-disk — sees the whole file or none."""
+disk — sees the whole file or none.
+
+A temporary file is named `.<target>.dramac<pid>.<8 random>.tmp`: the writer's process id in the
+name lets the next build recognise one left behind by a killed build (`sweep_stale`) without ever
+touching a file another running build is still writing.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import stat
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
@@ -19,13 +28,28 @@ def _umask() -> int:
 
 _FILE_MODE = 0o666 & ~_umask()  # what open() would have given; mkstemp's 0600 would hide outputs
 
+# mkstemp's random part is 8 characters of [a-z0-9_].
+TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.dramac(?P<pid>\d+)\.[a-z0-9_]{8}\.tmp$")
+# Earlier builds named them `.<target>.<8 random>.tmp`, without the writer's pid.
+LEGACY_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp$")
+
+# A dead writer's file is left this long (seconds since its last write) before it is removed: its pid
+# may belong to another machine sharing the folder, where it is still writing.
+DEAD_WRITER_GRACE = 60.0
+# Any temporary file untouched this long is abandoned, whoever wrote it (pid reused, legacy name).
+ABANDONED_AFTER = 3600.0
+
+
+def temp_prefix(target_name: str) -> str:
+    return f".{target_name}.dramac{os.getpid()}."
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[str]:
     """Yield a temporary path beside `path` for a writer that wants a file name (soundfile, numpy);
     on success it replaces `path`, on any error it vanishes."""
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=temp_prefix(target.name), suffix=".tmp")
     os.close(fd)
     try:
         yield tmp
@@ -47,3 +71,80 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+
+
+def write_atomically(path: str | Path, data: bytes) -> None:
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OverflowError:  # a number no process can have
+        return False
+    return True
+
+
+def is_stale(name: str, age: float, legacy_target: re.Pattern | None = None) -> bool:
+    """Whether a directory entry called `name`, last written `age` seconds ago, is a temporary file
+    a killed writer left behind. Legacy names (no pid) are only recognised when their target
+    matches `legacy_target`, so a user's own `.notes.abcdefgh.tmp` is never taken for one."""
+    ours = TEMP_NAME.match(name)
+    if ours:
+        pid = int(ours["pid"])
+        if pid == os.getpid():
+            return False  # this process may be writing it right now (another thread)
+        return age > ABANDONED_AFTER or (age > DEAD_WRITER_GRACE and not _pid_alive(pid))
+    legacy = LEGACY_TEMP_NAME.match(name)
+    return bool(legacy and legacy_target and legacy_target.fullmatch(legacy["target"]) and age > ABANDONED_AFTER)
+
+
+def sweep_stale(folder: str | Path, legacy_target: re.Pattern | None = None) -> list[str]:
+    """Remove the stale temporary files (see is_stale) directly inside `folder`; returns their names.
+
+    Never follows a symlink; a directory is removed only when it carries this module's own name
+    pattern (a cache entry's path that was a directory is renamed aside to one). Errors are
+    ignored: a file that cannot be removed now is tried again by the next build.
+    """
+    removed = []
+    now = time.time()
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        if not name.endswith(".tmp"):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            info = os.lstat(path)
+            if not is_stale(name, now - info.st_mtime, legacy_target):
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                if not TEMP_NAME.match(name):
+                    continue
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+            removed.append(name)
+        except OSError:
+            continue
+    return removed
+
+
+def remove_aside(path: str | Path) -> None:
+    """Clear `path` for a file to be renamed onto it when something that is not a file stands there
+    (a directory): renamed aside first under a temporary name, so the way is clear at once even if
+    removing its contents fails half-way (`sweep_stale` finishes that later)."""
+    target = Path(path)
+    aside = target.parent / f"{temp_prefix(target.name)}{os.urandom(4).hex()}.tmp"
+    os.replace(target, aside)
+    # rmtree never follows symlinks inside the tree, so nothing outside it is touched.
+    shutil.rmtree(aside, ignore_errors=True)

@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import multiprocessing
 import os
+import re
+import stat
+import struct
 import time
 import zipfile
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -26,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from compiler.atomic import atomic_open
+from compiler.atomic import remove_aside, sweep_stale, write_atomically
 from compiler.backends import BackendUnavailable, create
 from compiler.diagnostics import CompileError, Diagnostic, Span, error
 from compiler.plan_types import Clip
@@ -35,7 +39,6 @@ from compiler.project import CACHE_DIR_NAME  # noqa: F401  (tests name the folde
 # A worker process spends ~2 s starting (imports, model load); below this many cache misses per
 # worker, rendering them in this process is faster (a `dramac watch` edit re-renders one or two).
 MIN_CLIPS_PER_WORKER = 3
-_FORMAT = "dramac-takes-1"  # bump if the entry layout changes; old entries then read as misses
 _SCALE = 32767.0
 
 
@@ -66,12 +69,17 @@ class ClipCache:
 
     Entries are written to a temporary file in the same directory and renamed into place with
     os.replace(), which is atomic: a reader sees a whole entry or none. Stray temporary files (a
-    build killed mid-write) never match an entry name, so they are ignored; an unreadable entry is
-    treated as a miss and rewritten.
+    build killed mid-write) never match an entry name, so they are ignored, and `sweep` removes them.
+
+    An entry is trusted only after it is verified against what it claims to hold: the full cache key
+    it was written for and a sha256 of its samples are stored in it, so another clip's entry copied
+    onto this path, damaged or rescaled samples, or a file that is not an entry at all (a directory,
+    a FIFO, a foreign zip) read as a miss, and the new render replaces it.
     """
 
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
+        self._marked = False
 
     def key(self, identity: str, clip: Clip) -> str:
         return hashlib.sha256(f"{identity}\n{clip.key}".encode()).hexdigest()
@@ -80,41 +88,127 @@ class ClipCache:
         return self.directory / key[:2] / f"{key}.npz"
 
     def get(self, identity: str, clip: Clip, sample_rate: int) -> list[np.ndarray] | None:
-        path = self.path(self.key(identity, clip))
+        key = self.key(identity, clip)
         try:
-            with np.load(path, allow_pickle=False) as data:
-                if str(data["format"]) != _FORMAT or int(data["sample_rate"]) != sample_rate:
-                    return None
-                count = int(data["count"])
-                if count != len(clip.lines):
-                    return None
-                return [_from_pcm(data[f"take{i}"]) for i in range(count)]
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-            return None  # damaged entry (disk full, foreign file): render again and overwrite
+            pcm = _read_entry(self.path(key), key, sample_rate, len(clip.lines))
+        except _UNREADABLE:
+            return None  # damaged or foreign: render again and overwrite
+        return None if pcm is None else [_from_pcm(t) for t in pcm]
 
     def put(self, identity: str, clip: Clip, takes: list[np.ndarray], sample_rate: int) -> list[np.ndarray]:
         """Store the takes; returns them as stored (16-bit, back as float32), so a fresh render and a
         cache hit give the same samples."""
-        path = self.path(self.key(identity, clip))
+        key = self.key(identity, clip)
+        path = self.path(key)
         self._prepare(path.parent)
-        arrays = {f"take{i}": _to_pcm(t) for i, t in enumerate(takes)}
+        pcm = [_to_pcm(t) for t in takes]
+        arrays = {f"take{i}": t for i, t in enumerate(pcm)}
         buffer = io.BytesIO()
-        np.savez(buffer, format=np.array(_FORMAT), sample_rate=np.array(sample_rate), count=np.array(len(takes)), **arrays)
-        with atomic_open(path, "wb") as f:  # Ctrl-C or a full disk leaves no partial entry behind
-            f.write(buffer.getvalue())
-        return [_from_pcm(pcm) for pcm in arrays.values()]
+        np.savez(buffer, format=np.array(_FORMAT), key=np.array(key), sample_rate=np.array(sample_rate),
+                 count=np.array(len(pcm)), digest=np.array(_digest(pcm)), **arrays)
+        if path.is_dir() and not path.is_symlink():  # os.replace cannot rename a file over a directory
+            remove_aside(path)
+        write_atomically(path, buffer.getvalue())  # Ctrl-C or a full disk leaves no partial entry behind
+        return [_from_pcm(t) for t in pcm]
 
-    def _prepare(self, subdir: Path) -> None:
-        if not self.directory.is_dir():
-            self.directory.mkdir(parents=True, exist_ok=True)
-            # Keep the cache out of version control and backups.
-            (self.directory / ".gitignore").write_text("*\n")
-            (self.directory / "CACHEDIR.TAG").write_text(
-                "Signature: 8a477f597d28d172789f06886806bc55\n# dramac's rendered clips; safe to delete.\n"
-            )
-        subdir.mkdir(exist_ok=True)
+    def mark(self) -> None:
+        """Create the folder, and its markers wherever they are missing: `.gitignore` keeps the cache
+        out of version control, `CACHEDIR.TAG` out of backups."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for name, text in _MARKERS.items():
+            marker = self.directory / name
+            if not marker.is_file():
+                write_atomically(marker, text.encode())
+        self._marked = True
+
+    def sweep(self) -> list[str]:
+        """Remove temporary files that killed builds left in the folder and its shards."""
+        removed = sweep_stale(self.directory)
+        try:
+            shards = [entry.path for entry in os.scandir(self.directory) if _SHARD_NAME.fullmatch(entry.name)]
+        except OSError:
+            return removed
+        for shard in shards:
+            removed += sweep_stale(shard, _ENTRY_NAME)
+        return removed
+
+    def _prepare(self, shard: Path) -> None:
+        if not self._marked:
+            self.mark()
+        if shard.is_symlink() or (shard.exists() and not shard.is_dir()):
+            remove_aside(shard)  # never write through a link, nor fail on a file in the way
+        shard.mkdir(exist_ok=True)
+
+
+_FORMAT = "dramac-takes-2"  # bump if the entry layout changes; old entries then read as misses
+_MARKERS = {
+    ".gitignore": "*\n",
+    "CACHEDIR.TAG": "Signature: 8a477f597d28d172789f06886806bc55\n# dramac's rendered clips; safe to delete.\n",
+}
+_SHARD_NAME = re.compile(r"[0-9a-f]{2}")
+_ENTRY_NAME = re.compile(r"[0-9a-f]{64}\.npz")  # what a legacy temporary file in a shard was written for
+# What zipfile and numpy raise on a damaged or foreign file (found by mutating entries byte by byte,
+# tests/test_cache_entries.py; RuntimeError: a member flagged as encrypted): each means the entry
+# cannot be verified, so it is a miss.
+_UNREADABLE = (OSError, ValueError, KeyError, IndexError, EOFError, OverflowError, RuntimeError, NotImplementedError,
+               struct.error, zipfile.BadZipFile, zipfile.LargeZipFile)
+
+
+class _Unverified(ValueError):
+    pass
+
+
+def _digest(pcm: list[np.ndarray]) -> str:
+    """sha256 over every take's length and little-endian samples: splitting or reordering takes changes it."""
+    h = hashlib.sha256()
+    for take in pcm:
+        data = np.ascontiguousarray(take, dtype="<i2").tobytes()
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()
+
+
+def _read_entry(path: Path, key: str, sample_rate: int, count: int) -> list[np.ndarray] | None:
+    """The 16-bit takes of the entry at `path` if it verifiably holds `count` takes at `sample_rate`
+    written for `key`, else None. Only regular files are opened: O_NOFOLLOW refuses a symlink and
+    O_NONBLOCK keeps a FIFO from blocking the open until fstat turns it away."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None  # a directory, FIFO or device where an entry should be
+        with zipfile.ZipFile(fh) as archive:
+            def member(name: str) -> np.ndarray:
+                return _member(archive, name, info.st_size)
+
+            if (str(member("format")) != _FORMAT or str(member("key")) != key
+                    or int(member("sample_rate")) != sample_rate or int(member("count")) != count):
+                return None
+            digest = str(member("digest"))
+            takes = [member(f"take{i}") for i in range(count)]
+    if any(t.ndim != 1 or t.dtype != np.int16 for t in takes) or _digest(takes) != digest:
+        return None
+    return takes
+
+
+def _member(archive: zipfile.ZipFile, name: str, file_size: int) -> np.ndarray:
+    """One array of an .npz archive, read only after checking that the member is stored (not
+    compressed: no zip bomb) within the file's size, and that its header promises no more bytes than
+    the member holds: a forged shape must not make numpy allocate gigabytes before the read fails."""
+    info = archive.getinfo(f"{name}.npy")
+    if info.compress_type != zipfile.ZIP_STORED or info.file_size > file_size:
+        raise _Unverified(name)
+    blob = archive.read(info)
+    header = io.BytesIO(blob)
+    if np.lib.format.read_magic(header) != (1, 0):
+        raise _Unverified(name)
+    shape, _, dtype = np.lib.format.read_array_header_1_0(header)
+    if dtype.hasobject or math.prod(shape) * dtype.itemsize > len(blob):
+        raise _Unverified(name)
+    return np.lib.format.read_array(io.BytesIO(blob), allow_pickle=False)
 
 
 # One instance per (name, options) for this process: `dramac watch` rebuilds and repeated builds

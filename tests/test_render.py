@@ -20,7 +20,7 @@ VOICES = palette()
 def clip(n: int, first: str, second: str = "I see.", voices=(VOICES[0], VOICES[1])) -> Clip:
     span = Span("play.fountain", n, 1, n, 20)
     lines = (PlannedLine("ANNA", first, first, span), PlannedLine("BEN", second, second, span))
-    return Clip(0, ("ANNA", "BEN"), voices, lines, f"[S1] {first} [S2] {second}", est_seconds=2.5)
+    return Clip(0, ("ANNA", "BEN"), voices, lines, est_seconds=2.5)
 
 
 CLIPS = [clip(i, f"This is clip number {i}.") for i in range(1, 5)]
