@@ -183,3 +183,69 @@ def heard_onset(word: tuple[str, float, float], regions: list[tuple[float, float
         if lo - 0.05 <= middle <= hi + 0.05:
             return lo if start - lo <= 0.6 else start
     return start
+
+
+# --- the script as the oracle ----------------------------------------------------------------------
+# The checks above compare what is heard with the manifest's own `spoken` text, so a build that
+# silently dropped a line from both the audio and the manifest would pass them. These compare with
+# the script itself: its syntax tree, read fresh from the source file.
+
+
+def script_speeches(path) -> list[tuple[int, str, str]]:
+    """(source line, character, text) of every run of speech in the script, in script order."""
+    from compiler.nodes import Speech
+    from compiler.parser import parse_file
+
+    parsed = parse_file(path)
+    assert parsed.ok, [d.message for d in parsed.diagnostics if d.is_error]
+    return [(part.span.line, dialogue.character, part.text)
+            for dialogue in parsed.script.dialogues() for part in dialogue.parts
+            if isinstance(part, Speech) and normalize(part.text)]
+
+
+def heard_fractions(speeches: list[tuple[int, str, str]], heard_words: list[str]) -> list[float]:
+    """For each speech, the share of its words that the recogniser heard, in script order.
+
+    The script's words and the heard words are aligned as two sequences (jiwer's edit-distance
+    alignment, after normalize() on both sides); a script word counts as heard when the alignment
+    pairs it with an equal heard word. Words heard out of order cannot pair, and extra heard words
+    (a narrator, a mishearing) are insertions that take nothing from a speech."""
+    import jiwer
+
+    reference, owner = [], []
+    for n, (_line, _who, text) in enumerate(speeches):
+        words = normalize(text)
+        reference += words
+        owner += [n] * len(words)
+    hypothesis = [w for word in heard_words for w in normalize(word)]
+    matched = [0] * len(speeches)
+    if reference and hypothesis:
+        alignment = jiwer.process_words(" ".join(reference), " ".join(hypothesis)).alignments[0]
+        for chunk in alignment:
+            if chunk.type == "equal":
+                for k in range(chunk.ref_start_idx, chunk.ref_end_idx):
+                    matched[owner[k]] += 1
+    return [matched[n] / len(normalize(text)) for n, (_l, _w, text) in enumerate(speeches)]
+
+
+def unheard_speeches(speeches, heard_words, least: float = 0.5) -> list[tuple[int, str, str, float]]:
+    """The speeches of which less than `least` of the words were heard in order."""
+    return [(*speech, round(share, 2)) for speech, share in zip(speeches, heard_fractions(speeches, heard_words))
+            if share < least]
+
+
+def unmapped_speeches(speeches, manifest_lines: list[dict]) -> list[tuple[int, str, str]]:
+    """The speeches that no manifest line accounts for: each speech must take the next unused
+    manifest line, in order, whose source span covers its line and whose speaker is its character."""
+    missing, next_free = [], 0
+    for speech in speeches:
+        line, who, _text = speech
+        for k in range(next_free, len(manifest_lines)):
+            entry = manifest_lines[k]
+            span = entry["span"]
+            if span["line"] <= line <= span["end_line"] and entry["speaker"].upper() == who.upper():
+                next_free = k + 1
+                break
+        else:
+            missing.append(speech)
+    return missing
