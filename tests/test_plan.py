@@ -1,4 +1,10 @@
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from compiler.backends import Capabilities
 from compiler.cast import cast_script
@@ -8,6 +14,7 @@ from compiler.plan_types import Clip, PauseStep, SceneBreak
 
 from tests.scripts import dialogue, palette, pause, resolve, script
 
+ROOT = Path(__file__).resolve().parent.parent
 CAPS = Capabilities(max_clip_seconds=30.0, min_clip_seconds=5.0, nonverbal=frozenset({"(laughs)"}))
 WORDS = "the harbour light was burning low while the wind kept rising over the black water tonight".split()
 
@@ -146,6 +153,22 @@ def test_pause_direction_table():
     assert speakable_heading("EXT. CAR DECK - CONTINUOUS") == "Exterior. Car deck, continuous."
 
 
-def test_plan_is_deterministic():
-    s = script(_long_scene(7), _long_scene(8))
-    assert _plan(s) == _plan(s)
+# The plan of a fixed script as clip keys and speakers, computed in a fresh interpreter.
+_PLAN_IN_A_CHILD = (
+    "from tests.test_plan import script, _long_scene, _plan\n"
+    "from compiler.plan_types import Clip\n"
+    "plan = _plan(script(_long_scene(7), _long_scene(8)))\n"
+    "print(';'.join(f'{s.key}:{\"+\".join(s.speakers)}' for s in plan.steps if isinstance(s, Clip)))\n"
+)
+
+
+@pytest.mark.parametrize("hash_seed", ["1", "2"])
+def test_plan_is_the_same_in_every_process(hash_seed):
+    """Clip keys name cache entries shared between builds: a salted hash() anywhere in planning would
+    give other keys in another process, and every build would miss the cache."""
+    here = _plan(script(_long_scene(7), _long_scene(8)))
+    expected = ";".join(f"{s.key}:{'+'.join(s.speakers)}" for s in here.steps if isinstance(s, Clip))
+    env = dict(os.environ, PYTHONHASHSEED=hash_seed, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
+    child = subprocess.run([sys.executable, "-c", _PLAN_IN_A_CHILD], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert child.returncode == 0, child.stderr
+    assert expected.count(";") >= 3 and child.stdout.strip() == expected
