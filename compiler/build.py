@@ -20,6 +20,7 @@ from compiler.normalize import Lexicon, normalize
 from compiler.parser import Parsed, parse_file
 from compiler.plan import plan_script
 from compiler.plan_types import Clip, Plan
+from compiler.project import FolderRefused, build_folders
 
 AUDIO_FORMATS = ("wav", "flac", "mp3", "ogg")
 
@@ -139,7 +140,10 @@ def build(
     started = time.perf_counter()
     plan = prepared.plan
     stitch_settings, master_settings = prepared.stitch, prepared.master
-    cache_root = Path(cache_dir or prepared.parsed.project.cache_dir)
+    try:
+        cache_root = build_folders(prepared.parsed.project, out_dir, cache_dir)
+    except FolderRefused as exc:
+        raise CompileError(error(str(exc), Span.point(str(exc.folder), 1, 1))) from None
     # Everything that can fail without rendering fails first: folders, then the sound files.
     for folder, what in ((out_dir, "output"), (cache_root, "cache")):
         try:
@@ -149,6 +153,8 @@ def build(
     sample_rate = prepared.backend.sample_rate
     sounds, sound_lengths = stitch.load_sounds(plan, sample_rate)
     cache = render.ClipCache(cache_root)
+    cache.open()  # markers where missing; temporary files of killed builds removed, here and in the outputs
+    emit.sweep_stale(out_dir)
     clips = plan.clips
     if on_start:
         on_start(len(clips))

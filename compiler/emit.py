@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
@@ -33,6 +34,16 @@ AUDIO_FORMATS: dict[str, tuple[str, str]] = {
 MP3_RATES = {8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000}
 
 WRAP_WIDTH = 42  # characters per subtitle line (common broadcast guideline)
+
+
+# What a build writes into its output folder; a legacy temporary file (no writer pid in its name) is
+# recognised only when it was written for one of these.
+_OUTPUT_NAME = re.compile(r".+\.(?:wav|flac|mp3|ogg|srt|vtt|json)")
+
+
+def sweep_stale(out_dir: str | Path) -> list[str]:
+    """Remove the temporary files killed builds left in the output folder (compiler.atomic.is_stale)."""
+    return atomic.sweep_stale(out_dir, _OUTPUT_NAME)
 
 
 def _fail(path: str | Path, message: str) -> CompileError:

@@ -85,3 +85,52 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
     return "a symbolic link loops back on itself" if isinstance(exc, RuntimeError) else str(exc)
+
+
+class FolderRefused(ValueError):
+    """A cache or output folder a build must not use; the message is fit for a diagnostic at `folder`."""
+
+    def __init__(self, message: str, folder: Path):
+        super().__init__(message)
+        self.folder = folder
+
+
+def _within(path: str, folder: str) -> bool:
+    """Whether `path` is `folder` or lies under it (both real paths)."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def build_folders(project: Project, out_dir: str | Path, cache_dir: str | Path | None) -> Path:
+    """The clip cache folder a build of `project` writes to, given its output folder and the
+    --cache-dir it was given (None: the project's own `.dramac-cache`).
+
+    Raises FolderRefused where the build would write somewhere it must not: the project's own cache
+    folder when it is a symlink or leads outside the project (a cloned project could point it
+    anywhere; a folder chosen on the command line is the user's own choice), and any cache folder that
+    is the output folder, the project root or a folder above either (its shard folders would be
+    scattered among them), or lies inside the output folder (published with the outputs).
+    """
+    root = os.path.realpath(project.root)
+    out = os.path.realpath(out_dir)
+    if cache_dir is None:
+        cache = project.cache_dir
+        if cache.is_symlink():
+            raise FolderRefused(f"the cache folder {cache} is a symbolic link (to {os.readlink(cache)}); dramac does not "
+                                "write through one it did not create: remove it, or choose a folder with --cache-dir", cache)
+        if not _within(os.path.realpath(cache), root):
+            raise FolderRefused(f"the cache folder {cache} leads outside the project root {root}", cache)
+    else:
+        cache = Path(cache_dir)
+    real = os.path.realpath(cache)
+    if _within(root, real):
+        what = "the project root" if real == root else f"a folder above the project root {root}"
+        raise FolderRefused(f"the cache folder {cache} is {what}; its shard folders would be scattered there: "
+                            "give --cache-dir a folder of its own", cache)
+    if _within(out, real):
+        what = "the output folder" if real == out else f"a folder above the output folder {out}"
+        raise FolderRefused(f"the cache folder {cache} is {what}; its shard folders would be scattered among the "
+                            "outputs: give --cache-dir a folder of its own, or -o another folder", cache)
+    if cache_dir is not None and _within(real, out) and not _within(root, out):
+        raise FolderRefused(f"the cache folder {cache} lies inside the output folder {out} and would be published "
+                            "with the outputs: give --cache-dir a folder outside it", cache)
+    return cache

@@ -111,14 +111,24 @@ class ClipCache:
         write_atomically(path, buffer.getvalue())  # Ctrl-C or a full disk leaves no partial entry behind
         return [_from_pcm(t) for t in pcm]
 
+    def open(self) -> None:
+        """Ready the folder for a build: its markers where missing, and the temporary files of killed
+        builds removed."""
+        self.mark()
+        self.sweep()
+
     def mark(self) -> None:
         """Create the folder, and its markers wherever they are missing: `.gitignore` keeps the cache
-        out of version control, `CACHEDIR.TAG` out of backups."""
+        out of version control, `CACHEDIR.TAG` out of backups. A marker that cannot be written (a
+        read-only cache that still serves hits) is tried again by the next build."""
         self.directory.mkdir(parents=True, exist_ok=True)
         for name, text in _MARKERS.items():
             marker = self.directory / name
             if not marker.is_file():
-                write_atomically(marker, text.encode())
+                try:
+                    write_atomically(marker, text.encode())
+                except OSError:
+                    pass
         self._marked = True
 
     def sweep(self) -> list[str]:
