@@ -8,6 +8,7 @@ fades and ducking under speech) into the play's buffer during `compiler.stitch.a
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,6 +56,7 @@ def read_sound(path: str, sample_rate: int) -> np.ndarray:
     p = Path(path)
     if not p.is_file():
         raise SoundFileError(f"sound file '{path}' does not exist")
+    _check_wav_complete(p, path)
     try:
         import soundfile as sf
 
@@ -86,6 +88,49 @@ def resample(mono: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
         g = math.gcd(from_rate, to_rate)
         mono = signal.resample_poly(mono, to_rate // g, from_rate // g)
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+# A WAV data chunk of this declared size means "length unknown": streaming writers (a recorder, a
+# pipe) cannot seek back to fill it in, and every reader plays such a file to its end.
+_UNKNOWN_LENGTH = (0, 0xFFFFFFFF)
+
+
+def _check_wav_complete(p: Path, path: str) -> None:
+    """A WAV whose data chunk promises more bytes than the file holds was cut short (a copy or a
+    download interrupted); libsndfile plays the part that is there without a word, so the cue would
+    silently be shorter than the writer made it. Other formats fail to decode when cut short."""
+    try:
+        with open(p, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+                return  # not a WAV (or RF64, whose sizes live in a ds64 chunk): left to the decoder
+            order = "little" if head[:4] == b"RIFF" else "big"
+            block_align = byte_rate = 0
+            position = 12
+            while position + 8 <= size:  # chunk by chunk; each step moves at least 8 bytes
+                fh.seek(position)
+                header = fh.read(8)
+                declared = int.from_bytes(header[4:8], order)
+                if header[:4] == b"fmt ":
+                    fmt = fh.read(16)
+                    byte_rate, block_align = int.from_bytes(fmt[8:12], order), int.from_bytes(fmt[12:14], order)
+                if header[:4] == b"data":
+                    held = size - position - 8
+                    if declared > held and declared not in _UNKNOWN_LENGTH:
+                        raise SoundFileError(f"sound file '{path}' is truncated: its header promises "
+                                             f"{_amount(declared, byte_rate, block_align)} of audio, the file holds "
+                                             f"{_amount(held, byte_rate, block_align)}; export or copy it again")
+                    return
+                position += 8 + declared + (declared & 1)  # chunks are padded to an even length
+    except OSError as exc:
+        raise SoundFileError(f"cannot read sound file '{path}': {exc.strerror or exc}") from None
+
+
+def _amount(data_bytes: int, byte_rate: int, block_align: int) -> str:
+    if byte_rate and block_align:
+        return f"{data_bytes // block_align * block_align / byte_rate:.2f} s"
+    return f"{data_bytes} bytes"
 
 
 # --------------------------------------------------------------------------------------------------

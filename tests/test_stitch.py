@@ -417,3 +417,39 @@ def test_sound_file_with_invalid_samples_is_a_diagnostic(tmp_path, bad):
     (diag,) = info.value.diagnostics
     assert "invalid (NaN/inf) samples" in diag.message and "broken.wav" in diag.message
     assert diag.span.line == 7
+
+
+def test_a_truncated_wav_is_a_diagnostic_at_its_cue(tmp_path):
+    whole = (tmp_path / "whole.wav")
+    _write(whole, tone(1.0))
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: len(data) // 2])  # a copy interrupted half-way: the header still says 1 s
+    plan = Plan("p", "T", (cue("sfx", str(whole)), cue("music", str(cut))))
+    with pytest.raises(CompileError) as info:
+        load_sounds(plan, SR)
+    (diag,) = info.value.diagnostics
+    assert "cut.wav" in diag.message and "truncated" in diag.message, diag.message
+    assert "1.00 s" in diag.message and "0.50 s" in diag.message, diag.message
+    assert diag.span.line == 7
+
+
+def _chunk(name: bytes, body: bytes) -> bytes:
+    return name + len(body).to_bytes(4, "little") + body + (b"\0" if len(body) % 2 else b"")
+
+
+def test_a_streamed_wav_and_chunks_after_the_data_are_not_taken_for_truncation(tmp_path):
+    whole = tmp_path / "whole.wav"
+    _write(whole, tone(0.25))
+    data = whole.read_bytes()
+    body = data[data.find(b"data") + 8:]
+    # Chunks after the audio (a LIST of tags): the file holds more than the data chunk promises.
+    tagged = tmp_path / "tagged.wav"
+    tagged.write_bytes(data + _chunk(b"LIST", b"INFOISFT" + (5).to_bytes(4, "little") + b"tool\0"))
+    # A recorder writing to a pipe cannot fill in the length: 0xFFFFFFFF means "to the end".
+    streamed = tmp_path / "streamed.wav"
+    streamed.write_bytes(data[: data.find(b"data") + 4] + b"\xff\xff\xff\xff" + body)
+    plan = Plan("p", "T", (cue("sfx", str(tagged)), cue("sfx", str(streamed))))
+    sounds, lengths = load_sounds(plan, SR)
+    assert lengths[str(tagged)] == pytest.approx(0.25, abs=ONE_SAMPLE)
+    assert lengths[str(streamed)] == pytest.approx(0.25, abs=ONE_SAMPLE)
