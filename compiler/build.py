@@ -134,6 +134,7 @@ def build(
     cache_dir: Path | None = None,
     on_start: Callable[[int], None] | None = None,
     on_clip: Callable[[Clip, bool], None] | None = None,
+    before_publish: Callable[[Prepared], None] | None = None,
 ) -> BuildResult:
     from compiler import emit, master, render, stitch
 
@@ -169,6 +170,8 @@ def build(
     except ValueError as exc:  # e.g. a backend returned NaN samples
         raise CompileError(error(f"cannot master the mix: {exc}", Span.point(plan.source, 1, 1))) from None
 
+    if before_publish is not None:  # `watch`: may refuse outputs of a script that changed meanwhile
+        before_publish(prepared)
     stem = Path(plan.source).stem
     outputs = []
     for fmt in formats:

@@ -192,7 +192,7 @@ def _format_option(value: Optional[str]) -> Optional[str]:
 
 
 def _build_one(file: Path, out_dir: Path, backend, formats: Optional[str], jobs: int, narrator, cache_dir, as_json: bool,
-               quiet: bool = False):
+               quiet: bool = False, before_publish=None):
     """Build one script. Flags win over the project's [build] settings, which win over defaults."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -224,7 +224,7 @@ def _build_one(file: Path, out_dir: Path, backend, formats: Optional[str], jobs:
             progress.update(task, advance=1, cached=hits["cached"])
 
         try:
-            result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip)
+            result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip, before_publish)
         except CompileError as exc:
             progress.stop()
             _fail(exc)
@@ -314,7 +314,8 @@ def watch(files: List[Path] = typer.Argument(..., help="Script files to rebuild 
     from compiler.watch import watch_loop
 
     _distinct_outputs(files)
-    watch_loop(files, lambda f: _build_one(f, output, backend, format, jobs, None, None, False, quiet=True), out, debounce, once)
+    watch_loop(files, lambda f, before_publish: _build_one(f, output, backend, format, jobs, None, None, False, quiet=True,
+                                                        before_publish=before_publish), out, debounce, once)
 
 
 def main() -> None:

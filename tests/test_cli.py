@@ -291,7 +291,7 @@ def test_watch_keeps_going_after_a_failure_whose_message_looks_like_markup(tmp_p
     script = write(tmp_path, "w.fountain", "INT. A - DAY\n")
     screen = io.StringIO()
 
-    def build_one(path):
+    def build_one(path, before_publish):
         raise RuntimeError("closing tag '[/X]' at :100:")
 
     watch_loop([script], build_one, Console(file=screen, width=200), debounce=0.0, once=True)
