@@ -248,3 +248,35 @@ def test_an_entry_is_bound_to_its_key_sample_rate_and_line_count(tmp_path):
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(cache.path(cache.key("id", CLIPS[0])), target)
     assert cache.get("id", one_line, 22050) is None
+
+
+def test_a_build_over_spoilt_entries_renders_them_again_and_succeeds(tmp_path):
+    """Through the command line: a directory in one entry's place (it failed every later build) and
+    a zip flagged as encrypted in another's (an internal error, exit 70) are rendered again."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "play.fountain"
+    script.write_text("INT. ROOM - DAY\n\nANNA\nHello there.\n\nEXT. YARD - NIGHT\n\nBEN\nGood night.\n")
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
+
+    def build() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "compiler", "build", str(script), "-o", str(tmp_path / "out"), "-j", "1"],
+                              capture_output=True, text=True, env=env, timeout=300)
+
+    first = build()
+    assert first.returncode == 0 and "2 rendered, 0 cached" in first.stdout, first.stdout + first.stderr
+    clean_audio = (tmp_path / "out" / "play.wav").read_bytes()
+    directory, flagged = sorted((tmp_path / ".dramac-cache").glob("*/*.npz"))
+    directory.unlink()
+    (directory / "inside").mkdir(parents=True)
+    data = bytearray(flagged.read_bytes())
+    central = data.find(b"PK\x01\x02")
+    data[central + 8] |= 0x01  # "encrypted"
+    flagged.write_bytes(bytes(data))
+
+    second = build()
+    assert second.returncode == 0 and "2 rendered, 0 cached" in second.stdout, second.stdout + second.stderr
+    assert (tmp_path / "out" / "play.wav").read_bytes() == clean_audio
+    third = build()
+    assert third.returncode == 0 and "0 rendered, 2 cached" in third.stdout, third.stdout + third.stderr
