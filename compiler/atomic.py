@@ -140,11 +140,14 @@ def sweep_stale(folder: str | Path, legacy_target: re.Pattern | None = None) -> 
 
 
 def remove_aside(path: str | Path) -> None:
-    """Clear `path` for a file to be renamed onto it when something that is not a file stands there
-    (a directory): renamed aside first under a temporary name, so the way is clear at once even if
-    removing its contents fails half-way (`sweep_stale` finishes that later)."""
+    """Clear `path` of what stands in the way of a file or folder to be put there (a directory, a
+    symlink, a stray file): renamed aside first under a temporary name, so the way is clear at once
+    even if removing a directory's contents fails half-way (`sweep_stale` finishes that later)."""
     target = Path(path)
     aside = target.parent / f"{temp_prefix(target.name)}{os.urandom(4).hex()}.tmp"
     os.replace(target, aside)
-    # rmtree never follows symlinks inside the tree, so nothing outside it is touched.
-    shutil.rmtree(aside, ignore_errors=True)
+    if aside.is_dir() and not aside.is_symlink():
+        # rmtree never follows symlinks inside the tree, so nothing outside it is touched.
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        aside.unlink(missing_ok=True)  # a link (never its target) or a file

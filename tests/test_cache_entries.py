@@ -193,6 +193,7 @@ def test_a_shard_folder_that_is_a_symlink_is_not_written_through(clean, tmp_path
     cache, _ = rebuild_after(clean, tmp_path, link_shard)
     assert list(outside.iterdir()) == []
     assert entry_of(cache, PLAY[1]).parent.is_dir() and not entry_of(cache, PLAY[1]).parent.is_symlink()
+    assert list(cache.directory.glob("*.tmp")) == []  # the link was moved aside and removed, not left
 
 
 def test_a_header_promising_a_huge_take_is_refused_before_reading(clean, tmp_path):
