@@ -17,6 +17,7 @@ Choices where the spec is silent are listed in docs/fountain.md.
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate
@@ -73,7 +74,6 @@ class _NoteRef:
     body: str  # text between [[ and ]]
     span: Span  # the whole [[...]]
     offset: int  # source offset of its "[["
-    closed: bool = True
 
 
 @dataclass
@@ -165,6 +165,7 @@ def _bounds(text: str) -> tuple[int, int]:
 
 
 _PLUS_ONE = (1).__add__
+_EMPTY_LINE = re.compile(r"\n[ \t]*\n")  # a line with nothing (or only spaces and tabs) on it
 
 
 def _prelex(source: Source, sink: Sink) -> _Lines:
@@ -190,43 +191,55 @@ class _Cut:
     note: _NoteRef | None  # None for boneyard
 
 
+class _Next:
+    """Where `marker` next occurs at or after a position that only moves forward, in a text of
+    length n (n when it does not). The answer is kept until the position passes it, so the file
+    is scanned once per marker, however many openers lack a closer."""
+
+    def __init__(self, text: str, marker: str):
+        self.text, self.marker, self.found = text, marker, -1
+
+    def at(self, offset: int) -> int:
+        if self.found < offset and self.found != len(self.text):
+            found = self.text.find(self.marker, offset)
+            self.found = len(self.text) if found == -1 else found
+        return self.found
+
+
 def _find_cuts(text: str, lines: _Lines, sink: Sink) -> list[_Cut]:
     """Boneyard and notes, left to right; whichever opens first wins, so `[[` inside boneyard
-    and `/*` inside a note are plain content."""
+    and `/*` inside a note are plain content. An opener without its closer is plain text, with
+    one warning (not one per opener: every later opener up to the same point is unclosed too)."""
     cuts: list[_Cut] = []
     n = len(text)
+    bone_open, bone_close = _Next(text, "/*"), _Next(text, "*/")
+    note_open, note_close, empty_line = _Next(text, "[["), _Next(text, "]]"), _Next(text, "\n\n")
     pos = 0
-    # Next occurrence of each marker at or after `pos` (n when there is none), searched again
-    # only once `pos` has passed it, so many notes do not rescan the file.
-    nxt = {"/*": -1, "[[": -1, "\n\n": -1}
-
-    def find(marker: str, at: int) -> int:
-        if nxt[marker] < at and nxt[marker] != n:
-            found = text.find(marker, at)
-            nxt[marker] = n if found == -1 else found
-        return nxt[marker]
-
+    bones_closed = True  # False once a `/*` had no `*/`: none after it has one either
+    notes_open_until = -1  # offset of the empty line that the last unclosed `[[` ran into
     while True:
-        b, m = find("/*", pos), find("[[", pos)
+        b = bone_open.at(pos) if bones_closed else n
+        m = note_open.at(pos)
         if b == n and m == n:
             return cuts
         if b < m:
-            close = text.find("*/", b + 2)
-            if close == -1:
-                sink.warning("unclosed boneyard '/*': the rest of the file is ignored", lines.span_of_offsets(b, b + 2))
-                cuts.append(_Cut(b, n, None))
-                return cuts
+            close = bone_close.at(b + 2)
+            if close == n:
+                sink.warning("unclosed boneyard '/*' is read as text; close it with '*/'", lines.span_of_offsets(b, b + 2))
+                bones_closed = False
+                continue
             cuts.append(_Cut(b, close + 2, None))
             pos = close + 2
             continue
-        close = text.find("]]", m + 2)
+        close = note_close.at(m + 2)
         # A note may span lines but not an empty line (the spec asks for two spaces there).
-        gap = find("\n\n", m + 2)
-        if close == -1 or gap < close:
-            sink.warning("unclosed note '[[': it runs to the end of its paragraph", lines.span_of_offsets(m, m + 2))
-            note = _NoteRef(0, text[m + 2:gap], lines.span_of_offsets(m, gap), m, closed=False)
-            cuts.append(_Cut(m, gap, note))
-            pos = gap
+        gap = empty_line.at(m + 2)
+        if close == n or gap < close:
+            if gap != notes_open_until:
+                sink.warning("unclosed note '[[' is read as text; close it with ']]' before the next empty line",
+                             lines.span_of_offsets(m, m + 2))
+                notes_open_until = gap
+            pos = m + 1
             continue
         note = _NoteRef(0, text[m + 2:close], lines.span_of_offsets(m, close + 2), m)
         cuts.append(_Cut(m, close + 2, note))
@@ -236,9 +249,13 @@ def _find_cuts(text: str, lines: _Lines, sink: Sink) -> list[_Cut]:
 class _LineCutter:
     """Builds the lexer lines from the text with the cuts taken out.
 
-    A cut removes its characters, line breaks included, so `a /* x\ny */ b` is the one line
-    `a b`. A line that was only cuts disappears, unless a note starts on it: then it becomes a
-    note line (NOTE_MARK). Lines no cut touches are taken whole.
+    A note removes its characters, line breaks included, so `a [[x\ny]] b` is the one line
+    `a b` (a note sits inside the element it is written in). A boneyard never joins lines: the
+    text before it and the text after it stay on lines of their own (`a /* x\ny */ b` is `a`
+    then `b`), and a boneyard that hides an empty line leaves one, so the paragraphs around it
+    stay apart (the spec's example: `CUT TO:` then `/*` ... `*/` then a heading). A line that
+    was only cuts disappears, unless a note starts on it: then it becomes a note line
+    (NOTE_MARK). Lines no cut touches are taken whole.
     """
 
     def __init__(self, text: str, lines: _Lines):
@@ -257,6 +274,8 @@ class _LineCutter:
             if cut.note is not None:
                 cut.note.anchor = len(self.chars)
                 self.notes.append(cut.note)
+            elif self.text.find("\n", cut.start, cut.end) != -1:
+                self._break_at_boneyard(cut)
             pos = cut.end
             # "a [[x]] b" must not become "a  b", nor "/* x */ b" an indented " b".
             if not self.chars or self.chars[-1] in _WS:
@@ -264,6 +283,14 @@ class _LineCutter:
                     pos += 1
         self._take(pos, len(self.text))
         self._emit(None)
+
+    def _break_at_boneyard(self, cut: _Cut) -> None:
+        """End the line before a boneyard that spans lines; the text after it starts a new one."""
+        self._emit(cut.start)
+        blank = _EMPTY_LINE.search(self.text, cut.start, cut.end)
+        if blank is not None:
+            self.lines.add("", blank.start() + 1, [blank.start() + 1], _NO_NOTES)
+        self.touched = True  # what is left of the line `*/` is on vanishes if empty
 
     def _take(self, a: int, b: int) -> None:
         """Add text[a:b] (no cut inside it) to the lexer lines."""
@@ -363,12 +390,11 @@ class _Builder:
 
     def _note(self, note: _NoteRef):
         """A note -> a directive node, a Note, or None for a broken directive (already reported)."""
-        if note.closed:
-            directive = parse_directive(note.body, note.span, self.project, self.sink)
-            if directive is not None:
-                return directive
-            if is_directive(note.body):
-                return None
+        directive = parse_directive(note.body, note.span, self.project, self.sink)
+        if directive is not None:
+            return directive
+        if is_directive(note.body):
+            return None
         return nodes.Note(note.span, note.body.strip())
 
     def _notes_of(self, i: int) -> list:
@@ -413,7 +439,8 @@ class _Builder:
             else:
                 if tok.type == "TITLE_OTHER":
                     self.sink.warning(
-                        "title page line is not 'Key: value' and not indented; read as part of the field above",
+                        "title page line is not 'Key: value' nor indented by three spaces or a tab; "
+                        "read as part of the field above",
                         span,
                         "the title page ends at the first blank line",
                     )
@@ -538,7 +565,7 @@ class _Builder:
                     continue
                 if isinstance(element, nodes.Note):
                     # Notes before any action text stay in front of it.
-                    before_text = not rows and not text[lo:note.anchor].strip(_WS)
+                    before_text = not rows and _skip_ws(text, lo, len(text)) >= note.anchor
                     (out if before_text else pending).append(element)
                     continue
                 anchor = max(lo, min(note.anchor, len(text)))
@@ -568,7 +595,9 @@ class _Builder:
         hi1 = lo1 + len(texts[i1][lo1:hi1].rstrip(_WS))
         rows[b - 1] = (i1, rows[b - 1][1], hi1)
         raw = "\n".join(texts[i][lo:hi] for i, lo, hi in rows[a:b])
-        return nodes.Action(self.lines.span(i0, lo0, i1, hi1), plain_text(raw), raw, forced)
+        # The spec: "Tabs are converted to four spaces" (in the text; `raw` stays as written).
+        text = plain_text(raw).replace("\t", "    ")
+        return nodes.Action(self.lines.span(i0, lo0, i1, hi1), text, raw, forced)
 
     # ---- dialogue ----------------------------------------------------------------------------
 
@@ -577,9 +606,12 @@ class _Builder:
         texts, table = lines.texts, lines.notes
         i = _index(toks[0])
         text = texts[i]
-        lo, hi = _bounds(text)
+        lo, hi = _cue_bounds(text)
         cue, cue_span = text[lo:hi], lines.span(i, lo, i, hi)
         character, extension, dual = _split_cue(cue)
+        if _HEADING_START.match(cue):
+            self.sink.warning(f"'{cue}' is read as a character cue, not a scene heading", cue_span,
+                              "a scene heading needs an empty line after it")
         parts: list = []  # speech, parentheticals and directives in source order
         after: list = []  # ordinary notes, emitted after the dialogue
         rows: list[tuple[int, int, int]] = []  # speech lines since the last part: (line, lo, hi)
@@ -625,9 +657,9 @@ class _Builder:
                 lo += 1 + len(text[lo + 1:]) - len(text[lo + 1:].lstrip(_WS))
             for note in table[i]:
                 anchor = max(lo, min(note.anchor, hi))
-                rows.append((i, lo, len(text[:anchor].rstrip(_WS))))
+                rows.append((i, lo, _back_ws(text, lo, anchor)))
                 if place(note):
-                    lo = anchor + len(text[anchor:]) - len(text[anchor:].lstrip(_WS))
+                    lo = _skip_ws(text, anchor, hi)
                 else:
                     rows.pop()  # an ordinary note does not split the line
             rows.append((i, min(lo, hi), hi))
@@ -664,6 +696,42 @@ class _Builder:
         rows.clear()
 
 
+def _skip_ws(text: str, at: int, end: int) -> int:
+    """First index from `at` (at most `end`) that is not a space or tab."""
+    while at < end and text[at] in _WS:
+        at += 1
+    return at
+
+
+def _back_ws(text: str, start: int, at: int) -> int:
+    """`at` moved back over spaces and tabs, not before `start` (no slice: a line holding many
+    notes would copy itself once per note)."""
+    while at > start and text[at - 1] in _WS:
+        at -= 1
+    return at
+
+
+# White space around a cue name: all of Unicode's, and the invisible zero-width characters, so
+# `WILL` followed by a no-break space is the same character as `WILL`.
+_INVISIBLE = "\u200b\u2060\ufeff"
+_HEADING_START = re.compile(r"(?i:int\./ext|int/ext|int|ext|est|i/e)[. ]")
+
+
+def _cue_bounds(text: str) -> tuple[int, int]:
+    """Start and end of `text` without that white space at either end."""
+    lo, hi = 0, len(text)
+    while lo < hi and (text[lo].isspace() or text[lo] in _INVISIBLE):
+        lo += 1
+    while hi > lo and (text[hi - 1].isspace() or text[hi - 1] in _INVISIBLE):
+        hi -= 1
+    return lo, hi
+
+
+def _cue_strip(text: str) -> str:
+    lo, hi = _cue_bounds(text)
+    return text[lo:hi]
+
+
 def _join(first: Span, last: Span) -> Span:
     return Span(first.file, first.line, first.col, last.end_line, last.end_col)
 
@@ -677,21 +745,22 @@ _CONTINUED = {"CONTD", "CONT", "CONTINUED", "CONTINUING"}
 @lru_cache(maxsize=4096)  # a script repeats the same few cues hundreds of times
 def _split_cue(cue: str) -> tuple[str, str | None, bool]:
     """'@McCLANE (V.O.) (CONT'D) ^' -> ('McCLANE', 'V.O.', True). The grammar's CUE terminal has
-    already checked the shape, so plain string operations suffice."""
-    body = cue.strip(_WS)
+    already checked the shape, so plain string operations suffice. Runs of white space inside the
+    name become one space, so a no-break space does not make a second character."""
+    body = _cue_strip(cue)
     dual = body.endswith("^")
     if dual:
-        body = body[:-1].rstrip(_WS)
+        body = _cue_strip(body[:-1])
     if body.startswith("@"):
         body = body[1:]
     name, _, rest = body.partition("(")
     extensions = []
     for chunk in ("(" + rest).split("(")[1:] if rest else []:
-        ext = chunk.split(")")[0].strip(_WS)
+        ext = " ".join(chunk.split(")")[0].split())
         letters = "".join(ch for ch in ext.upper() if ch.isalpha())
         if ext and letters not in _CONTINUED:
             extensions.append(ext)
-    return name.strip(_WS), (", ".join(extensions) or None), dual
+    return " ".join(_cue_strip(name).split()), (", ".join(extensions) or None), dual
 
 
 def _pair_dual(elements: list, marks: set, sink: Sink) -> list:

@@ -68,6 +68,13 @@ def test_no_title_page_unless_the_file_starts_with_a_key(tmp_path):
     assert only(script, nodes.Action)[0].text == "FADE IN:"
 
 
+def test_title_page_continuation_needs_three_spaces_or_a_tab(tmp_path):
+    # The spec: "Indenting is 3 or more spaces, or a tab."
+    script, sink = parse("Title: X\n  two\n   three\n\tfour\n \tfive\n", tmp_path)
+    assert script.title_page.get("Title") == "X\ntwo\nthree\nfour\nfive"
+    assert [(d.span.line, d.span.col) for d in warnings(sink)] == [(2, 3)]
+
+
 def test_unindented_line_in_title_page_warns(tmp_path):
     script, sink = parse("Title: X\nINT. HOUSE - DAY\n", tmp_path)
     assert script.title_page.get("Title") == "X\nINT. HOUSE - DAY"
@@ -107,6 +114,36 @@ def test_forced_scene_heading(tmp_path):
     assert [a.text for a in script.scenes[0].body] == ["..not a heading"]
 
 
+def test_heading_needs_a_blank_line_after(tmp_path):
+    # The spec: "A Scene Heading is any line that has a blank line following it".
+    script, sink = parse("\nint. house\nHe waits.\n", tmp_path)
+    assert script.scenes[0].heading is None
+    assert [a.text for a in only(script, nodes.Action)] == ["int. house\nHe waits."]
+    # A heading forced with "." is the writer's explicit word: the line under it is action.
+    script, sink = parse("\n.FLASHBACK\nShe remembers.\n", tmp_path)
+    assert script.scenes[0].heading.text == "FLASHBACK"
+    assert [a.text for a in only(script, nodes.Action)] == ["She remembers."]
+    # An all-caps heading without the empty line is a character cue, by the spec's own rule: say so.
+    script, sink = parse("\nINT. HOUSE - DAY\nJohn enters.\n", tmp_path)
+    [d] = only(script, nodes.Dialogue)
+    assert d.character == "INT. HOUSE - DAY" and script.scenes[0].heading is None
+    [w] = warnings(sink)
+    assert "not a scene heading" in w.message and pos(w.span) == (2, 1, 2, 17)
+
+
+def test_heading_then_note_line_then_blank_is_a_heading(tmp_path):
+    script, _ = parse("\nINT. HOUSE\n[[night]]\n\nJohn.\n", tmp_path)
+    assert script.scenes[0].heading.text == "INT. HOUSE"
+    assert [type(e).__name__ for e in script.scenes[0].body] == ["Note", "Action"]
+
+
+def test_forced_heading_needs_a_letter_or_digit_after_the_dot(tmp_path):
+    # The spec: "only a single leading period followed by an alphanumeric character will force a Scene Heading".
+    script, _ = parse("\n.(beat)\n\n.\"Quote\"\n\n.2ND UNIT\n\n.Über\n", tmp_path)
+    assert [s.heading.text for s in script.scenes if s.heading] == ["2ND UNIT", "Über"]
+    assert [a.text for a in only(script, nodes.Action)] == [".(beat)", '."Quote"']
+
+
 def test_heading_needs_a_blank_line_before(tmp_path):
     script, _ = parse("He says\nINT. HOUSE\n", tmp_path)
     assert script.scenes[0].heading is None
@@ -127,7 +164,9 @@ def test_elements_before_the_first_heading(tmp_path):
 def test_action_keeps_indentation_and_line_breaks(tmp_path):
     script, _ = parse("INT. A\n\nHe opens the door.\n\tThe room is dark.\n    Very dark.\n", tmp_path)
     [a] = only(script, nodes.Action)
-    assert a.text == "He opens the door.\n\tThe room is dark.\n    Very dark."
+    # The spec: "Tabs are converted to four spaces"; raw keeps what was written.
+    assert a.text == "He opens the door.\n    The room is dark.\n    Very dark."
+    assert a.raw == "He opens the door.\n\tThe room is dark.\n    Very dark."
     assert pos(a.span) == (3, 1, 5, 15)
     assert not a.forced
 
@@ -243,6 +282,17 @@ def test_cue_with_only_a_parenthetical_warns(tmp_path):
     assert "has no dialogue" in w.message and pos(w.span) == (2, 1, 2, 7)
 
 
+def test_cue_names_are_trimmed_of_all_unicode_white_space(tmp_path):
+    # A cue followed by a no-break space (seen in a published screenplay) was a second character.
+    text = "\nWILL\u00a0\nHi.\n\n\u2003WILL\u200b\nHo.\n\nWILL\u00a0(V.O.)\u00a0^\u00a0\nHa.\n\nDR.\u00a0 AMES\nHm.\n"
+    script, sink = parse(text, tmp_path)
+    ds = only(script, nodes.Dialogue)
+    assert [d.character for d in ds] == ["WILL", "WILL", "WILL", "DR. AMES"]
+    assert [d.cue for d in ds[:2]] == ["WILL", "WILL"] and pos(ds[1].cue_span) == (5, 2, 5, 6)
+    assert (ds[2].extension, ds[2].dual, ds[1].dual) == ("V.O.", True, True)
+    assert not sink.items
+
+
 # ---- other elements -----------------------------------------------------------------------------
 
 
@@ -253,6 +303,13 @@ def test_transitions(tmp_path):
     assert pos(t[1].span) == (4, 1, 4, 17)
     # With text right after it, an all-caps line is a cue, not a transition.
     assert only(script, nodes.Dialogue)[0].character == "SMASH CUT TO:"
+
+
+def test_spaces_after_to_colon_make_action(tmp_path):
+    # The spec: "Add one or more spaces after the colon to cause the line to be interpreted as Action".
+    script, _ = parse("\nCUT TO: \n\nDISSOLVE TO:\t\n\nX\n", tmp_path)
+    assert not only(script, nodes.Transition)
+    assert [a.text for a in only(script, nodes.Action)] == ["CUT TO:", "DISSOLVE TO:", "X"]
 
 
 def test_centered_lyrics_sections_synopses_page_breaks(tmp_path):
@@ -314,21 +371,64 @@ def test_boneyard_line_does_not_break_dialogue(tmp_path):
     assert only(script, nodes.Dialogue)[0].text == "Hello."
 
 
-def test_unclosed_boneyard_warns_and_hides_the_rest(tmp_path):
-    script, sink = parse("\nAction.\n\nMore /* never closed\n\nBOB\nHi.\n", tmp_path)
-    assert [a.text for a in only(script, nodes.Action)] == ["Action.", "More"]
-    assert not only(script, nodes.Dialogue)
-    [w] = warnings(sink)
+def test_unclosed_boneyard_warns_and_stays_text(tmp_path):
+    # Nothing disappears by accident: an opener without its closer is text, like an unclosed note.
+    script, sink = parse("\nAction.\n\nMore /* never closed\n\nBOB\nHi.\n\nLess /* again\n", tmp_path)
+    assert [a.text for a in only(script, nodes.Action)] == ["Action.", "More /* never closed", "Less /* again"]
+    assert only(script, nodes.Dialogue)[0].text == "Hi."
+    [w] = warnings(sink)  # one warning: every `/*` after the first unclosed one is unclosed too
     assert "unclosed boneyard" in w.message and pos(w.span) == (4, 6, 4, 8)
 
 
-def test_unclosed_note_warns(tmp_path):
-    script, sink = parse("\nBOB\nHello [[forgot to close\nstill note\n\nAction.\n", tmp_path)
-    d, note = body(script)[:2]
-    assert d.text == "Hello" and note.text == "forgot to close\nstill note"
-    assert only(script, nodes.Action)[0].text == "Action."
-    [w] = warnings(sink)
-    assert "unclosed note" in w.message and pos(w.span) == (3, 7, 3, 9)
+def test_unclosed_note_stays_text(tmp_path):
+    # The spec: a note is text inside [[ ]]; without ]] before an empty line there is no note.
+    script, sink = parse("\nBOB\nHello [[forgot to close\nstill [[ text\n\nAction [[x.\n", tmp_path)
+    d, action = body(script)
+    assert d.text == "Hello [[forgot to close\nstill [[ text" and not only(script, nodes.Note)
+    assert action.text == "Action [[x."
+    assert [(w.message.split(" '")[0], pos(w.span)) for w in warnings(sink)] == [
+        ("unclosed note", (3, 7, 3, 9)), ("unclosed note", (6, 8, 6, 10))]  # one per paragraph
+
+
+def test_note_after_an_unclosed_one_in_the_next_paragraph(tmp_path):
+    script, sink = parse("\nA [[b\n\nC [[d]] e\n", tmp_path)
+    a, c, note = body(script)
+    assert (a.text, c.text, note.text) == ("A [[b", "C e", "d")
+    assert len(warnings(sink)) == 1
+
+
+# ---- boneyard: removing it never joins the lines around it (fountain.io/syntax, Boneyard) --------
+
+
+def test_boneyard_hiding_empty_lines_keeps_the_paragraphs_apart(tmp_path):
+    # The spec's own example: without the boneyard's empty lines, CUT TO: was a cue and the
+    # heading its speech, spoken aloud.
+    text = ("\nCUT TO:\n/*\nINT. GARAGE - DAY\n\nBRICK\nThis is everybody.\n\nCUT TO:\n*/\n"
+            "EXT. PALATIAL MANSION - DAY\n\nAn EXTREMELY HANDSOME MAN drinks a beer.\n")
+    script, sink = parse(text, tmp_path)
+    assert not only(script, nodes.Dialogue)
+    assert [t.text for t in only(script, nodes.Transition)] == ["CUT TO:"]
+    assert [s.heading.text for s in script.scenes if s.heading] == ["EXT. PALATIAL MANSION - DAY"]
+    assert pos(script.scenes[-1].heading.span) == (11, 1, 11, 28)
+    assert not sink.items
+
+
+def test_boneyard_with_an_empty_line_ends_a_speech(tmp_path):
+    script, _ = parse("\nTHUNDER /* a crash\n\nmaybe a sound */\nRain falls on the deck.\n", tmp_path)
+    assert not only(script, nodes.Dialogue)
+    assert [a.text for a in only(script, nodes.Action)] == ["THUNDER", "Rain falls on the deck."]
+
+
+def test_boneyard_spanning_lines_keeps_them_apart(tmp_path):
+    script, _ = parse("\nHello /* x\ny */ world.\n", tmp_path)
+    [a] = only(script, nodes.Action)
+    assert a.text == "Hello\nworld." and pos(a.span) == (2, 1, 3, 12)
+
+
+def test_boneyard_lines_inside_a_speech_vanish(tmp_path):
+    script, _ = parse("\nBOB\nHello.\n/* an old line\nand another */\nBye.\n", tmp_path)
+    [d] = only(script, nodes.Dialogue)
+    assert d.text == "Hello.\nBye."
 
 
 # ---- directives ---------------------------------------------------------------------------------
@@ -501,3 +601,26 @@ def test_directive_diagnostics_come_in_source_order(tmp_path):
     text = "[[pause x]] # Act\nAction.\n[[pause y]]\n"
     _, sink = parse(text, tmp_path)
     assert [d.span.line for d in sink.items] == [1, 3]
+
+
+# ---- linear time on hostile input ---------------------------------------------------------------
+
+from tests.timing import assert_linear  # noqa: E402
+
+
+def _parse_text(tmp_path):
+    from compiler.source import Source
+
+    return lambda text: parse_fountain(Source("t.fountain", text), Project(tmp_path), Sink())
+
+
+@pytest.mark.parametrize("make, small", [
+    # Each unclosed `[[` searched the rest of the file for `]]` (found only at the very end).
+    (lambda n: "[[x\n\n" * (n // 10) + "] " * (n // 4) + "]]", 50_000),
+    (lambda n: "[[" * (n // 2), 20_000),
+    (lambda n: "/*" * (n // 2), 20_000),
+    (lambda n: "\nBOB\n" + "a [[pause 1s]]" * (n // 14), 20_000),
+    (lambda n: " *a" * (n // 6) + " a_" * (n // 6), 20_000),
+], ids=["unclosed-notes-far-close", "brackets", "boneyard-openers", "directives-in-speech", "emphasis"])
+def test_hostile_input_parses_in_linear_time(make, small, tmp_path):
+    assert_linear(_parse_text(tmp_path), make, small_bytes=small)
