@@ -124,7 +124,10 @@ def _size(n: int) -> str:
 
 
 def _byte_error(data: bytes, index: int, path: str, message: str):
-    line = data.count(b"\n", 0, index) + 1
-    line_start = data.rfind(b"\n", 0, index) + 1
-    col = len(data[line_start:index].decode("utf-8", errors="replace")) + 1
+    """A diagnostic at byte `index`, counting lines as `decode` does: CRLF, lone CR and LF each
+    end one line (a file saved with CR-only line ends is not one long line 1)."""
+    before = data[:index]
+    line = before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
+    line_start = max(before.rfind(b"\n"), before.rfind(b"\r")) + 1
+    col = len(before[line_start:].decode("utf-8", errors="replace")) + 1
     return error(message, Span(path, line, col, line, col + 1))
