@@ -50,7 +50,7 @@ TITLE_KEYS = ("title", "subtitle", "credit", "author", "authors", "source", "dra
 
 VOID = "\x00"
 _COMMENTS = (("<!--", "-->"), ("%%", "%%"))
-_NAME_RE = re.compile(r"[^\W\d_][\w.'’&-]*(?:[ \t]+[\w.'’&-]+){0,3}")
+_NAME_RE = re.compile(r"[^\W\d_][\w.'’&-]*(?:[^\S\n]+[\w.'’&-]+){0,3}")  # any white space between words
 _EXTENSIONS_RE = re.compile(r"^(.*?)\s*((?:\([^()]*\)\s*)+)$")
 _CONTD_RE = re.compile(r"cont['’]?d\.?|continued|cont\.?|more", re.IGNORECASE)
 _ITALIC_LINE_RE = re.compile(r"(\*|_)(?!\1)(?=\S)([^*_\n]+?)(?<=\S)\1")

@@ -484,3 +484,10 @@ def test_closed_directive_after_unclosed_openers(project):
     (action, note) = body(script)
     assert isinstance(note, nodes.Note) and note.text == "[[pause 1s" and action.text == "x"
     assert diags == []
+
+
+def test_cue_names_are_trimmed_of_all_unicode_white_space(project):
+    # A no-break space after or inside a name must not make a second character.
+    script, diags = parse("WILL\u00a0: Hi.\nDR.\u00a0AMES: Hm.\nDR. AMES: Ho.\n", project)
+    assert [d.character for d in dialogues(script)] == ["WILL", "DR. AMES", "DR. AMES"]
+    assert diags == []
