@@ -53,7 +53,8 @@ def _fail(exc: CompileError, sources: dict[str, list[str]] | None = None) -> Non
 @app.command()
 def check(files: List[Path] = typer.Argument(..., help="Script files (.fountain, .md)"),
           json: bool = typer.Option(False, "--json", help="Diagnostics as JSON on stdout")) -> None:
-    """Parse scripts and report errors and warnings."""
+    """Parse scripts and check their settings; report errors and warnings."""
+    from compiler.config import load_settings
     from compiler.parser import parse_file
 
     all_diags: list[Diagnostic] = []
@@ -61,6 +62,11 @@ def check(files: List[Path] = typer.Argument(..., help="Script files (.fountain,
     for f in files:
         parsed = parse_file(f)
         all_diags += parsed.diagnostics
+        if parsed.ok and parsed.script is not None:  # front matter a build would refuse is an error here too
+            try:
+                load_settings(parsed.project, parsed.script.metadata, parsed.source.path, parsed.source.text)
+            except CompileError as exc:
+                all_diags += exc.diagnostics
         if parsed.source:
             sources[parsed.source.path] = parsed.source.lines
     errors = any(d.is_error for d in all_diags)
