@@ -335,7 +335,9 @@ def _printed_problems(diags: list[dict], path: str, lines: list[str], stderr: st
     for diag in diags:
         span = diag["span"]
         head = f"{diag['file']}:{span['line']}:{span['col']}: {diag['severity']}: {diag['message']}"
-        at = next((i for i, text in enumerate(printed) if _visible(text).startswith(_visible(head))), None)
+        # Tabs may come out as spaces (the terminal library expands them): compare without either.
+        wanted = re.sub(r"[ \t]", "", _visible(head.replace("\t", " ")))
+        at = next((i for i, text in enumerate(printed) if re.sub(r"[ \t]", "", _visible(text)).startswith(wanted)), None)
         if at is None:
             problems.append(f"`check` does not print the diagnostic as {head!r}")
             continue
