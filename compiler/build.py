@@ -48,6 +48,7 @@ class BuildResult:
     rendered: int
     cached: int
     seconds: float
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage: render, mix, write
 
 
 def _settings_from(cls, table: dict, settings: Settings, table_name: str):
@@ -163,6 +164,7 @@ def build(
         result = render.render_plan(clips, prepared.backend_name, prepared.backend_options, cache, jobs, on_clip)
     except OSError as exc:  # a full disk or a read-only cache
         raise CompileError(error(f"cannot write the clip cache: {exc.strerror or exc}", Span.point(str(cache_root), 1, 1))) from None
+    rendered_at = time.perf_counter()
     timeline = stitch.build_timeline(plan, result.takes, result.sample_rate, stitch_settings, sound_lengths)
     audio = stitch.assemble(timeline, result.takes, stitch_settings, sounds)
     try:
@@ -172,12 +174,10 @@ def build(
 
     if before_publish is not None:  # `watch`: may refuse outputs of a script that changed meanwhile
         before_publish(prepared)
+    mixed_at = time.perf_counter()
     stem = Path(plan.source).stem
-    outputs = []
-    for fmt in formats:
-        target = out_dir / f"{stem}.{fmt}"
-        emit.write_audio(target, audio, result.sample_rate, fmt)
-        outputs.append(target)
+    # A format that fails does not stop the others, the subtitles or the manifest; the build fails after.
+    outputs, audio_failures = emit.write_audio_files(out_dir, stem, audio, result.sample_rate, formats)
     emit.write_srt(out_dir / f"{stem}.srt", timeline)
     emit.write_vtt(out_dir / f"{stem}.vtt", timeline)
     extra = {
@@ -190,4 +190,8 @@ def build(
     }
     emit.write_manifest(out_dir / f"{stem}.json", timeline, extra, prepared.parsed.project.root)
     outputs += [out_dir / f"{stem}.srt", out_dir / f"{stem}.vtt", out_dir / f"{stem}.json"]
-    return BuildResult(prepared, outputs, timeline.duration, report, result.rendered, result.cached, time.perf_counter() - started)
+    if audio_failures:
+        raise CompileError(audio_failures)
+    finished = time.perf_counter()
+    stages = {"render": rendered_at - started, "mix": mixed_at - rendered_at, "write": finished - mixed_at}
+    return BuildResult(prepared, outputs, timeline.duration, report, result.rendered, result.cached, finished - started, stages)

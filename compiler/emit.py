@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 
 from compiler import atomic
 from compiler.diagnostics import CompileError, Span, error
+from compiler.encode import EncodeFailed, encode
 from compiler.stitch import Timeline
 
 # format name -> (soundfile container, subtype)
@@ -65,9 +67,8 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
 
 
 def write_audio(path: str | Path, audio: np.ndarray, sr: int, format: str = "wav") -> None:
-    """Write mono audio as wav/wav16/wav24/flac/flac24/ogg (Vorbis)/mp3, through soundfile (no ffmpeg)."""
-    import soundfile as sf
-
+    """Write mono audio as wav/wav16/wav24/flac/flac24/ogg (Vorbis)/mp3, through soundfile (no ffmpeg),
+    in blocks; lossy codecs in a child process, so a codec crash is a diagnostic (compiler.encode)."""
     fmt = format.lower().lstrip(".")
     if fmt not in AUDIO_FORMATS:
         raise _fail(path, f"unknown audio format '{format}'; choose one of {', '.join(AUDIO_FORMATS)}")
@@ -75,11 +76,39 @@ def write_audio(path: str | Path, audio: np.ndarray, sr: int, format: str = "wav
     if fmt == "mp3" and sr not in MP3_RATES:
         raise _fail(path, f"mp3 cannot store {sr} Hz audio; use one of {sorted(MP3_RATES)}")
     data = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
-    with atomic_open(path, "wb") as fh:
+    try:
+        with atomic.atomic_path(path) as tmp:
+            encode(tmp, data, sr, container, subtype)
+            _sync(tmp)
+    except EncodeFailed as exc:
+        raise _fail(path, f"cannot encode {fmt}: {exc}") from None
+    except OSError as exc:
+        raise _fail(path, f"cannot write output: {exc.strerror or exc}") from None
+
+
+def write_audio_files(out_dir: Path, stem: str, audio: np.ndarray, sr: int, formats: list[str]) -> tuple[list[Path], list]:
+    """`<stem>.<format>` for every format; a format that fails (a codec crash included) is a diagnostic
+    returned beside the files that were written, so one codec cannot cost the others, the subtitles or
+    the manifest."""
+    written, failures = [], []
+    for fmt in formats:
+        target = out_dir / f"{stem}.{fmt}"
         try:
-            sf.write(fh, data, sr, format=container, subtype=subtype)
-        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-            raise _fail(path, f"cannot encode {fmt}: {exc}") from None
+            write_audio(target, audio, sr, fmt)
+        except CompileError as exc:
+            failures += exc.diagnostics
+            continue
+        written.append(target)
+    return written, failures
+
+
+def _sync(path: str) -> None:
+    """On disk before the rename, as atomic_open does for the other outputs."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -167,20 +196,26 @@ def _jsonable(value):
     return value
 
 
-def _span(span: Span | None) -> dict | None:
+def _span(span: Span | None, root: Path | None = None) -> dict | None:
     if span is None:
         return None
-    return {"file": span.file, "line": span.line, "col": span.col, "end_line": span.end_line, "end_col": span.end_col}
+    return {"file": _relative(span.file, root), "line": span.line, "col": span.col, "end_line": span.end_line,
+            "end_col": span.end_col}
 
 
 def _relative(path: str | None, root: Path | None) -> str | None:
-    """Sound paths relative to the project root, so a manifest is the same on every machine."""
+    """A path relative to the project root, so a manifest is the same on every machine and from every
+    working directory (`dramac build play.fountain` in the project, or `dramac build ../x/play.fountain`).
+    A path given relative to the working directory is made absolute first; symlinks are followed only
+    when the plain absolute path is not inside the root. A path outside the root is kept as given."""
     if path is None or root is None:
         return path
-    try:
-        return Path(path).relative_to(root).as_posix()
-    except ValueError:
-        return path
+    for candidate in (os.path.abspath(path), os.path.realpath(path)):
+        try:
+            return Path(candidate).relative_to(root).as_posix()
+        except ValueError:
+            continue
+    return path
 
 
 def manifest_dict(timeline: Timeline, extra: dict | None = None, root: Path | None = None) -> dict:
@@ -200,7 +235,7 @@ def manifest_dict(timeline: Timeline, extra: dict | None = None, root: Path | No
                 "start": round(pl.start, 6),
                 "end": round(pl.end, 6),
                 "extension": pl.line.extension,
-                "span": _span(pl.line.span),
+                "span": _span(pl.line.span, root),
                 "clip": pl.clip_key,
             }
             for n, pl in enumerate(timeline.lines, 1)
@@ -212,12 +247,13 @@ def manifest_dict(timeline: Timeline, extra: dict | None = None, root: Path | No
                 "start": round(ps.start, 6),
                 "end": round(ps.end, 6),
                 "options": {k: v for k, v in ps.cue.options},
-                "span": _span(ps.cue.span),
+                "span": _span(ps.cue.span, root),
             }
             for ps in timeline.sounds
         ],
     }
     data.update(extra or {})
+    data["source"] = _relative(data["source"], root)
     return _jsonable(data)
 
 

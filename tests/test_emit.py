@@ -136,11 +136,13 @@ def test_failed_write_leaves_existing_output_untouched(tmp_path, monkeypatch):
     path = tmp_path / "play.wav"
     path.write_bytes(b"previous build")
 
-    def broken(file, *args, **kwargs):
-        file.write(b"half a header")
+    real_write = sf.SoundFile.write
+
+    def broken(sound, data):  # half the samples reach the temporary file, then the disk is full
+        real_write(sound, data[: len(data) // 2])
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(sf, "write", broken)
+    monkeypatch.setattr(sf.SoundFile, "write", broken)
     with pytest.raises(CompileError) as info:
         write_audio(path, tone(0.5), SR, "wav")
     assert "disk full" in str(info.value)
