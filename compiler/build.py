@@ -98,7 +98,8 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
     # Set by the driver, after the settings: a backend's files stay inside the project.
     options["workspace"] = backends.Workspace(str(parsed.project.root), str(parsed.project.cache_dir))
     try:
-        backend = backends.create(name, **options)
+        # One instance per backend and options for the whole run: a series loads its voice model once.
+        backend = backends.shared(name, **options)
         backend.check()
     except backends.BackendUnavailable as exc:
         raise CompileError(error(str(exc), Span.point(str(path), 1, 1))) from None

@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 
 from compiler.atomic import remove_aside, sweep_stale, write_atomically
-from compiler.backends import BackendUnavailable, create
+from compiler.backends import BackendUnavailable, create, shared
 from compiler.diagnostics import CompileError, Diagnostic, Span, error
 from compiler.plan_types import Clip
 from compiler.project import CACHE_DIR_NAME  # noqa: F401  (tests name the folder through this module)
@@ -221,16 +221,10 @@ def _member(archive: zipfile.ZipFile, name: str, file_size: int) -> np.ndarray:
     return np.lib.format.read_array(io.BytesIO(blob), allow_pickle=False)
 
 
-# One instance per (name, options) for this process: `dramac watch` rebuilds and repeated builds
-# then load the voice model once, not once per build.
-_backends: dict[str, object] = {}
-
-
 def _backend(name: str, options: dict):
-    key = f"{name}:{sorted(options.items())!r}"
-    if key not in _backends:
-        _backends[key] = create(name, **options)
-    return _backends[key]
+    """The process's one instance for these options (compiler.backends.shared): `dramac watch`
+    rebuilds, repeated builds and the scripts of a series load the voice model once."""
+    return shared(name, **options)
 
 
 # --- worker processes ---------------------------------------------------------------------------
@@ -327,11 +321,44 @@ def render_plan(
     )
 
 
-def _render_parallel(misses: list[Clip], name: str, options: dict, workers: int, finish) -> None:
+# Worker pools kept for the rest of the process, one per backend and options: the scripts of a series
+# share one pool, so each worker starts and loads its voice model once for the whole run. A pool that
+# failed or was interrupted is shut down and forgotten; close_pools() ends the others.
+_pools: dict[str, tuple[ProcessPoolExecutor, int]] = {}
+
+
+def _pool(name: str, options: dict, workers: int) -> ProcessPoolExecutor:
+    """A pool of at least `workers` processes for this backend; processes start as work arrives."""
+    key = f"{name}:{sorted(options.items())!r}"
+    kept = _pools.get(key)
+    if kept is not None and kept[1] >= workers:
+        return kept[0]
+    if kept is not None:
+        kept[0].shutdown(wait=True)
     # spawn, not fork: onnxruntime and BLAS thread pools do not survive a fork safely.
     context = multiprocessing.get_context("spawn")
     executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(name, options))
+    _pools[key] = (executor, workers)
+    return executor
+
+
+def close_pools() -> None:
+    """End every kept worker pool (the end of a `dramac build`)."""
+    while _pools:
+        _, (executor, _) = _pools.popitem()
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _forget_pool(executor: ProcessPoolExecutor) -> None:
+    for key, (kept, _) in list(_pools.items()):
+        if kept is executor:
+            del _pools[key]
+
+
+def _render_parallel(misses: list[Clip], name: str, options: dict, workers: int, finish) -> None:
+    executor = _pool(name, options, workers)
     interrupted = True
+    broken = False
     try:
         pending: dict[Future, Clip] = {executor.submit(_render_in_worker, clip): clip for clip in misses}
         while pending:
@@ -341,6 +368,7 @@ def _render_parallel(misses: list[Clip], name: str, options: dict, workers: int,
                 try:
                     finish(clip, future.result(), None)
                 except BrokenProcessPool:
+                    broken = True
                     finish(clip, None, "a worker process died (out of memory, or killed)")
                 except BackendUnavailable as exc:  # missing or broken runtime: one error for the build
                     raise CompileError(error(str(exc), _span_of(clip))) from None
@@ -348,8 +376,10 @@ def _render_parallel(misses: list[Clip], name: str, options: dict, workers: int,
                     finish(clip, None, str(exc) or type(exc).__name__)
         interrupted = False
     finally:
-        # On Ctrl-C: drop the queue and return at once; finished clips are already cached.
-        executor.shutdown(wait=not interrupted, cancel_futures=True)
+        if interrupted or broken:
+            # On Ctrl-C: drop the queue and return at once; finished clips are already cached.
+            _forget_pool(executor)
+            executor.shutdown(wait=not interrupted, cancel_futures=True)
 
 
 def _check_takes(clip: Clip, takes) -> str | None:

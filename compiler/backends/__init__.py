@@ -92,3 +92,17 @@ def backend_class(name: str) -> type:
 def create(name: str, workspace: Workspace | None = None, **options) -> Backend:
     """The backend `name` built with its options (a TypeError names an unknown one)."""
     return backend_class(name)(workspace=workspace, **options)
+
+
+# One instance per (name, options) in this process: the scripts of a series (`dramac build s1/*.fountain`),
+# the rebuilds of `dramac watch` and the render stage all use the same one, so a voice model is loaded once.
+_shared: dict[str, Backend] = {}
+
+
+def shared(name: str, workspace: Workspace | None = None, **options) -> Backend:
+    """create(name, workspace, **options), built once per distinct set of options in this process."""
+    key = f"{name}:{workspace!r}:{sorted(options.items())!r}"
+    if key not in _shared:
+        _shared[key] = create(name, workspace, **options)
+    return _shared[key]
+
