@@ -61,93 +61,159 @@ _BLOCK = 1 << 20
 _PAD = 64  # samples each side of a block: more than the resampling filter reaches
 
 
+class _PeakMeter:
+    """True peak of a signal fed in consecutive blocks of _BLOCK samples (the last may be shorter).
+
+    Each block is oversampled with _PAD samples of its neighbours on either side, so a block is
+    measured once the next one has arrived; the result equals oversampling the whole signal in one
+    piece, block by block, without ever holding it.
+    """
+
+    def __init__(self):
+        self.peak = 0.0
+        self._left = np.zeros(0, np.float32)  # the _PAD samples before the pending block
+        self._pending: np.ndarray | None = None
+
+    def feed(self, block: np.ndarray) -> None:
+        if self._pending is not None:
+            self._measure(block[:_PAD])
+        self._pending = block
+
+    def finish(self) -> float:
+        """The peak in dBTP; -inf for silence."""
+        if self._pending is not None:
+            self._measure(self._pending[:0])
+            self._pending = None
+        return 20 * math.log10(self.peak) if self.peak > 0 else -math.inf
+
+    def _measure(self, right: np.ndarray) -> None:
+        block = self._pending
+        padded = np.concatenate([self._left, block, right]).astype(np.float64)
+        up = signal.resample_poly(padded, 4, 1)
+        core = up[len(self._left) * 4: (len(self._left) + len(block)) * 4]
+        self.peak = max(self.peak, float(np.max(np.abs(core))) if len(core) else 0.0)
+        self._left = block[-_PAD:]
+
+
+def _blocks(x: np.ndarray):
+    for a in range(0, len(x), _BLOCK):
+        yield x[a: a + _BLOCK]
+
+
 def true_peak_db(audio: np.ndarray) -> float:
     """Peak of the 4x oversampled signal in dBTP; -inf for silence."""
-    peak = 0.0
-    x = np.asarray(audio)  # converted block by block: a float64 copy of an hour is 600 MiB
-    for a in range(0, len(x), _BLOCK):
-        lo, hi = max(0, a - _PAD), min(len(x), a + _BLOCK + _PAD)
-        up = signal.resample_poly(x[lo:hi].astype(np.float64), 4, 1)
-        core = up[(a - lo) * 4: (min(len(x), a + _BLOCK) - lo) * 4]
-        peak = max(peak, float(np.max(np.abs(core))) if len(core) else 0.0)
-    return 20 * math.log10(peak) if peak > 0 else -math.inf
+    meter = _PeakMeter()
+    for block in _blocks(np.asarray(audio)):  # block by block: a float64 copy of an hour is 600 MiB
+        meter.feed(block)
+    return meter.finish()
 
 
-def loudness(audio: np.ndarray, sample_rate: int) -> float:
-    """Integrated loudness (BS.1770-4, mono) in LUFS; -inf for silence or audio shorter than one block.
+class _LoudnessMeter:
+    """BS.1770-4 integrated loudness (mono) of a signal of known length fed in consecutive chunks.
 
     The same K-weighting filters, 400 ms blocks with 75 % overlap and two gates as pyloudnorm, but
     filtered in chunks carrying the filter state, with block energies taken from running sums: the
     memory stays at one chunk instead of several float64 copies of the whole play (about 2 GB for an
     hour at 22 kHz), and the gating is vectorised.
     """
-    x = np.asarray(audio)
-    if len(x) < int(0.4 * sample_rate) + 1 or not np.any(x):
-        return -math.inf
-    filters = pyloudnorm.Meter(sample_rate)._filters.values()  # the K-weighting stages, in order
-    stages = [(f.passband_gain, f.b, f.a) for f in filters]
-    states = [signal.lfilter_zi(b, a) * 0.0 for _, b, a in stages]
-    n_blocks = int(np.round((len(x) / sample_rate - 0.4) / 0.1)) + 1
-    j = np.arange(n_blocks)
-    lower = (0.4 * (j * 0.25) * sample_rate).astype(np.int64)
-    upper = (0.4 * (j * 0.25 + 1) * sample_rate).astype(np.int64)
-    bounds = np.unique(np.concatenate([lower, np.minimum(upper, len(x))]))
-    energy_at = np.empty(len(bounds))  # sum of squares of the weighted signal before each bound
-    total, k = 0.0, 0
-    while k < len(bounds) and bounds[k] == 0:
-        energy_at[k] = 0.0
-        k += 1
-    for a in range(0, len(x), _BLOCK):
-        chunk = x[a: a + _BLOCK].astype(np.float64)
-        for i, (gain, b, den) in enumerate(stages):
-            chunk, states[i] = signal.lfilter(b, den, chunk, zi=states[i])
+
+    def __init__(self, length: int, sample_rate: int):
+        self.length, self.sample_rate = length, sample_rate
+        filters = pyloudnorm.Meter(sample_rate)._filters.values()  # the K-weighting stages, in order
+        self._stages = [(f.passband_gain, f.b, f.a) for f in filters]
+        self._states = [signal.lfilter_zi(b, a) * 0.0 for _, b, a in self._stages]
+        n_blocks = int(np.round((length / sample_rate - 0.4) / 0.1)) + 1
+        j = np.arange(max(n_blocks, 0))
+        self._lower = (0.4 * (j * 0.25) * sample_rate).astype(np.int64)
+        self._upper = (0.4 * (j * 0.25 + 1) * sample_rate).astype(np.int64)
+        self._bounds = np.unique(np.concatenate([self._lower, np.minimum(self._upper, length)]))
+        self._energy_at = np.zeros(len(self._bounds))  # sum of squares of the weighted signal before each bound
+        self._total, self._fed = 0.0, 0
+        self._k = int(np.searchsorted(self._bounds, 0, side="right"))  # bounds at 0 hold no energy
+        self._any_sound = False
+
+    def feed(self, chunk: np.ndarray) -> None:
+        self._any_sound = self._any_sound or bool(np.any(chunk))
+        chunk = chunk.astype(np.float64)
+        for i, (gain, b, den) in enumerate(self._stages):
+            chunk, self._states[i] = signal.lfilter(b, den, chunk, zi=self._states[i])
             chunk *= gain
-        running = total + np.cumsum(chunk * chunk)
-        end = a + len(chunk)
+        running = self._total + np.cumsum(chunk * chunk)
+        a, end = self._fed, self._fed + len(chunk)
+        bounds, k = self._bounds, self._k
         while k < len(bounds) and bounds[k] <= end:
-            energy_at[k] = running[bounds[k] - a - 1]
+            self._energy_at[k] = running[bounds[k] - a - 1]
             k += 1
-        total = running[-1] if len(running) else total
-    before = energy_at[np.searchsorted(bounds, lower)]
-    through = energy_at[np.searchsorted(bounds, np.minimum(upper, len(x)))]
-    z = (through - before) / (0.4 * sample_rate)  # mean square of each block
-    with np.errstate(divide="ignore"):
-        block_lufs = -0.691 + 10 * np.log10(z)
-    above_absolute = block_lufs >= -70.0
-    if not np.any(above_absolute):
+        self._k, self._fed = k, end
+        self._total = running[-1] if len(running) else self._total
+
+    def finish(self) -> float:
+        """Integrated loudness in LUFS; -inf for silence or audio shorter than one block."""
+        sr, length = self.sample_rate, self.length
+        if length < int(0.4 * sr) + 1 or not self._any_sound:
+            return -math.inf
+        bounds, energy_at = self._bounds, self._energy_at
+        before = energy_at[np.searchsorted(bounds, self._lower)]
+        through = energy_at[np.searchsorted(bounds, np.minimum(self._upper, length))]
+        z = (through - before) / (0.4 * sr)  # mean square of each block
+        with np.errstate(divide="ignore"):
+            block_lufs = -0.691 + 10 * np.log10(z)
+        above_absolute = block_lufs >= -70.0
+        if not np.any(above_absolute):
+            return -math.inf
+        relative = -0.691 + 10 * math.log10(float(np.mean(z[above_absolute]))) - 10.0
+        gated = (block_lufs > relative) & above_absolute
+        if not np.any(gated):
+            return -math.inf
+        return -0.691 + 10 * math.log10(float(np.mean(z[gated])))
+
+
+def loudness(audio: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness (BS.1770-4, mono) in LUFS; -inf for silence or audio shorter than one block
+    (computed in chunks: see _LoudnessMeter)."""
+    x = np.asarray(audio)
+    if len(x) < int(0.4 * sample_rate) + 1:
         return -math.inf
-    relative = -0.691 + 10 * math.log10(float(np.mean(z[above_absolute]))) - 10.0
-    gated = (block_lufs > relative) & above_absolute
-    if not np.any(gated):
-        return -math.inf
-    return -0.691 + 10 * math.log10(float(np.mean(z[gated])))
+    meter = _LoudnessMeter(len(x), sample_rate)
+    for chunk in _blocks(x):
+        meter.feed(chunk)
+    return meter.finish()
 
 
 def limit(audio: np.ndarray, ceiling_db: float, sample_rate: int, lookahead_ms: float = 5.0) -> np.ndarray:
-    """Look-ahead peak limiter: every true peak ends up at or below `ceiling_db`.
+    """Look-ahead peak limiter: every true peak ends up at or below `ceiling_db` (see _limited)."""
+    x = np.asarray(audio, dtype=np.float32)
+    out = np.empty_like(x)
+    for a, block in _limited(x, None, ceiling_db, sample_rate, lookahead_ms):
+        out[a: a + len(block)] = block
+    return out
+
+
+def _limited(x: np.ndarray, gain: np.float32 | None, ceiling_db: float, sample_rate: int, lookahead_ms: float):
+    """Yield (start, block) of limit(x * gain), _BLOCK samples at a time, reading `x` only.
 
     The gain each sample needs (ceiling / local oversampled peak, at most 1) is spread with a
     sliding minimum over +-L samples and then smoothed by two box filters of L samples. The
     smoothed gain at any sample is an average of minima that each include that sample, so it is
     never above what the sample needs, yet it changes over ~2L samples instead of jumping.
+
+    A block reads its neighbours up to `margin` samples deep (far less than a block), so a caller
+    may write a block's output over `x` once the next block has been yielded.
     """
-    x = np.asarray(audio, dtype=np.float32)
     L = max(2, int(round(lookahead_ms / 1000 * sample_rate)))
     margin = 2 * L + _PAD
     ceiling = 10 ** (ceiling_db / 20)
-    out = np.empty_like(x)
     for a in range(0, len(x), _BLOCK):
         b = min(len(x), a + _BLOCK)
         lo, hi = max(0, a - margin), min(len(x), b + margin)
-        seg = x[lo:hi].astype(np.float64)
+        seg = (x[lo:hi] if gain is None else x[lo:hi] * gain).astype(np.float64)
         up = np.abs(signal.resample_poly(seg, 4, 1))
         env = np.maximum(np.abs(seg), up[: 4 * len(seg)].reshape(len(seg), 4).max(axis=1))
         need = np.minimum(1.0, ceiling / np.maximum(env, 1e-12))
         g = ndimage.minimum_filter1d(need, size=2 * L + 1, mode="nearest")
         g = ndimage.uniform_filter1d(ndimage.uniform_filter1d(g, size=L, mode="nearest"), size=L, mode="nearest")
         g = np.minimum(g, need)  # box-filter rounding must never let a sample above its need
-        out[a:b] = (seg * g)[a - lo: b - lo]
-    return out
+        yield a, (seg * g)[a - lo: b - lo].astype(np.float32)
 
 
 def _gain(db: float) -> np.float32:
@@ -155,40 +221,73 @@ def _gain(db: float) -> np.float32:
     return np.float32(10 ** (db / 20))
 
 
-def master(audio: np.ndarray, sample_rate: int, settings: MasterSettings = MasterSettings()) -> tuple[np.ndarray, MasterReport]:
+def _measure_limited(x: np.ndarray, gain_db: float, aim_db: float, sample_rate: int, settings: MasterSettings):
+    """(loudness, true peak) of limit(x * gain), measured block by block as the limiter yields them:
+    trying a gain costs no copy of the play."""
+    loudness_meter, peak_meter = _LoudnessMeter(len(x), sample_rate), _PeakMeter()
+    for _, block in _limited(x, _gain(gain_db), aim_db, sample_rate, settings.lookahead_ms):
+        loudness_meter.feed(block)
+        peak_meter.feed(block)
+    return loudness_meter.finish(), peak_meter.finish()
+
+
+def _apply(x: np.ndarray, out: np.ndarray, gain_db: float, limit_to: float | None, sample_rate: int,
+           settings: MasterSettings) -> None:
+    """out = x * gain, limited to `limit_to` dBTP unless None. `out` may be `x` itself: each limited
+    block is written one block late, after the next block has read the samples it needs."""
+    if limit_to is None:
+        np.multiply(x, _gain(gain_db), out=out)
+        return
+    held = None
+    for a, block in _limited(x, _gain(gain_db), limit_to, sample_rate, settings.lookahead_ms):
+        if held is not None:
+            out[held[0]: held[0] + len(held[1])] = held[1]
+        held = (a, block)
+    if held is not None:
+        out[held[0]: held[0] + len(held[1])] = held[1]
+
+
+def master(audio: np.ndarray, sample_rate: int, settings: MasterSettings = MasterSettings(),
+           in_place: bool = False) -> tuple[np.ndarray, MasterReport]:
+    """The mastered play and what was measured. `in_place`: the result is written over `audio` (a
+    float32 array the caller gives up), so an hour-long play is held once, not twice or three times."""
     x = np.asarray(audio, dtype=np.float32)
     # One NaN would make every gain and loudness NaN. A float64 sum is finite exactly when every
     # sample is (float32 values cannot overflow it) and needs no play-long boolean array.
     if not math.isfinite(float(np.sum(x, dtype=np.float64))):
         raise ValueError("mix contains invalid (NaN/inf) samples")
+    out = x if in_place and x is audio else np.empty_like(x)
     in_lufs = loudness(x, sample_rate)
     if not math.isfinite(in_lufs):
         # Nothing to measure: leave the level alone, only respect the peak ceiling.
         tp = true_peak_db(x)
-        y = x
+        out[:] = x
         if tp > settings.true_peak_db:
-            y = x * _gain(settings.true_peak_db - settings.limiter_margin_db - tp)
-            tp = true_peak_db(y)
-        return y, MasterReport(in_lufs, -math.inf, tp, 0.0, False)
+            out *= _gain(settings.true_peak_db - settings.limiter_margin_db - tp)
+            tp = true_peak_db(out)
+        return out, MasterReport(in_lufs, -math.inf, tp, 0.0, False)
 
     gain_db = settings.target_lufs - in_lufs
     aim = settings.true_peak_db - settings.limiter_margin_db
     in_tp = true_peak_db(x)
     limited = False
-    y, out_lufs, tp = x, in_lufs, in_tp
+    out_lufs, tp, limit_to = in_lufs, in_tp, None
+    # Each try is measured without being kept; only the gain that is chosen is applied, once.
+    applied = gain_db
     for _ in range(settings.max_iterations):
-        y = x * _gain(gain_db)
+        applied, limit_to = gain_db, None
         tp = in_tp + gain_db
         if tp > settings.true_peak_db:
-            y = limit(y, aim, sample_rate, settings.lookahead_ms)
-            limited = True
-            out_lufs, tp = loudness(y, sample_rate), true_peak_db(y)
+            limit_to, limited = aim, True
+            out_lufs, tp = _measure_limited(x, gain_db, aim, sample_rate, settings)
         else:
             out_lufs = in_lufs + gain_db  # pure gain: loudness moves by exactly the gain
         if abs(out_lufs - settings.target_lufs) <= settings.tolerance_lu and tp <= settings.true_peak_db:
             break
         gain_db += settings.target_lufs - out_lufs
+    # No try converged: the last one measured is applied (and reported).
+    _apply(x, out, applied, limit_to, sample_rate, settings)
     if tp > settings.true_peak_db:  # never leave the ceiling broken, even if loudness must give way
-        y = y * _gain(aim - tp)
-        out_lufs, tp = loudness(y, sample_rate), true_peak_db(y)
-    return y, MasterReport(in_lufs, out_lufs, tp, gain_db, limited)
+        out *= _gain(aim - tp)
+        out_lufs, tp = loudness(out, sample_rate), true_peak_db(out)
+    return out, MasterReport(in_lufs, out_lufs, tp, applied, limited)

@@ -131,3 +131,55 @@ def test_master_rejects_invalid_samples(bad):
     audio[SR] = bad
     with pytest.raises(ValueError, match=r"invalid \(NaN/inf\) samples"):
         master(audio, SR)
+
+
+def _blockwise(monkeypatch, block: int) -> None:
+    """Blocks far shorter than the play, so a test of seconds crosses hundreds of block edges."""
+    from compiler import master as master_module
+
+    monkeypatch.setattr(master_module, "_BLOCK", block)
+
+
+@pytest.mark.parametrize("make", [lambda: speechlike(30.0, 0.99), lambda: peaky(30.0), lambda: speechlike(20.0, 0.01)])
+def test_master_in_place_gives_the_same_samples_and_report(make, monkeypatch):
+    """Mastering over the mix itself must not change a sample: block edges, the one-block-late write
+    of the limiter and the tries measured without being kept all agree with a separate output."""
+    _blockwise(monkeypatch, 1 << 13)
+    audio = make()
+    copied, report = master(audio, SR)
+    mix = audio.copy()
+    in_place, report_in_place = master(mix, SR, in_place=True)
+    assert in_place is mix
+    assert np.array_equal(in_place, copied) and report_in_place == report
+    assert np.array_equal(audio, make())  # the default leaves the caller's array alone
+
+
+def test_limited_master_equals_limiting_the_gained_play(monkeypatch):
+    """What master() applies when it limits is exactly limit(x * gain), and what it reports was
+    measured on those samples."""
+    _blockwise(monkeypatch, 1 << 13)
+    audio = peaky(20.0)
+    out, report = master(audio, SR, in_place=False)
+    assert report.limited
+    gained = audio * np.float32(10 ** (report.gain_db / 20))
+    expected = limit(gained, MasterSettings().true_peak_db - MasterSettings().limiter_margin_db, SR)
+    assert np.array_equal(out, expected)
+    assert report.output_lufs == loudness(out, SR)
+    assert report.true_peak_db == pytest.approx(measured_true_peak(out), abs=1e-9)
+
+
+def test_master_in_place_holds_no_copy_of_the_play(monkeypatch):
+    """An hour-long play is 300 MiB of float32; mastering it must not hold a second or third copy.
+    Here the play is 100 s and the blocks are small, so anything play-sized shows in the peak."""
+    import tracemalloc
+
+    _blockwise(monkeypatch, 1 << 12)
+    mix = peaky(100.0)
+    tracemalloc.start()
+    try:
+        _, report = master(mix, SR, in_place=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert report.limited  # the limiter's path, the one that held two copies
+    assert peak < 0.25 * mix.nbytes, f"{peak / 2**20:.1f} MiB for a {mix.nbytes / 2**20:.1f} MiB play"
