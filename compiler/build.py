@@ -37,6 +37,7 @@ class Prepared:
     stitch: object  # compiler.stitch.StitchSettings
     master: object  # compiler.master.MasterSettings
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    lock: object = None  # compiler.lock.LockFile: dramac.lock as read
 
 
 @dataclass
@@ -86,8 +87,10 @@ def _settings_from(cls, table: dict, settings: Settings, table_name: str):
         raise CompileError(error(str(exc), settings.span_of_key(bad))) from None
 
 
-def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | None = None, backend_options: dict | None = None) -> Prepared:
-    """Front end, settings, cast and plan; raises CompileError with all diagnostics on failure."""
+def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | None = None, backend_options: dict | None = None,
+            relock: set[str] | bool = False) -> Prepared:
+    """Front end, settings, cast and plan; raises CompileError with all diagnostics on failure.
+    `relock` names characters (upper case; True: all) whose voices dramac.lock no longer keeps."""
     parsed = parse_file(path)
     if not parsed.ok:
         raise CompileError(parsed.diagnostics)
@@ -113,8 +116,11 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
     from compiler.diagnostics import Sink
 
     sink = Sink()
+    from compiler import lock as lockfile
+
+    locks = lockfile.load(parsed.project)  # voices kept from earlier builds (dramac.lock)
     cast = cast_script(script, backend.palette(), settings.cast, backend.voice_from_settings, narrator_settings, sink,
-                       settings.span_of_key, name)
+                       settings.span_of_key, name, locks.voices(lockfile.script_key(parsed.project, parsed.source.path), name, relock))
     lexicon = Lexicon.from_mapping(settings.lexicon)
     plan = plan_script(script, cast, backend.capabilities, lambda text: normalize(text, lexicon))
     if not plan.title:
@@ -125,7 +131,7 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
     stitch_settings = _settings_from(stitch.StitchSettings, settings.stitch, settings, "stitch")
     master_settings = _settings_from(master.MasterSettings, settings.master, settings, "master")
     return Prepared(parsed, settings, backend, name, options, cast, plan, stitch_settings, master_settings,
-                    parsed.diagnostics + sink.items)
+                    parsed.diagnostics + sink.items, lock=locks)
 
 
 def build(
@@ -137,6 +143,7 @@ def build(
     on_start: Callable[[int], None] | None = None,
     on_clip: Callable[[Clip, bool], None] | None = None,
     before_publish: Callable[[Prepared], None] | None = None,
+    frozen: bool = False,
 ) -> BuildResult:
     from compiler import emit, master, render, stitch
 
@@ -161,6 +168,10 @@ def build(
     clips = plan.clips
     if on_start:
         on_start(len(clips))
+    if frozen:  # `build --frozen`: stop before rendering anything if a clip or the lock would change
+        from compiler import lock as lockfile
+
+        lockfile.check_frozen(prepared, cache)
     try:
         result = render.render_plan(clips, prepared.backend_name, prepared.backend_options, cache, jobs, on_clip)
     except OSError as exc:  # a full disk or a read-only cache
@@ -190,6 +201,10 @@ def build(
         "cast": {m.name: {"voice": m.voice.name, "voice_key": m.voice.key} for m in prepared.cast.members},
     }
     emit.write_manifest(out_dir / f"{stem}.json", timeline, extra, prepared.parsed.project.root)
+    if prepared.lock is not None and not frozen:  # voices and clip sources, for the next build (compiler/lock.py)
+        from compiler import lock as lockfile
+
+        lockfile.record(prepared, cache)
     outputs += [out_dir / f"{stem}.srt", out_dir / f"{stem}.vtt", out_dir / f"{stem}.json"]
     if audio_failures:
         raise CompileError(audio_failures)

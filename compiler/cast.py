@@ -1,10 +1,14 @@
 """Casting: every character gets exactly one voice, fixed for the whole script.
 
 Characters are identified by their normalised cue name (extensions never matter: `MOM (O.S.)` is
-MOM). Voices named in the settings (`[cast.NAME]` in dramac.toml or the script's front matter) win;
-every other character gets a palette voice chosen by a stable hash of the name, collisions resolved
-in order of first appearance, so a character keeps its voice from build to build. When the palette
-runs out, further characters get a variant of a palette voice (pitch moved a step), still distinct.
+MOM). Voices named in the settings (`[cast.NAME]` in dramac.toml or the script's front matter) win.
+Next come the voices recorded in `dramac.lock` (compiler/lock.py): a locked character keeps its
+voice whoever else joins or leaves the play. Every other character gets a palette voice of its likely
+gender (compiler/gender.py), chosen by a stable hash of its name among those voices; characters are
+served in order of name, so reordering a script changes nothing. A newcomer whose hashed voice is
+taken moves to the next free one: only the lock keeps a newcomer from displacing someone who was
+cast before it. When a gender's voices run out, further characters get a variant of one of them
+(pitch moved a step), still distinct.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Callable
 
+from compiler import gender
 from compiler.diagnostics import CompileError, Sink, Span, error
 from compiler.nodes import Action, Script, SceneHeading
 from compiler.voices import Voice
@@ -35,6 +40,18 @@ class CastMember:
     words: int
     first_span: Span | None
     explicit: bool  # voice chosen in the settings rather than automatically
+    guess: gender.Guess | None = None  # the likely gender and why
+    locked: bool = False  # voice kept from dramac.lock
+
+
+@dataclass(frozen=True)
+class Locked:
+    """One character's voice as dramac.lock records it."""
+
+    voice: str  # palette voice name, a variant `name~+1`, or a settings voice
+    key: str  # Voice.key when it was locked
+    gender: str = ""
+    source: str = "auto"  # "settings" when the voice was set in [cast.NAME]
 
 
 @dataclass(frozen=True)
@@ -106,14 +123,18 @@ def cast_script(
     sink: Sink,
     settings_span: Callable[[str], Span],
     backend: str = "",
+    locked: dict[str, Locked] | None = None,
 ) -> Cast:
     """Assign voices. `resolve(settings, palette)` turns one `[cast.NAME]` table into a Voice (backend
-    specific; raises ValueError with a message). `settings_span(key)` locates a key for diagnostics."""
+    specific; raises ValueError with a message). `settings_span(key)` locates a key for diagnostics.
+    `locked` holds the voices dramac.lock records for this script and backend."""
     cast_settings = {name: for_backend(entry, backend) for name, entry in cast_settings.items()}
     narrator_settings = for_backend(narrator_settings, backend)
+    locked = locked or {}
     appearances = characters(script)
     by_fold = {a.name.upper(): a for a in appearances}
     explicit: dict[str, Voice] = {}
+    gender_set: dict[str, str] = {}
     for name, entry in cast_settings.items():
         if name.upper() == NARRATOR:
             continue
@@ -123,31 +144,121 @@ def cast_script(
             hint = (f"did you mean {by_fold[close[0]].name}?",) if close else ()
             sink.warning(f"cast entry '{name}' names no character who speaks in this script", settings_span(name), *hint)
             continue
-        if not entry:  # only other backends' settings: cast automatically
+        entry = dict(entry)
+        if "gender" in entry:
+            gender_set[target.name] = _gender_setting(name, entry.pop("gender"), settings_span)
+        if not entry:  # only a gender, or only other backends' settings: cast automatically
             continue
         try:
-            explicit[target.name] = resolve(dict(entry), palette)
+            explicit[target.name] = resolve(entry, palette)
         except ValueError as exc:
             raise CompileError(error(f"cast entry '{name}': {exc}", settings_span(name))) from None
 
+    guesses = _guesses(script, [a.name for a in appearances], gender_set)
+    chosen = dict(explicit)
     taken = {v.key for v in explicit.values()}
-    members = []
-    for a in appearances:
-        voice = explicit.get(a.name) or _auto_voice(a.name, palette, taken)
-        taken.add(voice.key)
-        members.append(CastMember(a.name, voice, a.lines, a.words, a.first_span, a.name in explicit))
+    from_lock = set()
+    spans = {a.name: a.first_span for a in appearances}
+    for name in sorted(n for n in spans if n not in chosen and n in locked):
+        voice = _honour_lock(name, locked[name], palette, guesses[name], taken, sink, spans[name])
+        if voice is not None:
+            chosen[name] = voice
+            taken.add(voice.key)
+            from_lock.add(name)
+    for name in sorted(n for n in spans if n not in chosen):
+        chosen[name] = _auto_voice(name, _voices_of(palette, guesses[name].gender), taken)
+        taken.add(chosen[name].key)
+    members = tuple(CastMember(a.name, chosen[a.name], a.lines, a.words, a.first_span, a.name in explicit,
+                               guesses[a.name], a.name in from_lock) for a in appearances)
+    narrator = _narrator(script, cast_settings, narrator_settings, palette, resolve, settings_span, taken,
+                         locked.get(NARRATOR), sink)
+    return Cast(members, narrator)
 
-    narrator = None
+
+def _gender_setting(name: str, value, settings_span: Callable[[str], Span]) -> str:
+    if not isinstance(value, str) or value.lower() not in gender.GENDERS:
+        raise CompileError(error(f"cast entry '{name}': gender must be \"female\", \"male\" or \"neutral\", not {value!r}",
+                                 settings_span("gender")))
+    return value.lower()
+
+
+def _guesses(script: Script, names: list[str], gender_set: dict[str, str]) -> dict[str, gender.Guess]:
+    intros = gender.introductions([n for n in names if n not in gender_set], script)
+    firsts = {gender.first_word(n) for n in names}
+    return {n: gender.guess(n, intros.get(n), gender_set.get(n), frozenset(firsts - {gender.first_word(n)}))
+            for n in names}
+
+
+def _voices_of(palette: list[Voice], likely: str | None) -> list[Voice]:
+    """The palette voices of a gender; the whole palette for "neutral", an unknown gender, or a
+    backend whose voices have none (Dia2)."""
+    if likely in (gender.FEMALE, gender.MALE):
+        same = [v for v in palette if v.gender == likely]
+        if same:
+            return same
+    return palette
+
+
+def _honour_lock(name: str, entry: Locked, palette: list[Voice], likely: gender.Guess, taken: set[str], sink: Sink,
+                 span: Span | None) -> Voice | None:
+    """The voice dramac.lock keeps for `name`, or None when it cannot be kept (then it is cast again,
+    and the lock records the new voice). A change the lock prevents is a warning saying how to accept it."""
+    where = span or Span.point("dramac.lock", 1, 1)
+    voice = _named_voice(entry.voice, palette)
+    if voice is None and entry.source == "settings":
+        return None  # the writer removed the voice setting: cast automatically, as a manifest change would
+    if voice is None:
+        sink.warning(f"{name}'s locked voice '{entry.voice}' is not a voice of this backend; {name} is cast again", where)
+        return None
+    if voice.key in taken:
+        sink.warning(f"{name}'s locked voice '{entry.voice}' is now another character's; {name} is cast again", where)
+        return None
+    if likely.certainty == "set" and likely.gender in (gender.FEMALE, gender.MALE) and voice.gender \
+            and voice.gender != likely.gender:
+        return None  # the writer set the gender: an explicit change re-resolves, as a manifest change does
+    if voice.key != entry.key:
+        sink.warning(f"{name}'s locked voice '{entry.voice}' has changed since it was locked (a newer dramac or "
+                     "backend); its clips will be rendered again", where,
+                     f"to record the new voice: dramac lock --update {name!r}")
+    if likely.certainty == "clear" and voice.gender and likely.gender and voice.gender != likely.gender:
+        sink.warning(f"{name} keeps the {voice.gender} voice '{voice.name}' locked in dramac.lock, though the script "
+                     f"now suggests {likely.gender} ({'; '.join(likely.reasons)})", where,
+                     f"to accept the change: dramac lock --update {name!r}; to keep it: [cast.{name!r}] gender = "
+                     f"\"{voice.gender}\"")
+    return voice
+
+
+def _named_voice(voice_name: str, palette: list[Voice]) -> Voice | None:
+    """A palette voice or one of its variants (`warm-female~+1`) by name."""
+    base_name, _, offset = voice_name.partition("~")
+    base = next((v for v in palette if v.name == base_name), None)
+    if base is None or not offset:
+        return base if not offset else None
+    try:
+        step = int(offset)
+    except ValueError:
+        return None
+    return _variant(base, step) if step and abs(step) <= len(palette) + 64 else None
+
+
+def _narrator(script, cast_settings, narrator_settings, palette, resolve, settings_span, taken, locked_entry, sink):
+    if not narrator_settings.get("enabled"):
+        return None
     narr_entry = dict(cast_settings.get(NARRATOR) or cast_settings.get(NARRATOR.lower()) or {})
+    narr_entry.pop("gender", None)  # the narrator's voice is chosen from the whole palette
     narr_entry.update({k: v for k, v in narrator_settings.items() if k != "enabled"})
-    if narrator_settings.get("enabled"):
-        try:
-            voice = resolve(narr_entry, palette) if narr_entry else _auto_voice(NARRATOR, palette, taken)
-        except ValueError as exc:
-            raise CompileError(error(f"narrator: {exc}", settings_span("narrator"))) from None
-        lines, words = narrator_words(script)
-        narrator = CastMember(NARRATOR, voice, lines, words, None, bool(narr_entry))
-    return Cast(tuple(members), narrator)
+    voice = None
+    try:
+        if narr_entry:
+            voice = resolve(narr_entry, palette)
+        elif locked_entry is not None:
+            voice = _honour_lock(NARRATOR, locked_entry, palette, gender.Guess(None, "none", ()), taken, sink, None)
+        voice = voice or _auto_voice(NARRATOR, palette, taken)
+    except ValueError as exc:
+        raise CompileError(error(f"narrator: {exc}", settings_span("narrator"))) from None
+    lines, words = narrator_words(script)
+    return CastMember(NARRATOR, voice, lines, words, None, bool(narr_entry), None,
+                      not narr_entry and locked_entry is not None and voice.name == locked_entry.voice)
 
 
 def _auto_voice(name: str, palette: list[Voice], taken: set[str]) -> Voice:
@@ -156,14 +267,19 @@ def _auto_voice(name: str, palette: list[Voice], taken: set[str]) -> Voice:
         voice = palette[(start + i) % len(palette)]
         if voice.key not in taken:
             return voice
-    # Palette exhausted: a variant with the pitch moved a step (≥ 8 %, audible) keeps voices distinct.
+    # Voices exhausted: a variant with the pitch moved a step (≥ 8 %, audible) keeps voices distinct.
     base = palette[start]
     step = 1
     while True:
         for sign in (1, -1):
-            pitch = base.param("pitch_hz")
-            variant = base.with_params(variant=sign * step, **({"pitch_hz": round(pitch * (1 + sign * 0.08 * step), 1)} if pitch else {}))
-            variant = replace(variant, name=f"{base.name}~{sign * step:+d}")
+            variant = _variant(base, sign * step)
             if variant.key not in taken:
                 return variant
         step += 1
+
+
+def _variant(base: Voice, offset: int) -> Voice:
+    """`base` with its pitch moved `offset` steps of 8 %, named `base~+offset`."""
+    pitch = base.param("pitch_hz")
+    variant = base.with_params(variant=offset, **({"pitch_hz": round(pitch * (1 + 0.08 * offset), 1)} if pitch else {}))
+    return replace(variant, name=f"{base.name}~{offset:+d}")

@@ -25,6 +25,9 @@ class Voice:
     # sha256 of the reference audio: the cache key follows the recording, not its path, so a
     # re-recorded file re-renders and a moved project does not.
     reference_digest: str | None = None
+    # "female" or "male" for a palette voice made to sound so; "" where the backend cannot tell (Dia2
+    # draws timbre by seed). Automatic casting matches it to a character's likely gender; not part of the key.
+    gender: str = field(default="", compare=False)
 
     def param(self, name: str, default=None):
         for k, v in self.params:
@@ -36,7 +39,7 @@ class Voice:
         merged = dict(self.params)
         merged.update(updates)
         return Voice(self.name, self.backend, tuple(sorted(merged.items())), self.reference, self.transcript,
-                     self.description, self.reference_digest)
+                     self.description, self.reference_digest, self.gender)
 
     @property
     def key(self) -> str:
@@ -56,5 +59,5 @@ def file_digest(path: str) -> str:
     return h.hexdigest()
 
 
-def make_voice(name: str, backend: str, description: str = "", **params) -> Voice:
-    return Voice(name, backend, tuple(sorted(params.items())), description=description)
+def make_voice(name: str, backend: str, description: str = "", gender: str = "", **params) -> Voice:
+    return Voice(name, backend, tuple(sorted(params.items())), description=description, gender=gender)

@@ -103,3 +103,94 @@ def test_narrator_gets_its_own_voice_and_counts_action():
     assert c.narrator is not None and c.narrator.name == NARRATOR
     assert c.narrator.voice.key != c.voice_for("MOM").key
     assert c.narrator.words == 4 + 4  # heading "INT. ROOM 1 - DAY" + action
+
+
+# ---- casting by gender (compiler/gender.py) ----
+
+from compiler import gender as gender_mod  # noqa: E402
+from compiler.backends.embedded import palette as embedded_palette  # noqa: E402
+from compiler.diagnostics import CompileError  # noqa: E402
+
+
+def _embedded_cast(s, cast_settings=None, locked=None):
+    sink = Sink()
+    from compiler.backends.embedded import voice_from_settings
+
+    c = cast_script(s, embedded_palette(), cast_settings or {}, voice_from_settings, {}, sink,
+                    lambda k: Span.point("dramac.toml", 1, 1), "embedded", locked)
+    return c, sink
+
+
+def test_the_issue_four_characters_get_voices_of_their_gender():
+    # Before casting by gender all four got a voice of the other gender.
+    c, _ = _embedded_cast(script([("ELENA", "Hi."), ("MARTA", "Hi."), ("SAMUEL", "Hi."), ("THOMAS", "Hi.")]))
+    assert {m.name: m.voice.gender for m in c.members} == {"ELENA": "female", "MARTA": "female", "SAMUEL": "male",
+                                                           "THOMAS": "male"}
+
+
+def test_every_embedded_palette_voice_has_a_gender_and_dia2_claims_none():
+    assert {v.gender for v in embedded_palette()} == {"female", "male"}
+    from compiler.voices import make_voice
+
+    assert make_voice("x", "dia2").gender == ""
+
+
+@pytest.mark.parametrize("cue, expected", [
+    ("MRS. THOMAS", "female"), ("FATHER BROWN", "male"), ("QUEEN", "female"), ("LADY MACBETH", "female"),
+    ("SIR TOBY", "male"), ("SGT. PEPPER", None), ("DR. AMES", None), ("DR. ELENA VOSS", "female"),
+])
+def test_honorifics_decide_and_titles_say_nothing(cue, expected):
+    assert gender_mod.guess(cue).gender == expected
+
+
+def test_pronouns_after_the_introduction_decide_an_unknown_name():
+    from compiler.nodes import Action
+
+    intro = Action(Span("t.fountain", 2, 1, 2, 10), "ZORBLAT (40s) checks her watch. She frowns.")
+    s = script([intro, ("ZORBLAT", "Late again.")])
+    c, _ = _embedded_cast(s)
+    member = c.members[0]
+    assert member.guess.gender == "female" and member.guess.certainty == "clear"
+    assert member.voice.gender == "female"
+    assert any("pronoun" in r for r in member.guess.reasons)
+
+
+def test_pronouns_stop_at_the_next_character_introduced():
+    from compiler.nodes import Action
+
+    intro = Action(Span("t.fountain", 2, 1, 2, 10), "ZORBLAT waits. QUIMBY enters, his coat wet, his hat gone.")
+    s = script([intro, ("ZORBLAT", "Late."), ("QUIMBY", "Sorry.")])
+    c, _ = _embedded_cast(s)
+    assert c.members[0].guess.gender is None
+    assert c.members[1].guess.gender == "male"
+
+
+def test_split_evidence_is_said_and_not_hidden():
+    from compiler.nodes import Action
+
+    intro = Action(Span("t.fountain", 2, 1, 2, 10), "SAMUEL (30s) adjusts her scarf.")
+    c, _ = _embedded_cast(script([intro, ("SAMUEL", "Ready.")]))
+    g = c.members[0].guess
+    assert g.certainty == "split" and "split" in g.summary and "Samuel" in g.summary
+
+
+def test_gender_setting_wins_and_a_bad_one_is_a_diagnostic():
+    c, _ = _embedded_cast(script([("THOMAS", "Hi.")]), {"THOMAS": {"gender": "female"}})
+    assert c.members[0].voice.gender == "female" and c.members[0].guess.certainty == "set"
+    with pytest.raises(CompileError) as caught:
+        _embedded_cast(script([("THOMAS", "Hi.")]), {"THOMAS": {"gender": "feminine"}})
+    assert "gender must be" in caught.value.diagnostics[0].message
+
+
+def test_reordering_characters_changes_no_voice():
+    lines = [("ELENA", "Hi."), ("MARTA", "Hi."), ("ROSA", "Hi."), ("ANNA", "Hi."), ("MARIA", "Hi."), ("SAMUEL", "Hi.")]
+    forward = {m.name: m.voice.key for m in _embedded_cast(script(lines))[0].members}
+    backward = {m.name: m.voice.key for m in _embedded_cast(script(lines[::-1]))[0].members}
+    assert forward == backward
+
+
+def test_a_gender_out_of_voices_gets_variants_of_its_own_gender():
+    names = ["ELENA", "MARTA", "ROSA", "ANNA", "MARIA", "SOFIA"]  # six women, four female palette voices
+    c, _ = _embedded_cast(script([(n, "Hi.") for n in names]))
+    assert all(m.voice.gender == "female" for m in c.members)
+    assert len({m.voice.key for m in c.members}) == 6

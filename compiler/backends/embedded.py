@@ -90,6 +90,8 @@ def palette() -> list[Voice]:
             e.name,
             BACKEND_NAME,
             e.description,
+            # Every palette voice is made to sound male or female, and its description says which.
+            gender="female" if "female" in e.description else "male",
             pitch_hz=e.pitch_hz,
             formant_ratio=e.formant_ratio,
             pitch_range=e.pitch_range,
@@ -150,6 +152,7 @@ def voice_from_settings(settings: dict, voices: list[Voice] | None = None) -> Vo
         BACKEND_NAME,
         voice.params,
         description=f"{base.description}; {tweaks}",
+        gender=base.gender,
     )
 
 

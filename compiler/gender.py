@@ -1,0 +1,193 @@
+"""What a script says about a character's likely gender, so automatic casting can pick a voice of it.
+
+Four kinds of evidence, strongest first:
+  - the settings: `[cast.NAME] gender = "female" | "male" | "neutral"` decides, nothing else counts;
+  - an honorific in the cue (`MRS. DALLOWAY`, `FATHER BROWN`, `QUEEN`); ranks and professions
+    (`SGT.`, `DR.`, `CAPT.`) say nothing;
+  - the first name, looked up in the name dictionary of the `gender-guesser` package (offline, from
+    Jörg Michael's list of about 48,000 names by country);
+  - pronouns and gendered nouns in the action right after the character is introduced in capitals
+    (`ELENA (40s) checks her watch.`).
+Each piece of evidence has a weight and a reason a writer can read. When the evidence is weak or
+split, `dramac cast` says so: a guess is never shown as more than it is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from compiler.nodes import Action, Script
+
+FEMALE, MALE, NEUTRAL = "female", "male", "neutral"
+GENDERS = (FEMALE, MALE, NEUTRAL)
+
+# Honorifics and kinship words that name a gender; the cue's words are compared without their dots.
+_HONORIFICS = {
+    FEMALE: frozenset("""MRS MS MISS LADY DAME QUEEN PRINCESS DUCHESS COUNTESS BARONESS EMPRESS MADAM MADAME
+        MME MLLE MOTHER MOM MUM MOMMY MUMMY MAMA GRANDMA GRANDMOTHER GRANNY NANA SISTER AUNT AUNTIE NIECE
+        DAUGHTER WIFE WIDOW BRIDE GIRL WOMAN ABBESS NUN SENORA SEÑORA SIGNORA FRAU FRÄULEIN""".split()),
+    MALE: frozenset("""MR SIR LORD KING PRINCE DUKE COUNT BARON EMPEROR MONSIEUR FATHER DAD DADDY PAPA GRANDPA
+        GRANDFATHER BROTHER UNCLE NEPHEW SON HUSBAND WIDOWER GROOM BOY MAN MASTER FRIAR MONK ABBOT SENOR
+        SEÑOR SIGNOR HERR""".split()),
+}
+# Titles that say nothing about gender; the word after one may be a first name (`DR. ELENA VOSS`).
+_TITLES = frozenset("""DR DOCTOR PROF PROFESSOR SGT SERGEANT CAPT CAPTAIN LT LIEUTENANT COL COLONEL MAJ MAJOR
+    GEN GENERAL ADM ADMIRAL CPL CORPORAL PVT PRIVATE CMDR COMMANDER OFFICER DET DETECTIVE INSPECTOR AGENT
+    JUDGE NURSE REV REVEREND PASTOR CHIEF COACH PRESIDENT SENATOR MAYOR MINISTER OLD YOUNG LITTLE BIG""".split())
+
+_PRONOUNS = {
+    FEMALE: frozenset("she her hers herself woman girl lady mother wife daughter sister grandmother".split()),
+    MALE: frozenset("he him his himself man boy gentleman father husband son brother grandfather".split()),
+}
+# Only the start of the introduction is read: the sentence or two that describe the character.
+_INTRODUCTION_CHARS = 300
+_WORDS = re.compile(r"[A-Za-zÀ-ÿ]+")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    gender: str  # FEMALE or MALE
+    weight: int  # 1 weak, 2 clear, 3 decisive
+    reason: str
+
+
+@dataclass(frozen=True)
+class Guess:
+    gender: str | None  # FEMALE, MALE, NEUTRAL, or None when nothing can be said
+    certainty: str  # "set" (in the settings), "clear", "weak", "split", "none"
+    reasons: tuple[str, ...]
+
+    @property
+    def summary(self) -> str:
+        """One line for `dramac cast`: the guess and why."""
+        head = {"set": "set in the settings", "clear": "", "weak": "weak evidence", "split": "evidence is split",
+                "none": "no evidence"}[self.certainty]
+        parts = [p for p in (head, "; ".join(self.reasons)) if p]
+        return ": ".join(parts) if len(parts) == 2 else (parts[0] if parts else "")
+
+
+def guess(name: str, introduction: tuple[str, int] | None = None, setting: str | None = None,
+          others: frozenset[str] = frozenset()) -> Guess:
+    """The likely gender of the character `name` (its normalised cue name). `introduction` is the
+    text after its name where the action first writes it in capitals, and that line (`introductions`);
+    `others` the first words of the other characters' names, where the introduction ends."""
+    if setting is not None:
+        return Guess(setting, "set", (f'gender = "{setting}"',))
+    evidence = cue_evidence(name) + introduction_evidence(name, introduction, others)
+    return combine(evidence)
+
+
+def combine(evidence: list[Evidence]) -> Guess:
+    reasons = tuple(e.reason for e in evidence)
+    totals = {g: sum(e.weight for e in evidence if e.gender == g) for g in (FEMALE, MALE)}
+    if not any(totals.values()):
+        return Guess(None, "none", reasons or ("nothing in the name or the script",))
+    leader = max(totals, key=totals.get)
+    other = totals[FEMALE if leader == MALE else MALE]
+    if other:
+        # Both genders have support: follow a clear majority, else say nothing.
+        return Guess(leader if totals[leader] >= other + 2 else None, "split", reasons)
+    return Guess(leader, "clear" if totals[leader] >= 2 else "weak", reasons)
+
+
+def cue_evidence(name: str) -> list[Evidence]:
+    """Honorifics in the cue, then the first name in the dictionary."""
+    words = [w.strip(".,'’") for w in name.upper().split()]
+    words = [w for w in words if w]
+    for gender, table in _HONORIFICS.items():
+        for word in words:
+            if word in table:
+                # The honorific decides; the word after it is usually a surname (MRS. THOMAS).
+                return [Evidence(gender, 3, f"{word.title()} in the cue")]
+    rest = list(words)
+    titled = False
+    while rest and rest[0] in _TITLES:
+        rest.pop(0)
+        titled = True
+    if not rest or (titled and len(rest) == 1):
+        return [Evidence("", 0, f"{' '.join(words)}: a title and a surname say nothing")]
+    return _name_evidence(rest[0])
+
+
+def first_word(name: str) -> str:
+    """A name's first word as the introductions compare it: capitals, no punctuation at its edges."""
+    words = name.split()
+    return words[0].strip(_EDGE).upper() if words else ""
+
+
+def _name_evidence(first: str) -> list[Evidence]:
+    label = first.capitalize()
+    if not first.isalpha():
+        return [Evidence("", 0, f"{label} is not a first name")]
+    answer = _detector().get_gender(label)
+    return {
+        "andy": [Evidence("", 0, f"{label} is a first name of either gender")],
+        "female": [Evidence(FEMALE, 2, f"{label} is a female first name")],
+        "male": [Evidence(MALE, 2, f"{label} is a male first name")],
+        "mostly_female": [Evidence(FEMALE, 1, f"{label} is mostly a female first name")],
+        "mostly_male": [Evidence(MALE, 1, f"{label} is mostly a male first name")],
+    }.get(answer, [Evidence("", 0, f"{label} is not in the name dictionary")])
+
+
+@lru_cache(maxsize=1)
+def _detector():
+    # Imported on first use: the dictionary takes about 0.2 s to load, and a locked cast never needs it.
+    import gender_guesser.detector
+
+    return gender_guesser.detector.Detector(case_sensitive=False)
+
+
+def introduction_evidence(name: str, introduction: tuple[str, int] | None, others: frozenset[str]) -> list[Evidence]:
+    """Pronouns in the action that introduces `name`, counted from the name up to the next word that
+    begins another character's name."""
+    if not introduction:
+        return []
+    text, line = introduction
+    counts = {g: 0 for g in _PRONOUNS}
+    for word in _WORDS.findall(text[:_INTRODUCTION_CHARS]):
+        if word.isupper() and word in others:
+            break  # another character's introduction begins
+        for gender, words in _PRONOUNS.items():
+            counts[gender] += word.lower() in words
+    found = [(g, n) for g, n in counts.items() if n]
+    said = " and ".join(f"{n} {g} pronoun{'s' if n > 1 else ''}" for g, n in found)
+    return [Evidence(g, 2 if n >= 2 else 1, f"{said} after the introduction at line {line}") for g, n in found]
+
+
+_TOKEN = re.compile(r"\S+")
+_EDGE = "\"'’,;:!?()[]{}."
+
+
+def introductions(names: list[str], script: Script) -> dict[str, tuple[str, int]]:
+    """For each name, the text after it in the first action that writes it in capitals (with the
+    actions that directly follow, up to _INTRODUCTION_CHARS), and that action's line. One pass over
+    the actions: every word is compared with the names that begin with it."""
+    by_first: dict[str, list[tuple[str, list[str]]]] = {}
+    for name in names:
+        words = [w.strip(_EDGE).upper() for w in name.split()]
+        if words and words[0]:
+            by_first.setdefault(words[0], []).append((name, words))
+    wanted = sum(len(v) for v in by_first.values())
+    found: dict[str, tuple[str, int]] = {}
+    for scene in script.scenes:
+        for i, element in enumerate(scene.body):
+            if not isinstance(element, Action) or len(found) == wanted:
+                continue
+            tokens = list(_TOKEN.finditer(element.text))
+            for t, token in enumerate(tokens):
+                for name, words in by_first.get(token.group().strip(_EDGE), ()):
+                    span = tokens[t:t + len(words)]
+                    if name in found or [s.group().strip(_EDGE) for s in span] != words:
+                        continue
+                    found[name] = (_following(element.text[span[-1].end():], scene.body[i + 1:]), element.span.line)
+    return found
+
+
+def _following(text: str, rest: list) -> str:
+    for element in rest:
+        if len(text) >= _INTRODUCTION_CHARS or not isinstance(element, Action):
+            break
+        text += "\n" + element.text
+    return text[:_INTRODUCTION_CHARS]

@@ -1,0 +1,341 @@
+"""dramac.lock: the voice each character was given and what each clip was rendered from.
+
+The lock lives beside dramac.toml (the project root), is TOML, and is meant to be committed, as
+Cargo.lock is. Builds honour it: a locked character keeps its voice whatever automatic casting would
+pick today, so adding, removing or reordering characters never re-casts anyone behind the writer's
+back. The settings still win — a `[cast.NAME] voice` (or a `gender` its locked voice does not have)
+is a change the writer made, and it updates the lock, as a changed manifest updates Cargo.lock. Only
+`dramac lock --update [NAME]` re-resolves a locked automatic voice.
+
+    version = 1
+    [scripts."play.fountain".embedded.voices."ELENA"]
+    voice = "warm-female"     key = "…"     gender = "female"     source = "auto" | "settings"
+    [[scripts."play.fountain".embedded.clips]]
+    line = 12  speakers = ["ELENA"]  voices = ["…"]  text = "…"  spoken = "…"  identity = "…"  key = "…"
+
+One table per script (its path from the project root) and backend: each play has its own cast, and a
+preview backend's voices never disturb the final one's. Characters no longer in a script leave the lock
+at the next build (git keeps the history). Clip records let `dramac build --frozen` say why each line
+would be rendered again: its text, how it is spoken, a voice, or the backend changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from compiler.cast import Cast, Locked
+from compiler.diagnostics import CompileError, Diagnostic, Span, error
+from compiler.plan_types import Clip
+from compiler.project import Project
+
+LOCK_NAME = "dramac.lock"
+VERSION = 1
+# A lock of an hour-long play with two backends is a few hundred KiB; anything near this is not one.
+MAX_LOCK_BYTES = 16 * 1024 * 1024
+_HEADER = ("# dramac.lock: each character's voice and what each clip was rendered from.\n"
+           "# Written by dramac; commit it. `dramac lock --update [NAME]` casts again.\n")
+
+
+@dataclass
+class LockFile:
+    path: Path
+    display: str  # the path as diagnostics show it
+    text: str = ""  # as read; "" when there is none
+    exists: bool = False
+    scripts: dict = field(default_factory=dict)  # script → backend → {"voices": {...}, "clips": [...]}
+
+    def entry(self, script: str, backend: str) -> dict:
+        return self.scripts.get(script, {}).get(backend, {})
+
+    def voices(self, script: str, backend: str, relock: set[str] | bool = False) -> dict[str, Locked]:
+        """The locked voices of one script and backend, less those `relock` names (all when True)."""
+        found = {}
+        for name, v in self.entry(script, backend).get("voices", {}).items():
+            if relock is True or name.upper() in (relock or set()):
+                continue
+            found[name] = Locked(v["voice"], v["key"], v.get("gender", ""), v.get("source", "auto"))
+        return found
+
+    def span_of(self, needle: str) -> Span:
+        """Where `needle` first appears in the lock (its line), for diagnostics; 1:1 if nowhere."""
+        at = self.text.find(needle) if needle else -1
+        if at < 0:
+            return Span.point(self.display, 1, 1)
+        line = self.text.count("\n", 0, at) + 1
+        col = at - (self.text.rfind("\n", 0, at) + 1) + 1
+        return Span(self.display, line, col, line, col + len(needle))
+
+
+def lock_path(project: Project) -> Path:
+    return project.root / LOCK_NAME
+
+
+def script_key(project: Project, script_path: str | Path) -> str:
+    """A script's name in the lock: its path from the project root, with forward slashes."""
+    try:
+        rel = os.path.relpath(os.path.realpath(script_path), os.path.realpath(project.root))
+    except ValueError:  # another drive on Windows
+        rel = os.path.basename(script_path)
+    return rel.replace(os.sep, "/")
+
+
+def load(project: Project) -> LockFile:
+    """The project's lock, checked; an empty one when there is none. A damaged lock is a diagnostic
+    in dramac.lock (never a traceback): delete it, or fix the line, and build again."""
+    from compiler.source import read_regular_file
+
+    path = lock_path(project)
+    lock = LockFile(path, _display(path))
+    if not os.path.lexists(path):
+        return lock
+    try:
+        raw = read_regular_file(path, MAX_LOCK_BYTES, "lock file")
+    except CompileError as exc:
+        raise CompileError(error(exc.diagnostics[0].message, Span.point(lock.display, 1, 1))) from None
+    try:
+        lock.text = raw.decode("utf-8")
+        data = tomllib.loads(lock.text)
+    except UnicodeDecodeError:
+        raise CompileError(error("lock file is not valid UTF-8", Span.point(lock.display, 1, 1),
+                                 "delete dramac.lock and build again to write a new one")) from None
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        line, col = (int(m.group(1)), int(m.group(2))) if m else (1, 1)
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise CompileError(error(f"invalid lock file: {message}", Span(lock.display, line, col, line, col + 1),
+                                 "delete dramac.lock and build again to write a new one")) from None
+    lock.exists = True
+    lock.scripts = _checked(data, lock)
+    return lock
+
+
+def _checked(data: dict, lock: LockFile) -> dict:
+    """The lock's tables, every value of the type the builds rely on; else a diagnostic at it."""
+    def bad(what: str, needle: str) -> CompileError:
+        return CompileError(error(f"invalid lock file: {what}", lock.span_of(needle),
+                                  "delete dramac.lock and build again to write a new one"))
+
+    if data.get("version") != VERSION:
+        raise bad(f"version must be {VERSION}, not {data.get('version')!r}", "version")
+    scripts = data.get("scripts", {})
+    if not isinstance(scripts, dict):
+        raise bad("[scripts] must be a table", "scripts")
+    for script, backends in scripts.items():
+        if not isinstance(backends, dict):
+            raise bad(f"script '{script}' must be a table", script)
+        for backend, entry in backends.items():
+            if not isinstance(entry, dict):
+                raise bad(f"'{script}' {backend} must be a table", backend)
+            voices = entry.setdefault("voices", {})
+            if not isinstance(voices, dict):
+                raise bad(f"'{script}' {backend} voices must be a table", "voices")
+            for name, voice in voices.items():
+                if not (isinstance(voice, dict) and all(isinstance(voice.get(k), str) for k in ("voice", "key"))
+                        and all(isinstance(voice.get(k, ""), str) for k in ("gender", "source"))):
+                    raise bad(f"the voice of {name} needs text values voice, key, gender and source", name)
+            clips = entry.setdefault("clips", [])
+            if not isinstance(clips, list) or not all(_clip_record_ok(c) for c in clips):
+                bad_one = next((c for c in clips if not _clip_record_ok(c)), {}) if isinstance(clips, list) else {}
+                raise bad(f"'{script}' {backend} clips must be records of line, speakers, voices, text, spoken, identity, key",
+                          str(bad_one.get("key", "clips")) if isinstance(bad_one, dict) else "clips")
+    return scripts
+
+
+_CLIP_TEXT_FIELDS = ("text", "spoken", "identity", "key")
+
+
+def _clip_record_ok(record) -> bool:
+    return (isinstance(record, dict) and isinstance(record.get("line"), int) and not isinstance(record.get("line"), bool)
+            and all(isinstance(record.get(k), str) for k in _CLIP_TEXT_FIELDS)
+            and all(isinstance(record.get(k), list) and all(isinstance(x, str) for x in record[k]) for k in ("speakers", "voices")))
+
+
+def voice_table(cast: Cast) -> dict[str, dict]:
+    """The voices the lock records for a cast: every character's, and the narrator's when it speaks."""
+    members = list(cast.members) + ([cast.narrator] if cast.narrator else [])
+    return {m.name: {"voice": m.voice.name, "key": m.voice.key, "gender": m.voice.gender,
+                     "source": "settings" if m.explicit else "auto"} for m in members}
+
+
+def _digest(parts: list[str]) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+def clip_record(clip: Clip, identity: str, cache_key: str) -> dict:
+    """What one clip was rendered from: enough to say later which of its inputs changed."""
+    return {
+        "line": clip.lines[0].span.line,
+        "speakers": list(clip.speakers),
+        "voices": [v.key for v in clip.voices],
+        "text": _digest([f"{line.speaker}:{line.original}" for line in clip.lines]),
+        "spoken": _digest([f"{line.speaker}:{line.spoken}" for line in clip.lines]),
+        "identity": identity,
+        "key": cache_key,
+    }
+
+
+def updated(lock: LockFile, script: str, backend: str, cast: Cast, clips: list[dict] | None) -> dict:
+    """The lock's tables with one script's voices (and clip records, unless None: kept) replaced."""
+    scripts = {s: {b: dict(e) for b, e in backends.items()} for s, backends in lock.scripts.items()}
+    entry = scripts.setdefault(script, {}).setdefault(backend, {})
+    entry["voices"] = voice_table(cast)
+    entry["clips"] = clips if clips is not None else entry.get("clips", [])
+    return scripts
+
+
+def write(lock: LockFile, scripts: dict) -> bool:
+    """Write the lock atomically if its text changes; True when it did."""
+    from compiler.atomic import write_atomically
+
+    text = render(scripts)
+    if lock.exists and text == lock.text:
+        return False
+    write_atomically(lock.path, text.encode("utf-8"))
+    lock.text, lock.exists, lock.scripts = text, True, scripts
+    return True
+
+
+def render(scripts: dict) -> str:
+    """TOML text of the lock, sorted so that the same cast and plan always give the same bytes."""
+    out = [_HEADER, f"version = {VERSION}\n"]
+    for script in sorted(scripts):
+        for backend in sorted(scripts[script]):
+            entry = scripts[script][backend]
+            prefix = f"scripts.{_key(script)}.{_key(backend)}"
+            for name in sorted(entry.get("voices", {})):
+                out.append(f"\n[{prefix}.voices.{_key(name)}]\n")
+                out += [f"{k} = {_value(v)}\n" for k, v in sorted(entry["voices"][name].items())]
+            for record in entry.get("clips", []):
+                out.append(f"\n[[{prefix}.clips]]\n")
+                out += [f"{k} = {_value(record[k])}\n" for k in ("line", "speakers", "voices", "text", "spoken", "identity", "key")]
+    return "".join(out)
+
+
+def _key(text: str) -> str:
+    return _value(str(text))
+
+
+def _value(value) -> str:
+    """A TOML value: a basic string with every control character escaped, an integer, or an array."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    escaped = []
+    for ch in str(value):
+        if ch in '"\\':
+            escaped.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            escaped.append(f"\\u{ord(ch):04x}")
+        else:
+            escaped.append(ch)
+    return '"' + "".join(escaped) + '"'
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+# ---- --frozen: fail before rendering when a clip would be rendered or the lock would change ----
+
+
+def frozen_problems(lock: LockFile, script: str, backend: str, cast: Cast, clips: list[Clip], identity: str,
+                    cache_key, is_cached, source: str) -> list[Diagnostic]:
+    """Every reason a frozen build must stop, at the script line it concerns. `cache_key(clip)` is
+    its cache key, `is_cached(clip)` whether the cache holds it (verified)."""
+    if not lock.exists:
+        return [error(f"--frozen needs {LOCK_NAME} beside dramac.toml, and there is none", Span.point(source, 1, 1),
+                      "run `dramac lock` or a build without --frozen, and commit dramac.lock")]
+    entry = lock.entry(script, backend)
+    problems = _voice_problems(entry.get("voices", {}), cast, source, backend)
+    records = entry.get("clips", [])
+    recorded_keys = {r["key"] for r in records}
+    by_text = {(r["text"], tuple(r["speakers"])): r for r in records}
+    by_line = {r["line"]: r for r in records}
+    current_keys = set()
+    for clip in clips:
+        key = cache_key(clip)
+        current_keys.add(key)
+        cached = is_cached(clip)
+        if cached and key in recorded_keys:
+            continue
+        record = clip_record(clip, identity, key)
+        old = by_text.get((record["text"], tuple(record["speakers"]))) or by_line.get(record["line"])
+        reason = _why(record, old, cast)
+        what = "would be rendered" if not cached else f"is not recorded in {LOCK_NAME}"
+        problems.append(error(f"--frozen: this line {what}: {reason}", clip.lines[0].span))
+    for record in records:
+        if record["key"] not in current_keys:
+            problems.append(error(f"--frozen: {LOCK_NAME} records a clip (script line {record['line']}) this script no "
+                                  "longer has; the lock would change", lock.span_of(record["key"])))
+    return problems
+
+
+def _voice_problems(locked: dict, cast: Cast, source: str, backend: str) -> list[Diagnostic]:
+    problems = []
+    now = voice_table(cast)
+    spans = {m.name: m.first_span for m in cast.members}
+    for name, voice in now.items():
+        at = spans.get(name) or Span.point(source, 1, 1)
+        old = locked.get(name)
+        if old is None:
+            problems.append(error(f"--frozen: {name} has no voice in {LOCK_NAME} for the {backend} backend; the lock would change", at))
+        elif (old["voice"], old["key"]) != (voice["voice"], voice["key"]):
+            problems.append(error(f"--frozen: {name}'s voice would change from '{old['voice']}' to '{voice['voice']}'"
+                                  f"{' (set in the settings)' if voice['source'] == 'settings' else ''}; the lock would change", at))
+    for name in sorted(set(locked) - set(now)):
+        problems.append(error(f"--frozen: {LOCK_NAME} has a voice for {name}, who no longer speaks in this script; "
+                              "the lock would change", Span.point(source, 1, 1)))
+    return problems
+
+
+def _why(record: dict, old: dict | None, cast: Cast) -> str:
+    """Which input of a clip differs from what the lock says it was rendered from."""
+    if old is None:
+        return f"new text (no clip of {LOCK_NAME} has this line)"
+    if old["text"] != record["text"] or old["speakers"] != record["speakers"]:
+        return "its text changed"
+    if old["spoken"] != record["spoken"]:
+        return "how it is spoken changed ([lexicon] or text normalisation)"
+    if old["voices"] != record["voices"]:
+        changed = [s for s, a, b in zip(record["speakers"], old["voices"], record["voices"]) if a != b]
+        return f"the voice of {', '.join(changed) or 'a speaker'} changed"
+    if old["identity"] != record["identity"]:
+        return f"the backend changed ({old['identity']} -> {record['identity']})"
+    if old["key"] != record["key"]:
+        return "its settings changed (pauses or how lines are grouped into clips)"
+    return "its audio is not in the clip cache (cleared, or rendered on another machine)"
+
+
+def check_frozen(prepared, cache) -> None:
+    """`dramac build --frozen`: CompileError listing every line that would be rendered, and every
+    change the lock would take, before anything is rendered."""
+    identity = prepared.backend.identity()
+    rate = prepared.backend.sample_rate
+    problems = frozen_problems(prepared.lock, _script_of(prepared), prepared.backend_name, prepared.cast,
+                               prepared.plan.clips, identity, lambda clip: cache.key(identity, clip),
+                               lambda clip: cache.get(identity, clip, rate) is not None, prepared.parsed.source.path)
+    if problems:
+        raise CompileError(problems)
+
+
+def record(prepared, cache) -> bool:
+    """After a build: the lock holds the cast's voices and what each clip was rendered from."""
+    identity = prepared.backend.identity()
+    clips = [clip_record(c, identity, cache.key(identity, c)) for c in prepared.plan.clips]
+    scripts = updated(prepared.lock, _script_of(prepared), prepared.backend_name, prepared.cast, clips)
+    return write(prepared.lock, scripts)
+
+
+def _script_of(prepared) -> str:
+    return script_key(prepared.parsed.project, prepared.parsed.source.path)

@@ -1,0 +1,177 @@
+"""dramac.lock (compiler/lock.py): created, honoured, updated, conflicts, damaged; and casting that
+never changes a voice behind the writer's back."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from compiler import lock as lockfile
+from compiler.build import prepare
+from compiler.cast import Locked, stable_index
+from compiler.diagnostics import CompileError
+from compiler.backends.embedded import palette
+
+from tests.test_cast import _embedded_cast
+from tests.scripts import script
+
+PLAY = """Title: Lock test
+
+INT. KITCHEN - NIGHT
+
+ELENA (40s) checks her watch.
+
+ELENA
+You are late.
+
+SAMUEL
+Traffic.
+
+MARTA
+Sit down, both of you.
+
+THOMAS
+Is there tea?
+"""
+
+
+def _project(tmp_path: Path, text: str = PLAY, toml: str = "") -> Path:
+    (tmp_path / "dramac.toml").write_text(toml)
+    play = tmp_path / "play.fountain"
+    play.write_text(text)
+    return play
+
+
+def _voices(prepared) -> dict[str, str]:
+    return {m.name: m.voice.name for m in prepared.cast.members}
+
+
+def _write_lock(prepared) -> None:
+    scripts = lockfile.updated(prepared.lock, lockfile.script_key(prepared.parsed.project, prepared.parsed.source.path),
+                               prepared.backend_name, prepared.cast, None)
+    lockfile.write(prepared.lock, scripts)
+
+
+def test_lock_is_created_as_toml_with_every_voice(tmp_path):
+    play = _project(tmp_path)
+    prepared = prepare(play)
+    _write_lock(prepared)
+    data = tomllib.loads((tmp_path / "dramac.lock").read_text())
+    locked = data["scripts"]["play.fountain"]["embedded"]["voices"]
+    assert {n: v["voice"] for n, v in locked.items()} == _voices(prepared)
+    assert all(v["key"] == m.voice.key for m in prepared.cast.members for n, v in locked.items() if n == m.name)
+
+
+def _newcomer_that_displaces(existing: list[str], victim: str) -> str:
+    """A male name, first in the script, that takes `victim`'s voice when nothing is locked."""
+    lines = [(n, "Hi.") for n in existing]
+    before = {m.name: m.voice.key for m in _embedded_cast(script(lines))[0].members}
+    for i in range(2000):
+        name = f"AARON{i}"  # sorts before everyone; "Aaron…" is not a first name: any voice
+        after = {m.name: m.voice.key for m in _embedded_cast(script([(name, "Hi.")] + lines))[0].members}
+        if after[victim] != before[victim]:
+            return name
+    raise AssertionError("no displacing newcomer found")
+
+
+def test_adding_a_character_at_the_top_changes_no_other_voice(tmp_path):
+    play = _project(tmp_path)
+    first = prepare(play)
+    _write_lock(first)
+    newcomer = _newcomer_that_displaces(["ELENA", "SAMUEL", "MARTA", "THOMAS"], "SAMUEL")
+    play.write_text(PLAY.replace("INT. KITCHEN - NIGHT\n", f"INT. KITCHEN - NIGHT\n\n{newcomer}\nEvening.\n"))
+    # Without the lock SAMUEL would be re-cast (the newcomer takes his voice) ...
+    (tmp_path / "dramac.lock").rename(tmp_path / "aside.lock")
+    unlocked = prepare(play)
+    assert _voices(unlocked)["SAMUEL"] != _voices(first)["SAMUEL"]
+    (tmp_path / "aside.lock").rename(tmp_path / "dramac.lock")
+    # ... with it nobody is.
+    second = prepare(play)
+    assert {n: v for n, v in _voices(second).items() if n != newcomer} == _voices(first)
+    assert not [d for d in second.diagnostics if "lock" in d.message]
+
+
+def test_a_locked_voice_is_honoured_over_automatic_casting(tmp_path):
+    play = _project(tmp_path)
+    prepared = prepare(play)
+    _write_lock(prepared)
+    text = (tmp_path / "dramac.lock").read_text()
+    other_female = next(v for v in palette() if v.gender == "female" and v.name != _voices(prepared)["ELENA"])
+    old = _voices(prepared)["ELENA"]
+    (tmp_path / "dramac.lock").write_text(
+        text.replace(f'voice = "{old}"', f'voice = "{other_female.name}"', 1)
+        .replace(f'key = "{prepared.cast.voice_for("ELENA").key}"', f'key = "{other_female.key}"', 1))
+    assert _voices(prepare(play))["ELENA"] == other_female.name
+
+
+def test_a_change_the_lock_prevents_is_a_warning_that_says_how_to_accept_it(tmp_path):
+    play = _project(tmp_path)
+    first = prepare(play)
+    male = next(v for v in palette() if v.gender == "male" and v.name not in _voices(first).values())
+    scripts = lockfile.updated(first.lock, "play.fountain", "embedded", first.cast, None)
+    scripts["play.fountain"]["embedded"]["voices"]["ELENA"] = {"voice": male.name, "key": male.key, "gender": "male",
+                                                               "source": "auto"}
+    lockfile.write(first.lock, scripts)
+    prepared = prepare(play)
+    assert _voices(prepared)["ELENA"] == male.name  # the lock wins over the evidence ...
+    warning = next(d for d in prepared.diagnostics if "ELENA keeps" in d.message)
+    assert "female" in warning.message and "dramac lock --update 'ELENA'" in " ".join(warning.notes)
+    assert warning.span.line == 7  # at ELENA's first cue
+    # ... until the writer accepts the change.
+    updated = prepare(play, relock={"ELENA"})
+    assert updated.cast.voice_for("ELENA").gender == "female"
+    assert {n: v for n, v in _voices(updated).items() if n != "ELENA"} == {n: v for n, v in _voices(prepared).items() if n != "ELENA"}
+
+
+def test_explicit_settings_win_over_the_lock_and_update_it(tmp_path):
+    play = _project(tmp_path)
+    _write_lock(prepare(play))
+    (tmp_path / "dramac.toml").write_text('[cast.SAMUEL]\nvoice = "deep-male"\n')
+    prepared = prepare(play)
+    assert _voices(prepared)["SAMUEL"] == "deep-male"
+    _write_lock(prepared)
+    assert 'voice = "deep-male"' in (tmp_path / "dramac.lock").read_text()
+    # A gender the locked voice does not have re-casts the character too (the writer said so).
+    (tmp_path / "dramac.toml").write_text('[cast.THOMAS]\ngender = "female"\n')
+    assert prepare(play).cast.voice_for("THOMAS").gender == "female"
+
+
+@pytest.mark.parametrize("damage, expected", [
+    ('version = 1\n[scripts."play.fountain".embedded.voices.ELENA]\nvoice = 3\nkey = "x"\n', "voice, key"),
+    ("version = 1\n[scripts\n", "invalid lock file"),
+    ("version = 7\n", "version must be 1"),
+    ('version = 1\n[[scripts."play.fountain".embedded.clips]]\nline = "one"\n', "clips must be records"),
+])
+def test_a_damaged_lock_is_a_diagnostic_in_the_lock(tmp_path, damage, expected):
+    play = _project(tmp_path)
+    (tmp_path / "dramac.lock").write_text(damage)
+    with pytest.raises(CompileError) as caught:
+        prepare(play)
+    d = caught.value.diagnostics[0]
+    assert expected in d.message and d.span.file.endswith("dramac.lock")
+
+
+def test_a_lock_voice_that_names_no_palette_voice_is_cast_again_with_a_warning(tmp_path):
+    play = _project(tmp_path)
+    (tmp_path / "dramac.lock").write_text(lockfile.render(
+        {"play.fountain": {"embedded": {"voices": {"MARTA": {"voice": "../../etc", "key": "0", "gender": "",
+                                                             "source": "auto"}}}}}))
+    prepared = prepare(play)
+    assert prepared.cast.voice_for("MARTA").gender == "female"
+    assert any("not a voice of this backend" in d.message for d in prepared.diagnostics)
+
+
+_names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(_names, st.fixed_dictionaries({"voice": _names, "key": _names, "gender": _names, "source": _names}),
+                       min_size=1, max_size=4), _names)
+def test_the_lock_writer_round_trips_any_name(voices, script_name):
+    clip = {"line": 3, "speakers": [script_name], "voices": ["k"], "text": script_name, "spoken": "s", "identity": script_name,
+            "key": "c"}
+    scripts = {script_name: {"embedded": {"voices": voices, "clips": [clip]}}}
+    assert tomllib.loads(lockfile.render(scripts))["scripts"] == scripts
