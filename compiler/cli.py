@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import List, Optional
 
@@ -21,6 +23,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 # User text (script lines, names, file names) goes through these consoles: never markup, never emoji.
 err = LiteralConsole(stderr=True)
 out = LiteralConsole()
+# The file a diagnostic about the command line itself names (line 0, column 0), e.g. in the build record.
+COMMAND_LINE = "<command line>"
 
 
 def _lines_for(diags: list[Diagnostic], sources: dict[str, list[str]]) -> dict[str, list[str] | None]:
@@ -199,22 +203,52 @@ def _format_option(value: Optional[str]) -> Optional[str]:
 
 def _build_one(file: Path, out_dir: Path, backend, formats: Optional[str], jobs: int, narrator, cache_dir, as_json: bool,
                quiet: bool = False, before_publish=None):
-    """Build one script. Flags win over the project's [build] settings, which win over defaults."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    """Build one script (`watch`), or print its diagnostics and exit 1."""
+    from compiler.record import ScriptRecord
 
-    from compiler.build import build
+    try:
+        return _render_script(file, out_dir, backend, formats, jobs, narrator, cache_dir, not (as_json or quiet),
+                              before_publish, ScriptRecord(str(file)))
+    except CompileError as exc:
+        _fail(exc)
+
+
+def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], jobs: int, narrator, cache_dir,
+                   show_progress: bool, before_publish, entry):
+    """Prepare and build one script; flags win over the project's [build] settings, which win over
+    defaults. Warnings are printed and kept in `entry` (a compiler.record.ScriptRecord) with the
+    result; a failure raises CompileError."""
+    from compiler.build import build, prepare
     from compiler.diagnostics import error
 
-    prepared = _prepare(file, backend, narrator)
+    started = time.perf_counter()
+    prepared = prepare(file, backend, narrator)
+    entry.seconds.update(getattr(prepared, "stages", None) or {"prepare": time.perf_counter() - started})
+    entry.backend = {"name": prepared.backend_name, "identity": prepared.backend.identity()}
+    if prepared.diagnostics:
+        _report(prepared.diagnostics, {prepared.parsed.source.path: prepared.parsed.source.lines})
+        entry.add(prepared.diagnostics)
     defaults = prepared.settings.build
     try:
         formats = _check_formats(formats or defaults.get("format", "wav"))
     except ValueError as exc:
-        _fail(CompileError(error(str(exc), prepared.settings.span_of_key("format"))))
-    jobs = _worker_count(jobs, prepared.settings)
+        raise CompileError(error(str(exc), prepared.settings.span_of_key("format"))) from None
+    jobs = _worker_count(jobs, prepared.settings, entry)
     _check_cache_folder(cache_dir, out_dir, prepared.parsed.project.root)
+    with _progress(file, show_progress) as (on_start, on_clip):
+        result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip, before_publish)
+    entry.result = result
+    entry.seconds.update(result.stages or {"build": result.seconds})
+    entry.seconds["total"] = time.perf_counter() - started
+    return result
+
+
+@contextmanager
+def _progress(file: Path, show: bool):
+    """A progress bar on a terminal's stderr while clips render; yields (on_start, on_clip)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     hits = {"cached": 0}
-    show = not (as_json or quiet)
     # The description holds the script's file name: a plain column, not markup.
     progress = Progress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[cached]} cached", markup=False), TimeElapsedColumn(), TextColumn("ETA"),
@@ -229,15 +263,10 @@ def _build_one(file: Path, out_dir: Path, backend, formats: Optional[str], jobs:
             hits["cached"] += int(from_cache)
             progress.update(task, advance=1, cached=hits["cached"])
 
-        try:
-            result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip, before_publish)
-        except CompileError as exc:
-            progress.stop()
-            _fail(exc)
-    return result
+        yield on_start, on_clip
 
 
-def _worker_count(flag: int, settings) -> int:
+def _worker_count(flag: int, settings, entry=None) -> int:
     """Render workers: --jobs, else [build] jobs, else every usable core. Never more than the usable
     cores: each worker loads a voice model, and more workers than cores only add memory. Asking for
     more is a warning and the count is capped (docs/build.md)."""
@@ -251,8 +280,13 @@ def _worker_count(flag: int, settings) -> int:
     message = f"{asked} render workers asked for, but {cores} cores are usable here; using {cores}"
     if flag:
         err.print(styled(("warning", "bold yellow"), f": --jobs: {message}"), soft_wrap=True)
+        # Not about a file: the record's convention for the command line (docs/ci.md).
+        diagnostic = warning(f"--jobs: {message}", Span.point(COMMAND_LINE, 0, 0))
     else:
-        _report([warning(f"[build] jobs: {message}", settings.span_of_key("jobs"))])
+        diagnostic = warning(f"[build] jobs: {message}", settings.span_of_key("jobs"))
+        _report([diagnostic])
+    if entry is not None:
+        entry.add([diagnostic])
     return cores
 
 
@@ -266,12 +300,12 @@ def _check_cache_folder(cache_dir: Optional[Path], out_dir: Path, project_root: 
     cache = Path(os.path.realpath(cache_dir))
     for other, what in ((Path(os.path.realpath(out_dir)), "the output folder"), (Path(os.path.realpath(project_root)), "the project folder")):
         if cache == other or cache in other.parents:
-            _fail(CompileError(error(f"the clip cache cannot be {what} or a folder above it ({other}); "
-                                     "give --cache-dir a folder of its own", Span.point(str(cache_dir), 1, 1))))
+            raise CompileError(error(f"the clip cache cannot be {what} or a folder above it ({other}); "
+                                     "give --cache-dir a folder of its own", Span.point(str(cache_dir), 1, 1)))
 
 
 @app.command()
-def build(files: List[Path] = typer.Argument(..., help="Script files"),
+def build(files: List[Path] = typer.Argument(..., help="Script files; a series (season1/*.fountain) is built in one run"),
           output: Path = typer.Option(Path("outputs"), "-o", "--output", help="Output directory"),
           backend: Optional[str] = typer.Option(None, help="Render backend: embedded (default) or dia2"),
           format: Optional[str] = typer.Option(None, "--format", callback=_format_option,
@@ -279,33 +313,99 @@ def build(files: List[Path] = typer.Argument(..., help="Script files"),
           jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="Parallel render workers (0: [build] jobs, else all cores)"),
           narrator: Optional[bool] = typer.Option(None, "--narrator/--no-narrator", help="Read action and scene headings aloud"),
           cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Clip cache (default: <project>/.dramac-cache)"),
-          json: bool = typer.Option(False, "--json", help="Machine-readable summary on stdout")) -> None:
-    """Compile scripts to mastered audio with subtitles and a manifest."""
-    _distinct_outputs(files)
-    summaries = []
-    for f in files:
-        r = _build_one(f, output, backend, format, jobs, narrator, cache_dir, json)
-        summaries.append({"file": str(f), "outputs": [str(p) for p in r.outputs], "duration": round(r.duration, 3),
-                          "integrated_lufs": round(r.loudness.output_lufs, 2), "true_peak_db": round(r.loudness.true_peak_db, 2),
-                          "clips_rendered": r.rendered, "clips_cached": r.cached, "seconds": round(r.seconds, 2)})
-        if not json:
-            m, s = divmod(r.duration, 60)
-            out.print(styled(("built", "bold green"), f" {r.outputs[0]}  {int(m)}:{s:04.1f}  {r.loudness.output_lufs:.1f} LUFS  "
-                             f"peak {r.loudness.true_peak_db:.1f} dBTP  {r.rendered} rendered, {r.cached} cached  in {r.seconds:.1f}s"),
-                      soft_wrap=True)
+          json: bool = typer.Option(False, "--json", help="One JSON record of the run on stdout, also on failure (docs/ci.md)")) -> None:
+    """Compile scripts to mastered audio with subtitles and a manifest.
+
+    Every script is built even when one fails; the scripts share one backend instance, one clip cache
+    and one pool of render workers. Exit status: 0 all built, 1 a script failed (docs/ci.md)."""
+    from compiler import __version__, render
+    from compiler.record import BuildRecord
+
+    started = time.perf_counter()
+    record = BuildRecord(__version__)
+    clash = _output_clash(files)
+    if clash is not None:
+        err.print(styled(("error", "bold red"), f": {clash.message}"), soft_wrap=True)
+        record.diagnostics.append(clash)
+    try:
+        for f in files if clash is None else []:
+            entry = record.script(str(f))
+            _build_into(entry, f, output, backend, format, jobs, narrator, cache_dir, not json)
+    finally:
+        render.close_pools()
     if json:
-        dump_json({"builds": summaries})
+        dump_json(record.to_json(time.perf_counter() - started))
+    elif len(record.scripts) > 1:
+        _print_series(record)
+    raise typer.Exit(record.exit_code())
 
 
-def _distinct_outputs(files: List[Path]) -> None:
-    """Two scripts with the same name would overwrite each other's outputs in one folder."""
+def _build_into(entry, f: Path, output: Path, backend, format, jobs, narrator, cache_dir, for_people: bool) -> None:
+    """Build one script of a run into its record; a failure is reported and recorded, and the run goes on."""
+    started = time.perf_counter()
+    try:
+        r = _render_script(f, output, backend, format, jobs, narrator, cache_dir, for_people, None, entry)
+    except CompileError as exc:
+        entry.seconds["total"] = time.perf_counter() - started
+        _report(exc.diagnostics)
+        entry.add(exc.diagnostics)
+        err.print(styled(("error", "bold red"), f": {f}: build failed ({summary_line(exc.diagnostics)})"), soft_wrap=True)
+        return
+    except (KeyboardInterrupt, typer.Exit):
+        raise
+    except Exception as exc:  # a bug in dramac: recorded, the other scripts still built, exit status 70
+        from compiler.diagnostics import error
+
+        entry.internal_error = True
+        entry.seconds["total"] = time.perf_counter() - started
+        entry.add([error(f"internal compiler error: {describe_failure(exc)}", Span.point(str(f), 0, 0))])
+        _last_words(styled(("internal compiler error", "bold red"), f": {describe_failure(exc)}"),
+                    styled("this is a bug in dramac; please report it with the script that triggers it"))
+        return
+    if for_people:
+        m, s = divmod(r.duration, 60)
+        out.print(styled(("built", "bold green"), f" {r.outputs[0]}  {int(m)}:{s:04.1f}  {r.loudness.output_lufs:.1f} LUFS  "
+                         f"peak {r.loudness.true_peak_db:.1f} dBTP  {r.rendered} rendered, {r.cached} cached  in {r.seconds:.1f}s"),
+                  soft_wrap=True)
+
+
+def _print_series(record) -> None:
+    """One table for the whole run: each script, whether it was built, its length, loudness and clips."""
+    from rich.table import Table
+
+    table = Table(title=styled(f"{sum(s.ok for s in record.scripts)} of {len(record.scripts)} scripts built"))
+    for column in ("script", "result", "length", "LUFS", "rendered", "cached", "seconds"):
+        table.add_column(column, justify="left" if column in ("script", "result") else "right")
+    for entry in record.scripts:
+        r = entry.result
+        if r is None or not entry.ok:
+            table.add_row(styled(entry.file), styled(("failed", "bold red")), "", "", "", "", "")
+            continue
+        m, s = divmod(r.duration, 60)
+        table.add_row(styled(entry.file), styled(("built", "green")), f"{int(m)}:{s:04.1f}", f"{r.loudness.output_lufs:.1f}",
+                      str(r.rendered), str(r.cached), f"{r.seconds:.1f}")
+    out.print(table)
+
+
+def _output_clash(files: List[Path]):
+    """Two scripts with the same name would overwrite each other's outputs in one folder: an error
+    Diagnostic at the second one, else None."""
+    from compiler.diagnostics import error
+
     seen: dict[str, Path] = {}
     for f in files:
         other = seen.setdefault(f.stem, f)
         if other is not f:
-            err.print(styled(("error", "bold red"), f": {other} and {f} would both write {f.stem}.* to the output folder; "
-                             "build them with different -o folders"), soft_wrap=True)
-            raise typer.Exit(1)
+            return error(f"{other} and {f} would both write {f.stem}.* to the output folder; "
+                         "build them with different -o folders", Span.point(str(f), 0, 0))
+    return None
+
+
+def _distinct_outputs(files: List[Path]) -> None:
+    clash = _output_clash(files)
+    if clash is not None:
+        err.print(styled(("error", "bold red"), f": {clash.message}"), soft_wrap=True)
+        raise typer.Exit(1)
 
 
 @app.command()

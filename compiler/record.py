@@ -1,0 +1,128 @@
+"""The build record: one JSON document per `dramac build --json`, also when a build fails.
+
+A CI job reads one record per invocation from standard output: for every script whether it was
+built, every diagnostic (warnings included), the files written with their size and SHA-256, the
+play's length and loudness, the backend and the identity string that went into its cache keys,
+clips rendered and cached, and seconds per stage. Its shape is docs/build-record.schema.json; its
+exit codes are in docs/ci.md. Nothing here prints: the CLI decides when the record is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from compiler.diagnostics import Diagnostic
+
+RECORD_VERSION = 1
+_HASH_BLOCK = 1 << 20
+
+
+def diagnostic_json(diag: Diagnostic) -> dict:
+    """A diagnostic with its position spelled out (1-based line and column, end column exclusive)."""
+    span = diag.span
+    return {"severity": diag.severity.value, "file": span.file, "line": span.line, "column": span.col,
+            "end_line": span.end_line, "end_column": span.end_col, "message": diag.message, "notes": list(diag.notes)}
+
+
+def file_json(path: Path) -> dict:
+    """An output file as a CI job checks it: where, how big, and its SHA-256 (read in blocks)."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(_HASH_BLOCK):
+            digest.update(block)
+            size += len(block)
+    return {"path": str(path), "format": path.suffix.lstrip("."), "bytes": size, "sha256": digest.hexdigest()}
+
+
+def _number(value: float, digits: int) -> float | None:
+    """Rounded, and null where JSON has no number (silence measures -inf LUFS)."""
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else None
+
+
+@dataclass
+class ScriptRecord:
+    """What one script's build produced or why it failed."""
+
+    file: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    result: object | None = None  # compiler.build.BuildResult once built
+    backend: dict | None = None  # {"name", "identity"} once the backend is known
+    seconds: dict[str, float] = field(default_factory=dict)
+    internal_error: bool = False  # a bug in dramac, not in the script: exit status 70
+
+    def add(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics += diagnostics
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None and not any(d.is_error for d in self.diagnostics)
+
+    def to_json(self) -> dict:
+        data = {"file": self.file, "ok": self.ok, "internal_error": self.internal_error,
+                "diagnostics": [diagnostic_json(d) for d in self.diagnostics], "backend": self.backend,
+                "outputs": [], "duration": None, "integrated_lufs": None, "true_peak_db": None, "gain_db": None,
+                "clips_rendered": None, "clips_cached": None,
+                "seconds": {stage: round(value, 3) for stage, value in self.seconds.items()}}
+        result = self.result
+        if result is None:
+            return data
+        report = result.loudness
+        data.update(
+            outputs=[file_json(Path(p)) for p in result.outputs],
+            duration=round(result.duration, 3),
+            integrated_lufs=_number(report.output_lufs, 2),
+            true_peak_db=_number(report.true_peak_db, 2),
+            gain_db=_number(report.gain_db, 2),
+            clips_rendered=result.rendered,
+            clips_cached=result.cached,
+        )
+        return data
+
+
+@dataclass
+class BuildRecord:
+    """Every script of one invocation, in the order given."""
+
+    version: str
+    scripts: list[ScriptRecord] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)  # about the invocation, not one script
+
+    def script(self, file: str) -> ScriptRecord:
+        entry = ScriptRecord(file)
+        self.scripts.append(entry)
+        return entry
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.scripts) and not any(d.is_error for d in self.diagnostics)
+
+    def exit_code(self) -> int:
+        """0 every script built, 70 dramac failed on one (a bug), 1 otherwise (docs/ci.md)."""
+        if any(s.internal_error for s in self.scripts):
+            return 70
+        return 0 if self.ok else 1
+
+    def to_json(self, seconds: float) -> dict:
+        scripts = [s.to_json() for s in self.scripts]
+        built = [s for s in scripts if s["ok"]]
+        return {
+            "record": RECORD_VERSION,
+            "dramac": self.version,
+            "ok": self.ok,
+            "exit_code": self.exit_code(),
+            "diagnostics": [diagnostic_json(d) for d in self.diagnostics],
+            "builds": scripts,
+            "summary": {
+                "scripts": len(scripts),
+                "built": len(built),
+                "failed": len(scripts) - len(built),
+                "clips_rendered": sum(s["clips_rendered"] for s in built),
+                "clips_cached": sum(s["clips_cached"] for s in built),
+                "seconds": round(seconds, 3),
+            },
+        }
