@@ -72,3 +72,99 @@ def test_a_crashing_codec_costs_no_other_format(tmp_path, monkeypatch):
     assert len(failures) == 1 and failures[0].span.file == str(tmp_path / "play.ogg")
     assert sf.info(tmp_path / "play.flac").frames == int(SR * 2.0)
     assert not (tmp_path / "play.ogg").exists()
+
+
+# --- the build record ------------------------------------------------------------------------------
+
+SCHEMA = json.loads((ROOT / "docs" / "build-record.schema.json").read_text(encoding="utf-8"))
+
+
+def dramac(*args, cwd=None):
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb")
+    return subprocess.run([sys.executable, "-m", "compiler", *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=300)
+
+
+def scene_play(title: str, lines: int) -> str:
+    """A script of `lines` scenes of one short speech each: one clip per scene."""
+    scenes = [f"INT. ROOM {n} - DAY\n\nANNA\n{title} part {n}.\n" for n in range(1, lines + 1)]
+    return f"Title: {title}\n\n" + "\n".join(scenes)
+
+
+def make_project(root: Path, toml: str = "", **scripts: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "dramac.toml").write_text(toml, encoding="utf-8")
+    for name, text in scripts.items():
+        (root / name.replace("_", ".")).write_text(text, encoding="utf-8")
+    return root
+
+
+def validated(stdout: str) -> dict:
+    import jsonschema
+
+    record = json.loads(stdout)
+    jsonschema.validate(record, SCHEMA)
+    return record
+
+
+def test_record_of_a_build_that_succeeds(tmp_path):
+    project = make_project(tmp_path / "p", "[build]\njobs = 100000\n", play_fountain=scene_play("Dawn", 2))
+    r = dramac("build", project / "play.fountain", "-o", tmp_path / "out", "--format", "wav,ogg", "--json")
+    assert r.returncode == 0, r.stderr
+    record = validated(r.stdout)
+    assert record["ok"] and record["exit_code"] == 0 and record["summary"]["built"] == 1
+    (entry,) = record["builds"]
+    assert entry["ok"] and entry["clips_rendered"] + entry["clips_cached"] == 2
+    assert entry["backend"]["name"] == "embedded" and "piper-tts=" in entry["backend"]["identity"]
+    assert {"render", "write", "total"} <= set(entry["seconds"])
+    # The warning went to the record too, at its key in dramac.toml.
+    (warning,) = entry["diagnostics"]
+    assert (warning["severity"], warning["file"], warning["line"]) == ("warning", str(project / "dramac.toml"), 2)
+    assert [Path(o["path"]).name for o in entry["outputs"]] == ["play.wav", "play.ogg", "play.srt", "play.vtt", "play.json"]
+    for output in entry["outputs"]:
+        data = Path(output["path"]).read_bytes()
+        assert output["bytes"] == len(data) and output["sha256"] == hashlib.sha256(data).hexdigest()
+    manifest = json.loads((tmp_path / "out" / "play.json").read_text())
+    assert entry["duration"] == pytest.approx(manifest["duration"], abs=0.001)
+    assert entry["integrated_lufs"] == pytest.approx(manifest["loudness"]["integrated_lufs"], abs=0.01)
+
+
+def test_record_of_a_bad_script(tmp_path):
+    project = make_project(tmp_path / "p", bad_fountain="INT. ROOM - DAY\n\nANNA\nWait.\n\n[[pause forever]]\n")
+    r = dramac("build", project / "bad.fountain", "-o", tmp_path / "out", "--json")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    record = validated(r.stdout)
+    assert not record["ok"] and record["exit_code"] == 1 and record["summary"] == {
+        "scripts": 1, "built": 0, "failed": 1, "clips_rendered": 0, "clips_cached": 0, "seconds": record["summary"]["seconds"]}
+    (entry,) = record["builds"]
+    assert not entry["ok"] and entry["outputs"] == [] and entry["duration"] is None
+    (diag,) = entry["diagnostics"]
+    assert (diag["severity"], diag["file"], diag["line"], diag["column"]) == ("error", str(project / "bad.fountain"), 6, 9)
+    assert "'forever' is not a duration" in diag["message"]
+    assert f"{project / 'bad.fountain'}:6:9: error:" in r.stderr  # still printed for people
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_record_of_a_mixed_batch_builds_every_good_script(tmp_path):
+    project = make_project(tmp_path / "p", one_fountain=scene_play("One", 1),
+                           two_fountain="INT. ROOM - DAY\n\n[[sfx: missing.wav]]\n", three_fountain=scene_play("Three", 1))
+    out = tmp_path / "out"
+    r = dramac("build", *(project / f"{n}.fountain" for n in ("one", "two", "three")), "-o", out, "--json")
+    assert r.returncode == 1
+    record = validated(r.stdout)
+    assert [(e["file"], e["ok"]) for e in record["builds"]] == [
+        (str(project / "one.fountain"), True), (str(project / "two.fountain"), False), (str(project / "three.fountain"), True)]
+    assert record["summary"]["built"] == 2 and record["summary"]["failed"] == 1
+    errors = [d for d in record["builds"][1]["diagnostics"] if d["severity"] == "error"]
+    assert [(d["line"], d["column"]) for d in errors] == [(3, 8)] and "missing.wav" in errors[0]["message"]
+    # The script after the failing one was built all the same.
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.{x}" for n in ("one", "three") for x in ("wav", "srt", "vtt", "json"))
+
+
+def test_record_names_scripts_that_would_overwrite_each_other(tmp_path):
+    a = make_project(tmp_path / "a", play_fountain=scene_play("A", 1))
+    b = make_project(tmp_path / "b", play_fountain=scene_play("B", 1))
+    r = dramac("build", a / "play.fountain", b / "play.fountain", "-o", tmp_path / "out", "--json")
+    assert r.returncode == 1
+    record = validated(r.stdout)
+    assert record["builds"] == [] and "would both write play.*" in record["diagnostics"][0]["message"]
