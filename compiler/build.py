@@ -37,6 +37,7 @@ class Prepared:
     stitch: object  # compiler.stitch.StitchSettings
     master: object  # compiler.master.MasterSettings
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)  # seconds: parse, plan (settings, cast and plan)
     lock: object = None  # compiler.lock.LockFile: dramac.lock as read
 
 
@@ -49,7 +50,8 @@ class BuildResult:
     rendered: int
     cached: int
     seconds: float
-    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage: render, mix, write
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage: parse, plan, render, stitch, master, write
+    fresh_clips: list[Clip] = field(default_factory=list)  # the clips this build rendered (not from the cache)
 
 
 def _settings_from(cls, table: dict, settings: Settings, table_name: str):
@@ -91,7 +93,9 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
             relock: set[str] | bool = False) -> Prepared:
     """Front end, settings, cast and plan; raises CompileError with all diagnostics on failure.
     `relock` names characters (upper case; True: all) whose voices dramac.lock no longer keeps."""
+    started = time.perf_counter()
     parsed = parse_file(path)
+    parsed_at = time.perf_counter()
     if not parsed.ok:
         raise CompileError(parsed.diagnostics)
     script = parsed.script
@@ -130,8 +134,9 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
     # Every settings error is reported before any audio is rendered.
     stitch_settings = _settings_from(stitch.StitchSettings, settings.stitch, settings, "stitch")
     master_settings = _settings_from(master.MasterSettings, settings.master, settings, "master")
+    stages = {"parse": parsed_at - started, "plan": time.perf_counter() - parsed_at}
     return Prepared(parsed, settings, backend, name, options, cast, plan, stitch_settings, master_settings,
-                    parsed.diagnostics + sink.items, lock=locks)
+                    parsed.diagnostics + sink.items, stages, lock=locks)
 
 
 def build(
@@ -145,7 +150,7 @@ def build(
     before_publish: Callable[[Prepared], None] | None = None,
     frozen: bool = False,
 ) -> BuildResult:
-    from compiler import emit, master, render, stitch
+    from compiler import emit, estimate, master, render, stitch
 
     started = time.perf_counter()
     plan = prepared.plan
@@ -168,17 +173,28 @@ def build(
     clips = plan.clips
     if on_start:
         on_start(len(clips))
+    fresh: list[Clip] = []
+
+    def clip_ready(clip: Clip, from_cache: bool) -> None:
+        if not from_cache:
+            fresh.append(clip)
+        if on_clip:
+            on_clip(clip, from_cache)
+
     if frozen:  # `build --frozen`: stop before rendering anything if a clip or the lock would change
         from compiler import lock as lockfile
 
         lockfile.check_frozen(prepared, cache)
     try:
-        result = render.render_plan(clips, prepared.backend_name, prepared.backend_options, cache, jobs, on_clip)
+        result = render.render_plan(clips, prepared.backend_name, prepared.backend_options, cache, jobs, clip_ready)
     except OSError as exc:  # a full disk or a read-only cache
         raise CompileError(error(f"cannot write the clip cache: {exc.strerror or exc}", Span.point(str(cache_root), 1, 1))) from None
+    # What each voice took to say its lines: `dramac plan` times plays by it (compiler/estimate.py).
+    estimate.learn(cache_root, clips, result.takes, result.sample_rate)
     rendered_at = time.perf_counter()
     timeline = stitch.build_timeline(plan, result.takes, result.sample_rate, stitch_settings, sound_lengths)
     audio = stitch.assemble(timeline, result.takes, stitch_settings, sounds)
+    stitched_at = time.perf_counter()
     try:
         audio, report = master.master(audio, result.sample_rate, master_settings)
     except ValueError as exc:  # e.g. a backend returned NaN samples
@@ -209,5 +225,7 @@ def build(
     if audio_failures:
         raise CompileError(audio_failures)
     finished = time.perf_counter()
-    stages = {"render": rendered_at - started, "mix": mixed_at - rendered_at, "write": finished - mixed_at}
-    return BuildResult(prepared, outputs, timeline.duration, report, result.rendered, result.cached, finished - started, stages)
+    stages = {**prepared.stages, "render": rendered_at - started, "stitch": stitched_at - rendered_at,
+              "master": mixed_at - stitched_at, "write": finished - mixed_at}
+    return BuildResult(prepared, outputs, timeline.duration, report, result.rendered, result.cached, finished - started, stages,
+                       fresh)

@@ -144,16 +144,19 @@ def plan(file: Path = typer.Argument(..., help="Script file"),
          narrator: Optional[bool] = typer.Option(None, "--narrator/--no-narrator"),
          json: bool = typer.Option(False, "--json")) -> None:
     """Print the render clips, their speakers and estimated lengths, without rendering."""
+    from compiler import estimate
     from compiler.plan_types import Clip, PauseStep, SceneBreak, SoundCue
 
     prepared = _prepare(file, backend, narrator)
+    # Lengths at the voices' rates learned by earlier builds (the planner's own sizing rate is fixed).
+    rates = estimate.load_rates(prepared.parsed.project.cache_dir)
     steps = []
     for step in prepared.plan.steps:
         if isinstance(step, Clip):
             steps.append({"type": "clip", "key": step.key, "scene": step.scene, "speakers": list(step.speakers),
                           "voices": [v.name for v in step.voices], "lines": len(step.lines),
-                          "est_seconds": step.est_seconds, "spoken": [line.spoken for line in step.lines],
-                          "first_line": step.lines[0].span.line})
+                          "est_seconds": round(estimate.clip_seconds(step, rates), 2),
+                          "spoken": [line.spoken for line in step.lines], "first_line": step.lines[0].span.line})
         elif isinstance(step, PauseStep):
             steps.append({"type": "pause", "seconds": step.seconds})
         elif isinstance(step, SceneBreak):
@@ -161,24 +164,28 @@ def plan(file: Path = typer.Argument(..., help="Script file"),
             steps.append({"type": "scene", "scene": step.scene, "heading": heading.text if heading else None})
         elif isinstance(step, SoundCue):
             steps.append({"type": step.kind, "path": step.path, "options": dict(step.options), "line": step.span.line})
+    voices = {v.key for c in prepared.plan.clips for v in c.voices}
+    learned = sum(rates.known(key) for key in voices)
+    length = estimate.play_seconds(prepared.plan, rates, prepared.backend.sample_rate, prepared.stitch)
     if json:
-        dump_json({"title": prepared.plan.title, "backend": prepared.backend_name, "steps": steps})
+        dump_json({"title": prepared.plan.title, "backend": prepared.backend_name, "estimated_seconds": round(length, 1),
+                   "voices_with_learned_rates": learned, "voices": len(voices), "steps": steps})
         return
-    total = 0.0
     for s in steps:
         if s["type"] == "clip":
-            total += s["est_seconds"]
             who = " + ".join(f"[S{i + 1}] {n}" for i, n in enumerate(s["speakers"]))
             out.print(f"clip {s['key'][:8]}  line {s['first_line']:>4}  {s['est_seconds']:5.1f}s  {s['lines']:>2} lines  {who}")
         elif s["type"] == "scene":
             out.print(styled((f"── {s['heading'] or 'scene ' + str(s['scene'] + 1)} ──", "bold")))
         elif s["type"] == "pause":
-            total += s["seconds"]
             out.print(styled((f"pause {s['seconds']:g}s", "dim")))
         else:
             out.print(styled((f"{s['type']} {s.get('path') or ''}", "cyan")))
     n = sum(1 for s in steps if s["type"] == "clip")
-    out.print(f"{n} clips, about {total / 60:.1f} min of speech")
+    minutes, seconds = divmod(round(length), 60)
+    source = (f"speaking rates learned for {learned} of {len(voices)} voices" if learned
+              else "default speaking rate: build once to learn the voices' own")
+    out.print(f"{n} clips, about {minutes}:{seconds:02d} long ({source})", soft_wrap=True)
 
 
 def _check_formats(value: str) -> list[str]:
@@ -415,13 +422,19 @@ def watch(files: List[Path] = typer.Argument(..., help="Script files to rebuild 
           format: Optional[str] = typer.Option(None, "--format", callback=_format_option),
           jobs: int = typer.Option(0, "--jobs", "-j", min=0),
           debounce: float = typer.Option(0.3, min=0.0, max=10.0, help="Seconds of quiet before a rebuild"),
+          poll: bool = typer.Option(False, "--poll", help="Check the files every 0.2 s instead of asking the system to "
+                                    "report changes (for file systems that do not, such as some network mounts)"),
           once: bool = typer.Option(False, "--once", hidden=True, help="Build once and exit (tests)")) -> None:
-    """Rebuild whenever a script, its settings or its sounds change; keeps going after errors."""
+    """Rebuild whenever a script, its settings or its sounds change; keeps going after errors.
+
+    The voice stays loaded between saves; each rebuild says which script lines it re-rendered and
+    how long each step took."""
     from compiler.watch import watch_loop
 
     _distinct_outputs(files)
     watch_loop(files, lambda f, before_publish: _build_one(f, output, backend, format, jobs, None, None, False, quiet=True,
-                                                        before_publish=before_publish), out, debounce, once)
+                                                        before_publish=before_publish), out, debounce, once,
+               use_os=not poll)
 
 
 def main() -> None:

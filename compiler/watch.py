@@ -1,9 +1,17 @@
 """`dramac watch`: rebuild on change, like typst's watch.
 
-Polls the files (no extra dependency, works on every file system), waits until two snapshots taken
-`debounce` seconds apart agree so an editor's save-in-several-writes triggers one build, prints one
-status line per rebuild, and keeps going after errors. Only changed clips are re-rendered: the clip
-cache makes every rebuild incremental.
+Learns of saves from the operating system (inotify, FSEvents, kqueue through `watchfiles`), watching
+the folders of the script, its settings and its sounds; where that cannot work (watchfiles missing,
+no inotify watches left) it polls the files instead. Every wake-up, and a quiet one every
+`RECHECK_SECONDS` in case the system missed an event (network file systems), compares snapshots of
+the files, so an event only makes the check sooner: it is never trusted on its own. Waits until two
+snapshots taken `debounce` seconds apart agree so an editor's save-in-several-writes triggers one
+build, prints one status line per rebuild with the script lines it re-rendered and the seconds each
+step took, and keeps going after errors. Only changed clips are re-rendered: the clip cache makes
+every rebuild incremental, and the backend stays loaded in this process between builds (one
+instance per backend and options, compiler/backends.shared), so the one or two clips an edit changes
+are rendered here at once (render.py renders fewer than MIN_CLIPS_PER_WORKER misses per worker in
+this process), without starting worker processes or loading the voice again.
 
 A snapshot holds each file's size, modification time and inode, and for the script and its settings
 a digest of the content: a save on a file system with coarse timestamps, or one that keeps the old
@@ -18,9 +26,10 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import typer
 from rich.console import Console
@@ -29,7 +38,13 @@ from compiler.project import find_project
 from compiler.report import describe_failure, styled
 from compiler.source import MAX_SOURCE_BYTES
 
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.2  # between snapshots when the operating system cannot report changes
+RECHECK_SECONDS = 2.0  # longest wait for an event before the files are compared anyway
+# Milliseconds: an event is reported once no other came for STEP_MS (a save's writes arrive
+# together), or after GROUP_MS of steady writing.
+STEP_MS, GROUP_MS = 30, 300
+SHOWN_LINES = 8  # re-rendered script lines listed after a rebuild; the rest are counted
+STAGES = ("parse", "plan", "render", "stitch", "master", "write")
 
 
 def watched_paths(script: Path, sounds: tuple[Path, ...] = ()) -> list[Path]:
@@ -103,11 +118,84 @@ def publish_check(script: Path, started_from: dict) -> Callable[[object], None]:
     return check
 
 
+class ChangeWaiter:
+    """Waits for the next change to a set of files. Where watchfiles can watch their folders the
+    operating system says when one of the files changed; otherwise (watchfiles missing or refused:
+    no inotify watches left, a file system it cannot watch) it sleeps POLL_SECONDS. `wait` returns
+    after an event naming one of the files, after RECHECK_SECONDS without one, or once `stop` is
+    set; either way the caller compares snapshots, so a missed or spurious event costs nothing."""
+
+    def __init__(self, stop: threading.Event, use_os: bool = True):
+        self.stop = stop
+        self.use_os = use_os
+        self.fell_back: str | None = None  # why the OS watch failed, until the loop has said so
+        self._watching: frozenset[str] | None = None
+        self._events = None
+
+    def wait(self, paths: Iterable[Path]) -> None:
+        if self.use_os:
+            try:
+                self._wait_for_event(frozenset(os.path.abspath(p) for p in paths))
+                return
+            except Exception as exc:  # noqa: BLE001  (whatever stops the OS watch, polling still works)
+                self.close()
+                self.use_os, self.fell_back = False, describe_failure(exc)
+        time.sleep(POLL_SECONDS)
+
+    def _wait_for_event(self, names: frozenset[str]) -> None:
+        if names != self._watching:  # new sound files, or a file gone: watch the folders they are in now
+            self.close()
+            self._events = self._start(names)
+            self._watching = names
+        try:
+            next(self._events)
+        except StopIteration:  # `stop` was set
+            self.close()
+
+    def _start(self, names: frozenset[str]):
+        import watchfiles
+
+        folders = sorted({os.path.dirname(n) for n in names if os.path.isdir(os.path.dirname(n))})
+        if not folders:
+            raise FileNotFoundError("none of the watched files' folders exists")
+        return watchfiles.watch(*folders, watch_filter=lambda _change, path: os.path.abspath(path) in names,
+                                debounce=GROUP_MS, step=STEP_MS, rust_timeout=int(RECHECK_SECONDS * 1000),
+                                yield_on_timeout=True, stop_event=self.stop, recursive=False, raise_interrupt=True)
+
+    def close(self) -> None:
+        if self._events is not None:
+            self._events.close()  # ends the watchfiles generator, which closes its watcher
+        self._events, self._watching = None, None
+
+
+def clip_lines(clips, shown: int = SHOWN_LINES) -> list[str]:
+    """`file:line  SPEAKER: first words…` for each line of `clips`, at most `shown` of them, then a
+    count of the rest."""
+    lines = [line for clip in clips for line in clip.lines]
+    rows = []
+    for line in lines[:shown]:
+        words = line.original.split()
+        said = " ".join(words[:8]) + (" …" if len(words) > 8 else "")
+        rows.append(f"{line.span.file}:{line.span.line}  {line.speaker}: {said}")
+    if len(lines) > shown:
+        rows.append(f"… and {len(lines) - shown} more lines")
+    return rows
+
+
+def stage_times(stages: dict[str, float]) -> str:
+    """`parse 0.01s · plan 0.02s · …` in the order the build runs them."""
+    ordered = [name for name in STAGES if name in stages] + [name for name in stages if name not in STAGES]
+    return " · ".join(f"{name} {stages[name]:.2f}s" for name in ordered)
+
+
 def watch_loop(files: list[Path], build_one: Callable[[Path, Callable], object], console: Console, debounce: float,
-               once: bool) -> None:
-    """Build every file, then rebuild each one whenever its files change. `build_one(f, before_publish)`
-    builds f, calling before_publish(prepared) just before it writes any output."""
+               once: bool, stop: threading.Event | None = None, use_os: bool = True) -> None:
+    """Build every file, then rebuild each one whenever its files change, until `stop` is set.
+    `build_one(f, before_publish)` builds f, calling before_publish(prepared) just before it writes
+    any output; its result's `fresh_clips` (the clips it rendered) and `stages` (seconds per step)
+    are reported under the status line."""
     sounds: dict[Path, tuple[Path, ...]] = {f: () for f in files}
+    stop = stop or threading.Event()
 
     def rebuild(f: Path, started_from: dict) -> bool:
         """Build f; False when a file changed during the build and nothing was published."""
@@ -128,7 +216,14 @@ def watch_loop(files: list[Path], build_one: Callable[[Path, Callable], object],
         sounds[f] = sounds_of(result)
         console.print(styled(f"[{started}] ", ("✓", "bold green"), f" {f} → {result.outputs[0]}  {result.duration:.1f}s audio, "
                              f"{result.rendered} clips rendered, {result.cached} cached, {result.seconds:.1f}s"), soft_wrap=True)
+        report_details(result)
         return True
+
+    def report_details(result) -> None:
+        for row in clip_lines(result.fresh_clips):
+            console.print(styled(("    re-rendered ", "dim"), row), soft_wrap=True)
+        if result.stages:
+            console.print(styled((f"    {stage_times(result.stages)}", "dim")), soft_wrap=True)
 
     def build_settled(f: Path, current: dict) -> dict:
         """Rebuild f from a settled snapshot until a build was not overtaken by a save; returns the
@@ -153,10 +248,19 @@ def watch_loop(files: list[Path], build_one: Callable[[Path, Callable], object],
             states[f].update(snapshot(list(sounds[f]), digested=0))
     if once:
         return
+    waiter = ChangeWaiter(stop, use_os)
     console.print(styled((f"watching {len(files)} script(s); Ctrl-C to stop", "dim")))
-    while True:
-        time.sleep(POLL_SECONDS)
-        for f in files:
-            current = snapshot(watched_paths(f, sounds[f]))
-            if current != states[f]:
-                states[f] = build_settled(f, current)
+    try:
+        while not stop.is_set():
+            # Compared before waiting too: a save during the last build is built now, event or not.
+            for f in files:
+                current = snapshot(watched_paths(f, sounds[f]))
+                if current != states[f]:
+                    states[f] = build_settled(f, current)
+            waiter.wait([p for f in files for p in watched_paths(f, sounds[f])])
+            if waiter.fell_back:
+                console.print(styled((f"the system cannot report changes here ({waiter.fell_back}); "
+                                      f"checking every {POLL_SECONDS:g}s instead", "dim")), soft_wrap=True)
+                waiter.fell_back = None  # said once
+    finally:
+        waiter.close()

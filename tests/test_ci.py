@@ -168,3 +168,77 @@ def test_record_names_scripts_that_would_overwrite_each_other(tmp_path):
     assert r.returncode == 1
     record = validated(r.stdout)
     assert record["builds"] == [] and "would both write play.*" in record["diagnostics"][0]["message"]
+
+
+# --- outputs independent of the working directory --------------------------------------------------
+
+
+def test_outputs_are_byte_identical_from_two_working_directories(tmp_path):
+    """The manifest's source and every span's file are relative to the project root."""
+    project = make_project(tmp_path / "show" / "season1", play_fountain=scene_play("Harbour", 2))
+    first, second = tmp_path / "first", tmp_path / "second"
+    r = dramac("build", "play.fountain", "-o", first, "--format", "wav,flac", cwd=project)
+    assert r.returncode == 0, r.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = dramac("build", os.path.relpath(project / "play.fountain", elsewhere), "-o", "../second", "--format", "wav,flac",
+               cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    names = sorted(p.name for p in first.iterdir())
+    assert names == sorted(p.name for p in second.iterdir()) == ["play.flac", "play.json", "play.srt", "play.vtt", "play.wav"]
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    manifest = json.loads((first / "play.json").read_text())
+    assert manifest["source"] == "play.fountain"
+    assert {line["span"]["file"] for line in manifest["lines"]} == {"play.fountain"}
+
+
+# --- a series in one run ---------------------------------------------------------------------------
+
+
+def test_a_series_loads_its_backend_once_and_shares_one_worker_pool(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from compiler import cli, render
+    from compiler.backends import embedded
+
+    season = make_project(tmp_path / "season1", **{f"ep{n}_fountain": scene_play(f"Episode {n}", 6) for n in (1, 2, 3)})
+    constructed, pools = [], []
+    real_init = embedded.EmbeddedBackend.__init__
+
+    def counting_init(self, *args, **kwargs):
+        constructed.append(self)
+        real_init(self, *args, **kwargs)
+
+    class CountingPool(render.ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            pools.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(embedded.EmbeddedBackend, "__init__", counting_init)
+    monkeypatch.setattr(render, "ProcessPoolExecutor", CountingPool)
+    scripts = [str(season / f"ep{n}.fountain") for n in (1, 2, 3)]
+    result = CliRunner().invoke(cli.app, ["build", *scripts, "-o", str(tmp_path / "out"), "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    assert len(constructed) == 1  # in this process; each worker builds its own once
+    assert len(pools) == 1 and render._pools == {}  # one pool for the run, ended with it
+    assert "3 of 3 scripts built" in result.output
+    assert all((tmp_path / "out" / f"ep{n}.wav").exists() for n in (1, 2, 3))
+
+
+def test_a_codec_crash_fails_the_build_with_exit_1_and_keeps_the_other_outputs(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from compiler import cli
+
+    project = make_project(tmp_path / "p", play_fountain=scene_play("Crash", 1))
+    monkeypatch.setattr(encode.sys, "executable", _crashing_python(tmp_path))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli.app, ["build", str(project / "play.fountain"), "-o", str(out), "--format", "wav,ogg,flac",
+                                          "--json", "--jobs", "1"])
+    assert result.exit_code == 1
+    record = validated(result.stdout)
+    (entry,) = record["builds"]
+    (diag,) = entry["diagnostics"]
+    assert diag["file"] == str(out / "play.ogg") and "crashed (SIGSEGV)" in diag["message"]
+    assert sorted(p.name for p in out.iterdir()) == ["play.flac", "play.json", "play.srt", "play.vtt", "play.wav"]

@@ -28,7 +28,8 @@ class Done(BaseException):
 
 def result_of(text: str):
     prepared = SimpleNamespace(parsed=SimpleNamespace(source=SimpleNamespace(text=text)), plan=SimpleNamespace(steps=()))
-    return SimpleNamespace(prepared=prepared, outputs=[Path("out.wav")], duration=0.0, rendered=0, cached=0, seconds=0.0)
+    return SimpleNamespace(prepared=prepared, outputs=[Path("out.wav")], duration=0.0, rendered=0, cached=0, seconds=0.0,
+                           fresh_clips=[], stages={})
 
 
 class Watcher:
@@ -57,7 +58,7 @@ class Watcher:
 
     def _run(self):
         try:
-            watch_loop([self.script], self.build_one, self.screen, DEBOUNCE, once=False)
+            watch_loop([self.script], self.build_one, self.screen, DEBOUNCE, once=False, stop=self.stop)
         except Done:
             pass
 
