@@ -118,24 +118,98 @@ def cast(file: Path = typer.Argument(..., help="Script file"),
          backend: Optional[str] = typer.Option(None, help="Backend whose voices to show"),
          narrator: Optional[bool] = typer.Option(None, "--narrator/--no-narrator", help="Read action lines aloud"),
          json: bool = typer.Option(False, "--json")) -> None:
-    """List the characters with their line and word counts and their voices."""
+    """List the characters with their line and word counts, their voices, the gender each voice was
+    chosen for and why, and which voices dramac.lock keeps."""
     prepared = _prepare(file, backend, narrator)
     members = list(prepared.cast.members) + ([prepared.cast.narrator] if prepared.cast.narrator else [])
-    rows = [{"character": m.name, "lines": m.lines, "words": m.words, "voice": m.voice.name,
-             "description": m.voice.description, "explicit": m.explicit,
-             "first_line": m.first_span.line if m.first_span else None} for m in members]
+    rows = [_cast_row(m) for m in members]
+    lock = prepared.lock
     if json:
-        dump_json({"characters": rows})
+        dump_json({"characters": rows, "lock": str(lock.path) if lock is not None and lock.exists else None})
         return
     from rich.table import Table
 
     table = Table(title=styled(f"Cast of {file}"))
-    for col in ("character", "lines", "words", "voice", "description"):
+    for col in ("character", "lines", "words", "voice", "gender", "why"):
         table.add_column(col, justify="right" if col in ("lines", "words") else "left")
     for r in rows:
-        table.add_row(styled(r["character"]), str(r["lines"]), str(r["words"]),
-                      styled(r["voice"] + ("" if r["explicit"] else " (auto)")), styled(r["description"]))
+        table.add_row(styled(r["character"]), str(r["lines"]), str(r["words"]), styled(f"{r['voice']} ({r['source']})"),
+                      styled(r["voice_gender"] or "-"), styled(r["gender_why"]))
     out.print(table)
+    _print_cast_notes(rows, prepared)
+
+
+def _cast_row(member) -> dict:
+    guess = member.guess
+    source = "set" if member.explicit else "locked" if member.locked else "auto"
+    return {"character": member.name, "lines": member.lines, "words": member.words, "voice": member.voice.name,
+            "description": member.voice.description, "explicit": member.explicit, "locked": member.locked,
+            "source": source, "voice_gender": member.voice.gender or None,
+            "gender": guess.gender if guess else None, "gender_certainty": guess.certainty if guess else None,
+            "gender_reasons": list(guess.reasons) if guess else [], "gender_why": guess.summary if guess else "",
+            "first_line": member.first_span.line if member.first_span else None}
+
+
+def _print_cast_notes(rows: list[dict], prepared) -> None:
+    """Say where a voice's gender rests on weak, split or no evidence, and how to decide it; and what is locked."""
+    gendered = any(v.gender for v in prepared.backend.palette())
+    for r in rows:
+        if r["explicit"] or r["gender_certainty"] in (None, "set", "clear"):
+            continue
+        if not gendered:
+            break
+        from compiler.cast import toml_key
+
+        out.print(f"{r['character']}: {r['gender_why']}; the voice was chosen "
+                  f"{'for ' + r['gender'] if r['gender'] else 'from every palette voice'}. To decide: "
+                  f"[cast.{toml_key(r['character'])}] gender = \"female\" | \"male\" | \"neutral\" in dramac.toml", soft_wrap=True)
+    if not gendered:
+        out.print(f"The {prepared.backend_name} palette has no gendered voices: gender does not choose its voices.", soft_wrap=True)
+    lock = prepared.lock
+    locked = sum(r["locked"] for r in rows)
+    if lock is None or not lock.exists:
+        out.print("No dramac.lock yet: the first build (or `dramac lock`) writes it, and later builds keep these voices.",
+                  soft_wrap=True)
+    else:
+        out.print(f"{lock.display}: {locked} of {len(rows)} voices locked; `dramac lock --update [NAME]` casts again.",
+                  soft_wrap=True)
+
+
+@app.command("lock")
+def lock_command(file: Path = typer.Argument(..., help="Script file"),
+                 names: Optional[List[str]] = typer.Argument(None, help="With --update: the characters to cast again (default: all)"),
+                 update: bool = typer.Option(False, "--update", help="Cast again instead of keeping the locked voices"),
+                 backend: Optional[str] = typer.Option(None, help="Backend whose voices to lock"),
+                 narrator: Optional[bool] = typer.Option(None, "--narrator/--no-narrator")) -> None:
+    """Write dramac.lock beside dramac.toml: each character's voice, which later builds keep.
+    `dramac lock --update` casts every character again; `dramac lock --update FILE NAME…` only those."""
+    from compiler import lock as lockfile
+    from compiler.build import prepare
+    from compiler.diagnostics import error
+
+    if names and not update:
+        _fail(CompileError(error("character names are given with --update (dramac lock --update FILE NAME)",
+                                 Span.point(str(file), 1, 1))))
+    relock = ({n.strip().upper() for n in names} if names else True) if update else False
+    try:
+        prepared = prepare(file, backend, narrator, relock=relock)
+    except CompileError as exc:
+        _fail(exc)
+    if prepared.diagnostics:
+        _report(prepared.diagnostics, {prepared.parsed.source.path: prepared.parsed.source.lines})
+    speaking = {m.name.upper() for m in prepared.cast.members} | ({prepared.cast.narrator.name} if prepared.cast.narrator else set())
+    unknown = sorted(set(relock) - speaking) if isinstance(relock, set) else []
+    if unknown:
+        _fail(CompileError(error(f"no character named {', '.join(unknown)} speaks in this script", Span.point(str(file), 1, 1))))
+    script = lockfile.script_key(prepared.parsed.project, prepared.parsed.source.path)
+    before = prepared.lock.voices(script, prepared.backend_name)
+    lockfile.write(prepared.lock, lockfile.updated(prepared.lock, script, prepared.backend_name, prepared.cast, None))
+    members = list(prepared.cast.members) + ([prepared.cast.narrator] if prepared.cast.narrator else [])
+    for m in members:
+        old = before.get(m.name)
+        if old is None or old.key != m.voice.key:
+            out.print(f"{m.name}: {old.voice + ' -> ' if old else ''}{m.voice.name}", soft_wrap=True)
+    out.print(f"{prepared.lock.display}: {len(members)} voices locked for {script} ({prepared.backend_name})", soft_wrap=True)
 
 
 @app.command()
@@ -221,7 +295,7 @@ def _build_one(file: Path, out_dir: Path, backend, formats: Optional[str], jobs:
 
 
 def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], jobs: int, narrator, cache_dir,
-                   show_progress: bool, before_publish, entry):
+                   show_progress: bool, before_publish, entry, frozen: bool = False):
     """Prepare and build one script; flags win over the project's [build] settings, which win over
     defaults. Warnings are printed and kept in `entry` (a compiler.record.ScriptRecord) with the
     result; a failure raises CompileError."""
@@ -243,7 +317,7 @@ def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], j
     jobs = _worker_count(jobs, prepared.settings, entry)
     _check_cache_folder(cache_dir, out_dir, prepared.parsed.project.root)
     with _progress(file, show_progress) as (on_start, on_clip):
-        result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip, before_publish)
+        result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip, before_publish, frozen=frozen)
     entry.result = result
     entry.seconds.update(result.stages or {"build": result.seconds})
     entry.seconds["total"] = time.perf_counter() - started
@@ -320,6 +394,8 @@ def build(files: List[Path] = typer.Argument(..., help="Script files; a series (
           jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="Parallel render workers (0: [build] jobs, else all cores)"),
           narrator: Optional[bool] = typer.Option(None, "--narrator/--no-narrator", help="Read action and scene headings aloud"),
           cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Clip cache (default: <project>/.dramac-cache)"),
+          frozen: bool = typer.Option(False, "--frozen", help="Fail, before rendering, if any clip would be rendered or "
+                                      "dramac.lock would change; download nothing (docs/lock.md)"),
           json: bool = typer.Option(False, "--json", help="One JSON record of the run on stdout, also on failure (docs/ci.md)")) -> None:
     """Compile scripts to mastered audio with subtitles and a manifest.
 
@@ -328,6 +404,8 @@ def build(files: List[Path] = typer.Argument(..., help="Script files; a series (
     from compiler import __version__, render
     from compiler.record import BuildRecord
 
+    if frozen:  # nothing may be downloaded: a backend that would fetch a model fails instead
+        os.environ["HF_HUB_OFFLINE"] = "1"
     started = time.perf_counter()
     record = BuildRecord(__version__)
     clash = _output_clash(files)
@@ -337,7 +415,7 @@ def build(files: List[Path] = typer.Argument(..., help="Script files; a series (
     try:
         for f in files if clash is None else []:
             entry = record.script(str(f))
-            _build_into(entry, f, output, backend, format, jobs, narrator, cache_dir, not json)
+            _build_into(entry, f, output, backend, format, jobs, narrator, cache_dir, not json, frozen)
     finally:
         render.close_pools()
     if json:
@@ -347,11 +425,12 @@ def build(files: List[Path] = typer.Argument(..., help="Script files; a series (
     raise typer.Exit(record.exit_code())
 
 
-def _build_into(entry, f: Path, output: Path, backend, format, jobs, narrator, cache_dir, for_people: bool) -> None:
+def _build_into(entry, f: Path, output: Path, backend, format, jobs, narrator, cache_dir, for_people: bool,
+                frozen: bool = False) -> None:
     """Build one script of a run into its record; a failure is reported and recorded, and the run goes on."""
     started = time.perf_counter()
     try:
-        r = _render_script(f, output, backend, format, jobs, narrator, cache_dir, for_people, None, entry)
+        r = _render_script(f, output, backend, format, jobs, narrator, cache_dir, for_people, None, entry, frozen)
     except CompileError as exc:
         entry.seconds["total"] = time.perf_counter() - started
         _report(exc.diagnostics)
