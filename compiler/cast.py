@@ -219,13 +219,27 @@ def _honour_lock(name: str, entry: Locked, palette: list[Voice], likely: gender.
     if voice.key != entry.key:
         sink.warning(f"{name}'s locked voice '{entry.voice}' has changed since it was locked (a newer dramac or "
                      "backend); its clips will be rendered again", where,
-                     f"to record the new voice: dramac lock --update {name!r}")
+                     f"to record the new voice: {relock_command(where.file, name)}")
     if likely.certainty == "clear" and voice.gender and likely.gender and voice.gender != likely.gender:
         sink.warning(f"{name} keeps the {voice.gender} voice '{voice.name}' locked in dramac.lock, though the script "
                      f"now suggests {likely.gender} ({'; '.join(likely.reasons)})", where,
-                     f"to accept the change: dramac lock --update {name!r}; to keep it: [cast.{name!r}] gender = "
-                     f"\"{voice.gender}\"")
+                     f"to accept the change: {relock_command(where.file, name)}; to keep it: set [cast.{toml_key(name)}] "
+                     f"gender = \"{voice.gender}\" in dramac.toml")
     return voice
+
+
+def relock_command(script: str, name: str) -> str:
+    """The command that casts `name` again, quoted for a shell."""
+    import shlex
+
+    return f"dramac lock --update {shlex.quote(script)} {shlex.quote(name)}"
+
+
+def toml_key(name: str) -> str:
+    """`name` as a TOML key: bare when it can be, else a quoted string (`[cast."DR. AMES"]`)."""
+    from compiler.lock import toml_value
+
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else toml_value(name)
 
 
 def _named_voice(voice_name: str, palette: list[Voice]) -> Voice | None:

@@ -147,12 +147,14 @@ def _checked(data: dict, lock: LockFile) -> dict:
 
 
 _CLIP_TEXT_FIELDS = ("text", "spoken", "identity", "key")
+_CLIP_FIELDS = ("line", "lines", "speakers", "voices", "text", "spoken", "identity", "key")
 
 
 def _clip_record_ok(record) -> bool:
     return (isinstance(record, dict) and isinstance(record.get("line"), int) and not isinstance(record.get("line"), bool)
             and all(isinstance(record.get(k), str) for k in _CLIP_TEXT_FIELDS)
-            and all(isinstance(record.get(k), list) and all(isinstance(x, str) for x in record[k]) for k in ("speakers", "voices")))
+            and all(isinstance(record.get(k), list) and all(isinstance(x, str) for x in record[k]) for k in ("speakers", "voices"))
+            and isinstance(record.get("lines", []), list) and all(isinstance(x, str) for x in record.get("lines", [])))
 
 
 def voice_table(cast: Cast) -> dict[str, dict]:
@@ -173,6 +175,7 @@ def clip_record(clip: Clip, identity: str, cache_key: str) -> dict:
         "speakers": list(clip.speakers),
         "voices": [v.key for v in clip.voices],
         "text": _digest([f"{line.speaker}:{line.original}" for line in clip.lines]),
+        "lines": [_digest([line.speaker, line.original])[:12] for line in clip.lines],
         "spoken": _digest([f"{line.speaker}:{line.spoken}" for line in clip.lines]),
         "identity": identity,
         "key": cache_key,
@@ -209,25 +212,25 @@ def render(scripts: dict) -> str:
             prefix = f"scripts.{_key(script)}.{_key(backend)}"
             for name in sorted(entry.get("voices", {})):
                 out.append(f"\n[{prefix}.voices.{_key(name)}]\n")
-                out += [f"{k} = {_value(v)}\n" for k, v in sorted(entry["voices"][name].items())]
+                out += [f"{k} = {toml_value(v)}\n" for k, v in sorted(entry["voices"][name].items())]
             for record in entry.get("clips", []):
                 out.append(f"\n[[{prefix}.clips]]\n")
-                out += [f"{k} = {_value(record[k])}\n" for k in ("line", "speakers", "voices", "text", "spoken", "identity", "key")]
+                out += [f"{k} = {toml_value(record[k])}\n" for k in _CLIP_FIELDS if k in record]
     return "".join(out)
 
 
 def _key(text: str) -> str:
-    return _value(str(text))
+    return toml_value(str(text))
 
 
-def _value(value) -> str:
+def toml_value(value) -> str:
     """A TOML value: a basic string with every control character escaped, an integer, or an array."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
     if isinstance(value, list):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     escaped = []
     for ch in str(value):
         if ch in '"\\':
@@ -262,20 +265,22 @@ def frozen_problems(lock: LockFile, script: str, backend: str, cast: Cast, clips
     recorded_keys = {r["key"] for r in records}
     by_text = {(r["text"], tuple(r["speakers"])): r for r in records}
     by_line = {r["line"]: r for r in records}
-    current_keys = set()
+    accounted = set()  # recorded clips still in the script, or matched to a clip that changed
     for clip in clips:
         key = cache_key(clip)
-        current_keys.add(key)
+        accounted.add(key)
         cached = is_cached(clip)
         if cached and key in recorded_keys:
             continue
         record = clip_record(clip, identity, key)
         old = by_text.get((record["text"], tuple(record["speakers"]))) or by_line.get(record["line"])
-        reason = _why(record, old, cast)
+        if old is not None:
+            accounted.add(old["key"])
         what = "would be rendered" if not cached else f"is not recorded in {LOCK_NAME}"
-        problems.append(error(f"--frozen: this line {what}: {reason}", clip.lines[0].span))
+        for span, reason in _changed_lines(clip, record, old):
+            problems.append(error(f"--frozen: this line {what}: {reason}", span))
     for record in records:
-        if record["key"] not in current_keys:
+        if record["key"] not in accounted:
             problems.append(error(f"--frozen: {LOCK_NAME} records a clip (script line {record['line']}) this script no "
                                   "longer has; the lock would change", lock.span_of(record["key"])))
     return problems
@@ -299,7 +304,18 @@ def _voice_problems(locked: dict, cast: Cast, source: str, backend: str) -> list
     return problems
 
 
-def _why(record: dict, old: dict | None, cast: Cast) -> str:
+def _changed_lines(clip: Clip, record: dict, old: dict | None) -> list[tuple[Span, str]]:
+    """The lines of a clip to blame, each with the reason: the lines whose text the lock does not
+    know when the text changed, else the clip's first line."""
+    reason = _why(record, old)
+    if old is None or reason != "its text changed" or "lines" not in old:
+        return [(clip.lines[0].span, reason)]
+    known = set(old["lines"])
+    changed = [line.span for line, digest in zip(clip.lines, record["lines"]) if digest not in known]
+    return [(span, reason) for span in changed] or [(clip.lines[0].span, "its lines were regrouped")]
+
+
+def _why(record: dict, old: dict | None) -> str:
     """Which input of a clip differs from what the lock says it was rendered from."""
     if old is None:
         return f"new text (no clip of {LOCK_NAME} has this line)"
