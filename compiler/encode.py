@@ -13,6 +13,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -35,6 +36,41 @@ def write_blocks(target: str, samples: np.ndarray, sample_rate: int, container: 
     with sf.SoundFile(target, "w", sample_rate, 1, format=container, subtype=subtype) as sound:
         for start in range(0, len(samples), BLOCK_FRAMES):
             sound.write(samples[start:start + BLOCK_FRAMES])
+    if container == "OGG":
+        set_ogg_serial(target)
+
+
+# libsndfile gives every Ogg stream a serial number drawn from the clock, so two builds of the same
+# play would differ in bytes 14-17 of every page (and its checksum). dramac writes this one instead:
+# a file holds one logical stream, and the number only has to be unique within the file.
+OGG_SERIAL = 0x64726D63  # "drmc"
+_BIT_REVERSED = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
+
+
+def _ogg_crc(page: bytes) -> int:
+    """Ogg's page checksum (CRC-32, polynomial 0x04C11DB7, not reflected, no initial or final xor),
+    computed by zlib's reflected CRC-32 over the bit-reversed bytes."""
+    import zlib
+
+    reflected = zlib.crc32(page.translate(_BIT_REVERSED), 0xFFFFFFFF) ^ 0xFFFFFFFF
+    return int(f"{reflected:032b}"[::-1], 2)
+
+
+def set_ogg_serial(path: str, serial: int = OGG_SERIAL) -> None:
+    """Rewrite every page of the single-stream Ogg file at `path` with `serial` and a fresh checksum."""
+    data = bytearray(Path(path).read_bytes())
+    offset = 0
+    while offset < len(data):
+        if data[offset:offset + 4] != b"OggS" or offset + 27 > len(data):
+            raise EncodeFailed("the Ogg encoder wrote a malformed page")
+        segments = data[offset + 26]
+        length = 27 + segments + sum(data[offset + 27: offset + 27 + segments])
+        data[offset + 14: offset + 18] = serial.to_bytes(4, "little")
+        data[offset + 22: offset + 26] = bytes(4)
+        crc = _ogg_crc(bytes(data[offset: offset + length]))
+        data[offset + 22: offset + 26] = crc.to_bytes(4, "little")
+        offset += length
+    Path(path).write_bytes(data)
 
 
 def encode(target: str, samples: np.ndarray, sample_rate: int, container: str, subtype: str) -> None:

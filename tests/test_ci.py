@@ -46,6 +46,34 @@ def test_three_minute_ogg_is_written_and_reads_back(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["long.ogg"]
 
 
+def _reference_ogg_crc(data: bytes) -> int:
+    """Ogg's checksum bit by bit, as the specification (RFC 3533) describes it."""
+    crc = 0
+    for byte in data:
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7) & 0xFFFFFFFF if crc & 0x80000000 else (crc << 1) & 0xFFFFFFFF
+    return crc
+
+
+def test_ogg_files_are_reproducible_with_valid_page_checksums(tmp_path):
+    """libsndfile draws each stream's serial number from the clock: two builds differed in every page."""
+    audio = noise(3.0)
+    first, second = tmp_path / "a.ogg", tmp_path / "b.ogg"
+    emit.write_audio(first, audio, SR, "ogg")
+    emit.write_audio(second, audio, SR, "ogg")
+    assert first.read_bytes() == second.read_bytes()
+    data, offset, pages = first.read_bytes(), 0, 0
+    while offset < len(data):
+        segments = data[offset + 26]
+        length = 27 + segments + sum(data[offset + 27: offset + 27 + segments])
+        page = data[offset: offset + length]
+        assert int.from_bytes(page[14:18], "little") == encode.OGG_SERIAL
+        assert int.from_bytes(page[22:26], "little") == _reference_ogg_crc(page[:22] + bytes(4) + page[26:])
+        offset, pages = offset + length, pages + 1
+    assert pages > 2 and sf.info(first).frames == len(audio)
+
+
 def _crashing_python(tmp_path: Path) -> str:
     """An 'interpreter' that dies of SIGSEGV, as libsndfile's encoder did."""
     fake = tmp_path / "crashing-python"
@@ -242,3 +270,68 @@ def test_a_codec_crash_fails_the_build_with_exit_1_and_keeps_the_other_outputs(t
     (diag,) = entry["diagnostics"]
     assert diag["file"] == str(out / "play.ogg") and "crashed (SIGSEGV)" in diag["message"]
     assert sorted(p.name for p in out.iterdir()) == ["play.flac", "play.json", "play.srt", "play.vtt", "play.wav"]
+
+
+# --- the example workflow --------------------------------------------------------------------------
+
+EXAMPLE = ROOT / "examples" / "ci"
+WORKFLOW = EXAMPLE / ".github" / "workflows" / "render.yml"
+
+
+def workflow_jobs() -> dict:
+    import yaml
+
+    workflow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    assert set(workflow[True]) >= {"push", "pull_request"}  # YAML 1.1 reads the key `on` as true
+    return workflow["jobs"]
+
+
+def dramac_lines(job: dict) -> list[str]:
+    return [line.strip() for step in job["steps"] for line in step.get("run", "").splitlines()
+            if line.strip().startswith("dramac ")]
+
+
+def run_lines(lines: list[str], cwd: Path) -> None:
+    """Each line as the runner's bash runs it (globs, redirections), with this dramac first on PATH."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", NO_COLOR="1")
+    for line in lines:
+        r = subprocess.run(["bash", "-eo", "pipefail", "-c", line], cwd=cwd, env=env, capture_output=True, text=True,
+                           timeout=600)
+        assert r.returncode == 0, f"{line}\n{r.stderr}"
+
+
+def test_the_workflow_has_a_cpu_render_a_cache_keyed_on_the_lock_artifacts_and_a_gpu_job():
+    jobs = workflow_jobs()
+    assert jobs["render"]["needs"] == "check" and "gpu" in jobs["render-dia2"]["runs-on"]
+    uses = {step.get("uses", "").split("@")[0]: step for step in jobs["render"]["steps"]}
+    restore, save = uses["actions/cache/restore"], uses["actions/cache/save"]
+    assert restore["with"]["path"] == save["with"]["path"] == ".dramac-cache"
+    assert "hashFiles('**/dramac.lock')" in restore["with"]["key"] and "hashFiles('**/dramac.lock')" in save["with"]["key"]
+    assert save["if"] == "always()" and uses["actions/upload-artifact"]["if"] == "always()"
+    assert all("--backend dia2" in line for line in dramac_lines(jobs["render-dia2"]))
+    assert not any("dia2" in line for name in ("check", "render") for line in dramac_lines(jobs[name]))
+
+
+def test_the_workflow_commands_render_the_example_and_its_cache_serves_the_next_run(tmp_path):
+    import yaml  # noqa: F401  (the workflow is read with PyYAML)
+
+    jobs = workflow_jobs()
+    first = tmp_path / "first"
+    shutil.copytree(EXAMPLE, first, ignore=shutil.ignore_patterns(".dramac-cache", "outputs", "dramac.lock"))
+    run_lines(dramac_lines(jobs["check"]) + dramac_lines(jobs["render"]), first)
+    record = validated((first / "build-record.json").read_text(encoding="utf-8"))
+    assert record["ok"] and record["summary"]["built"] == 2 and record["summary"]["clips_rendered"] > 0
+    uses = {step.get("uses", "").split("@")[0]: step for step in jobs["render"]["steps"]}
+    for path in uses["actions/upload-artifact"]["with"]["path"].split():
+        assert (first / path).exists(), path
+    assert sorted(p.name for p in (first / "outputs").glob("*.ogg")) == ["ep1.ogg", "ep2.ogg"]
+    assert list(first.glob("**/dramac.lock")), "the cache key's input"
+    # The next run restores what this one saved: nothing is rendered again.
+    second = tmp_path / "second"
+    shutil.copytree(EXAMPLE, second, ignore=shutil.ignore_patterns(".dramac-cache", "outputs", "dramac.lock"))
+    shutil.copytree(first / uses["actions/cache/save"]["with"]["path"], second / uses["actions/cache/restore"]["with"]["path"])
+    run_lines(dramac_lines(jobs["render"]), second)
+    again = validated((second / "build-record.json").read_text(encoding="utf-8"))
+    assert again["summary"]["clips_rendered"] == 0 and again["summary"]["clips_cached"] == record["summary"]["clips_rendered"]
+    for name in ("ep1.flac", "ep2.ogg", "ep1.json"):
+        assert (first / "outputs" / name).read_bytes() == (second / "outputs" / name).read_bytes(), name
