@@ -50,12 +50,17 @@ def test_watch_rebuilds_incrementally_and_survives_errors(tmp_path):
         assert "✓" in first and "0 cached" in first, first
 
         text = script.read_text(encoding="utf-8")
-        line = next(l for l in text.splitlines() if l.startswith("**TOM:**") or l.startswith("TOM:"))
+        number, line = next((i + 1, l) for i, l in enumerate(text.splitlines()) if l.startswith("**TOM:**") or l.startswith("TOM:"))
         script.write_text(text.replace(line, line.rstrip() + " I promise."), encoding="utf-8")
         second, _ = _wait_for(q, lambda l: "✓" in l or "✗" in l)
         assert "✓" in second
         rendered = int(second.split(" clips rendered")[0].rsplit(" ", 1)[-1])
         assert 1 <= rendered <= 2, second
+        # Under the status line: the script lines it re-rendered, the edited one among them, and the
+        # seconds of each step.
+        _, details = _wait_for(q, lambda l: l.strip().startswith("parse "))
+        assert any(f"re-rendered {script}:{number}  TOM:" in l for l in details), details
+        assert all(f" {step} " in details[-1] for step in ("plan", "render", "stitch", "master", "write")), details
 
         script.write_text(text + "\n[[pause forever]]\n", encoding="utf-8")
         broken, seen = _wait_for(q, lambda l: "✓" in l or "✗" in l)
@@ -76,3 +81,45 @@ def test_watch_rebuilds_incrementally_and_survives_errors(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_the_voice_stays_loaded_and_an_edit_renders_in_this_process(tmp_path, monkeypatch):
+    """Two rebuilds in one watch: one backend instance, built once; the changed clip rendered here,
+    with no worker pool started for it."""
+    from rich.console import Console
+
+    from compiler import backends, cli, render
+    from compiler.watch import watch_loop
+
+    made = []
+    real_create = backends.create
+    monkeypatch.setattr(backends, "_shared", {})
+    monkeypatch.setattr(backends, "create", lambda *a, **k: made.append(a[0]) or real_create(*a, **k))
+    script = tmp_path / "play.fountain"
+    script.write_text("INT. HARBOUR - NIGHT\n\nANNA\nThe boat is late.\n\nBEN\nThen we wait here.\n")
+    results = []
+    stop = threading.Event()
+
+    def build_one(f, before_publish):
+        result = cli._build_one(f, tmp_path / "out", None, None, 0, None, None, False, quiet=True, before_publish=before_publish)
+        results.append(result)
+        return result
+
+    thread = threading.Thread(target=watch_loop, args=([script], build_one, Console(file=open(os.devnull, "w")), 0.1, False),
+                              kwargs={"stop": stop}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not results and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        script.write_text(script.read_text().replace("late.", "late again."))
+        while len(results) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert len(results) == 2
+    assert made == ["embedded"], made
+    assert results[1].rendered == 1 and [c.lines[0].original for c in results[1].fresh_clips] == ["The boat is late again."]
+    assert render._pools == {}
