@@ -203,7 +203,10 @@ def lock_command(file: Path = typer.Argument(..., help="Script file"),
         _fail(CompileError(error(f"no character named {', '.join(unknown)} speaks in this script", Span.point(str(file), 1, 1))))
     script = lockfile.script_key(prepared.parsed.project, prepared.parsed.source.path)
     before = prepared.lock.voices(script, prepared.backend_name)
-    lockfile.write(prepared.lock, lockfile.updated(prepared.lock, script, prepared.backend_name, prepared.cast, None))
+    try:
+        lockfile.save(prepared.lock, lockfile.updated(prepared.lock, script, prepared.backend_name, prepared.cast, None))
+    except CompileError as exc:
+        _fail(exc)
     members = list(prepared.cast.members) + ([prepared.cast.narrator] if prepared.cast.narrator else [])
     for m in members:
         old = before.get(m.name)

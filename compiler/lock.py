@@ -349,8 +349,16 @@ def record(prepared, cache) -> bool:
     """After a build: the lock holds the cast's voices and what each clip was rendered from."""
     identity = prepared.backend.identity()
     clips = [clip_record(c, identity, cache.key(identity, c)) for c in prepared.plan.clips]
-    scripts = updated(prepared.lock, _script_of(prepared), prepared.backend_name, prepared.cast, clips)
-    return write(prepared.lock, scripts)
+    return save(prepared.lock, updated(prepared.lock, _script_of(prepared), prepared.backend_name, prepared.cast, clips))
+
+
+def save(lock: LockFile, scripts: dict) -> bool:
+    """`write`, with a failure to write as a diagnostic at the lock."""
+    try:
+        return write(lock, scripts)
+    except OSError as exc:  # a read-only project, a full disk
+        raise CompileError(error(f"cannot write {LOCK_NAME}: {exc.strerror or exc}", Span.point(lock.display, 1, 1),
+                                 "the voices are not locked; make the project folder writable")) from None
 
 
 def _script_of(prepared) -> str:

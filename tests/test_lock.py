@@ -228,3 +228,27 @@ def test_cast_says_when_evidence_is_split_and_how_to_decide(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "ELENA: evidence is split" in run.stdout and '[cast.ELENA] gender = "female" | "male" | "neutral"' in run.stdout
     assert "No dramac.lock yet" in run.stdout
+
+
+def test_a_lock_in_the_way_of_a_folder_is_a_diagnostic_not_a_traceback(tmp_path):
+    _project(tmp_path)
+    (tmp_path / "dramac.lock").mkdir()
+    run = _dramac(tmp_path, "lock", "play.fountain")
+    assert run.returncode == 1 and "dramac.lock:1:1: error: is a directory" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_lock_that_cannot_be_written_is_a_diagnostic(tmp_path, monkeypatch):
+    import errno
+
+    import compiler.atomic
+
+    play = _project(tmp_path)
+    prepared = prepare(play)
+
+    def full_disk(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(compiler.atomic, "write_atomically", full_disk)
+    with pytest.raises(CompileError) as caught:
+        lockfile.save(prepared.lock, lockfile.updated(prepared.lock, "play.fountain", "embedded", prepared.cast, None))
+    assert "cannot write dramac.lock: No space left on device" in caught.value.diagnostics[0].message
