@@ -335,3 +335,27 @@ def test_the_workflow_commands_render_the_example_and_its_cache_serves_the_next_
     assert again["summary"]["clips_rendered"] == 0 and again["summary"]["clips_cached"] == record["summary"]["clips_rendered"]
     for name in ("ep1.flac", "ep2.ogg", "ep1.json"):
         assert (first / "outputs" / name).read_bytes() == (second / "outputs" / name).read_bytes(), name
+
+
+def test_a_dramac_bug_in_one_script_is_exit_70_with_a_record_after_the_others(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from compiler import build as driver, cli
+
+    project = make_project(tmp_path / "p", one_fountain=scene_play("One", 1), two_fountain=scene_play("Two", 1))
+    real_build = driver.build
+
+    def buggy_for_one(prepared, *args, **kwargs):
+        if prepared.plan.source.endswith("one.fountain"):
+            raise ZeroDivisionError("a bug")
+        return real_build(prepared, *args, **kwargs)
+
+    monkeypatch.setattr(driver, "build", buggy_for_one)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli.app, ["build", str(project / "one.fountain"), str(project / "two.fountain"), "-o", str(out),
+                                          "--json", "--jobs", "1"])
+    assert result.exit_code == 70
+    record = validated(result.stdout)
+    assert record["exit_code"] == 70 and [(e["ok"], e["internal_error"]) for e in record["builds"]] == [(False, True), (True, False)]
+    assert "internal compiler error: ZeroDivisionError: a bug" in record["builds"][0]["diagnostics"][0]["message"]
+    assert (out / "two.wav").exists() and not (out / "one.wav").exists()
