@@ -52,6 +52,7 @@ class Locked:
     key: str  # Voice.key when it was locked
     gender: str = ""
     source: str = "auto"  # "settings" when the voice was set in [cast.NAME]
+    name_says: str = ""  # the name dictionary's answer when it was locked (compiler/gender.py)
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def cast_script(
         except ValueError as exc:
             raise CompileError(error(f"cast entry '{name}': {exc}", settings_span(name))) from None
 
-    guesses = _guesses(script, [a.name for a in appearances], gender_set)
+    guesses = _guesses(script, [a.name for a in appearances], gender_set, locked)
     chosen = dict(explicit)
     taken = {v.key for v in explicit.values()}
     from_lock = set()
@@ -182,10 +183,11 @@ def _gender_setting(name: str, value, settings_span: Callable[[str], Span]) -> s
     return value.lower()
 
 
-def _guesses(script: Script, names: list[str], gender_set: dict[str, str]) -> dict[str, gender.Guess]:
+def _guesses(script: Script, names: list[str], gender_set: dict[str, str], locked: dict[str, Locked]) -> dict[str, gender.Guess]:
     intros = gender.introductions([n for n in names if n not in gender_set], script)
     firsts = {gender.first_word(n) for n in names}
-    return {n: gender.guess(n, intros.get(n), gender_set.get(n), frozenset(firsts - {gender.first_word(n)}))
+    return {n: gender.guess(n, intros.get(n), gender_set.get(n), frozenset(firsts - {gender.first_word(n)}),
+                            locked[n].name_says if n in locked else "")
             for n in names}
 
 

@@ -15,7 +15,7 @@ split, `dramac cast` says so: a guess is never shown as more than it is.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from compiler.nodes import Action, Script
@@ -58,6 +58,9 @@ class Guess:
     gender: str | None  # FEMALE, MALE, NEUTRAL, or None when nothing can be said
     certainty: str  # "set" (in the settings), "clear", "weak", "split", "none"
     reasons: tuple[str, ...]
+    # The name dictionary's answer for the first name ("" when none was asked): dramac.lock keeps it,
+    # so a build of a locked cast never loads the dictionary (0.3 s).
+    name_says: str = ""
 
     @property
     def summary(self) -> str:
@@ -68,15 +71,23 @@ class Guess:
         return ": ".join(parts) if len(parts) == 2 else (parts[0] if parts else "")
 
 
+# What the name dictionary answers (gender-guesser's words).
+NAME_ANSWERS = ("female", "male", "mostly_female", "mostly_male", "andy", "unknown")
+
+
 def guess(name: str, introduction: tuple[str, int] | None = None, setting: str | None = None,
-          others: frozenset[str] = frozenset()) -> Guess:
+          others: frozenset[str] = frozenset(), name_says: str = "") -> Guess:
     """The likely gender of the character `name` (its normalised cue name). `introduction` is the
     text after its name where the action first writes it in capitals, and that line (`introductions`);
-    `others` the first words of the other characters' names, where the introduction ends."""
+    `others` the first words of the other characters' names, where the introduction ends; `name_says`
+    the dictionary's answer for the name when it is known already (from dramac.lock)."""
     if setting is not None:
         return Guess(setting, "set", (f'gender = "{setting}"',))
-    evidence = cue_evidence(name) + introduction_evidence(name, introduction, others)
-    return combine(evidence)
+    first = _first_name(name)
+    if first is not None and name_says not in NAME_ANSWERS:
+        name_says = _detector().get_gender(first.capitalize()) if first.isalpha() else "unknown"
+    evidence = cue_evidence(name, name_says) + introduction_evidence(name, introduction, others)
+    return replace(combine(evidence), name_says=name_says if first is not None else "")
 
 
 def combine(evidence: list[Evidence]) -> Guess:
@@ -92,43 +103,55 @@ def combine(evidence: list[Evidence]) -> Guess:
     return Guess(leader, "clear" if totals[leader] >= 2 else "weak", reasons)
 
 
-def cue_evidence(name: str) -> list[Evidence]:
-    """Honorifics in the cue, then the first name in the dictionary."""
-    words = [w.strip(".,'’") for w in name.upper().split()]
-    words = [w for w in words if w]
+def _cue_words(name: str) -> list[str]:
+    return [w for w in (w.strip(".,'’") for w in name.upper().split()) if w]
+
+
+def _honorific(words: list[str]) -> tuple[str, str] | None:
     for gender, table in _HONORIFICS.items():
         for word in words:
             if word in table:
-                # The honorific decides; the word after it is usually a surname (MRS. THOMAS).
-                return [Evidence(gender, 3, f"{word.title()} in the cue")]
+                return gender, word
+    return None
+
+
+def _first_name(name: str) -> str | None:
+    """The word of the cue to look up in the name dictionary: None after an honorific (it decides,
+    and the word after it is usually a surname: MRS. THOMAS) or for a title and a surname (DR. AMES)."""
+    words = _cue_words(name)
+    if _honorific(words) is not None:
+        return None
     rest = list(words)
-    titled = False
     while rest and rest[0] in _TITLES:
         rest.pop(0)
-        titled = True
-    if not rest or (titled and len(rest) == 1):
+    if not rest or (len(rest) == 1 and len(rest) < len(words)):
+        return None
+    return rest[0]
+
+
+def cue_evidence(name: str, name_says: str = "") -> list[Evidence]:
+    """Honorifics in the cue, then the first name with the dictionary's answer for it."""
+    words = _cue_words(name)
+    honorific = _honorific(words)
+    if honorific is not None:
+        return [Evidence(honorific[0], 3, f"{honorific[1].title()} in the cue")]
+    first = _first_name(name)
+    if first is None:
         return [Evidence("", 0, f"{' '.join(words)}: a title and a surname say nothing")]
-    return _name_evidence(rest[0])
-
-
-def first_word(name: str) -> str:
-    """A name's first word as the introductions compare it: capitals, no punctuation at its edges."""
-    words = name.split()
-    return words[0].strip(_EDGE).upper() if words else ""
-
-
-def _name_evidence(first: str) -> list[Evidence]:
     label = first.capitalize()
-    if not first.isalpha():
-        return [Evidence("", 0, f"{label} is not a first name")]
-    answer = _detector().get_gender(label)
     return {
         "andy": [Evidence("", 0, f"{label} is a first name of either gender")],
         "female": [Evidence(FEMALE, 2, f"{label} is a female first name")],
         "male": [Evidence(MALE, 2, f"{label} is a male first name")],
         "mostly_female": [Evidence(FEMALE, 1, f"{label} is mostly a female first name")],
         "mostly_male": [Evidence(MALE, 1, f"{label} is mostly a male first name")],
-    }.get(answer, [Evidence("", 0, f"{label} is not in the name dictionary")])
+    }.get(name_says, [Evidence("", 0, f"{label} is not in the name dictionary")])
+
+
+def first_word(name: str) -> str:
+    """A name's first word as the introductions compare it: capitals, no punctuation at its edges."""
+    words = name.split()
+    return words[0].strip(_EDGE).upper() if words else ""
 
 
 @lru_cache(maxsize=1)

@@ -58,7 +58,7 @@ class LockFile:
         for name, v in self.entry(script, backend).get("voices", {}).items():
             if relock is True or name.upper() in (relock or set()):
                 continue
-            found[name] = Locked(v["voice"], v["key"], v.get("gender", ""), v.get("source", "auto"))
+            found[name] = Locked(v["voice"], v["key"], v.get("gender", ""), v.get("source", "auto"), v.get("name_says", ""))
         return found
 
     def span_of(self, needle: str) -> Span:
@@ -136,7 +136,7 @@ def _checked(data: dict, lock: LockFile) -> dict:
                 raise bad(f"'{script}' {backend} voices must be a table", "voices")
             for name, voice in voices.items():
                 if not (isinstance(voice, dict) and all(isinstance(voice.get(k), str) for k in ("voice", "key"))
-                        and all(isinstance(voice.get(k, ""), str) for k in ("gender", "source"))):
+                        and all(isinstance(voice.get(k, ""), str) for k in ("gender", "source", "name_says"))):
                     raise bad(f"the voice of {name} needs text values voice, key, gender and source", name)
             clips = entry.setdefault("clips", [])
             if not isinstance(clips, list) or not all(_clip_record_ok(c) for c in clips):
@@ -161,7 +161,8 @@ def voice_table(cast: Cast) -> dict[str, dict]:
     """The voices the lock records for a cast: every character's, and the narrator's when it speaks."""
     members = list(cast.members) + ([cast.narrator] if cast.narrator else [])
     return {m.name: {"voice": m.voice.name, "key": m.voice.key, "gender": m.voice.gender,
-                     "source": "settings" if m.explicit else "auto"} for m in members}
+                     "source": "settings" if m.explicit else "auto",
+                     **({"name_says": m.guess.name_says} if m.guess and m.guess.name_says else {})} for m in members}
 
 
 def _digest(parts: list[str]) -> str:

@@ -252,3 +252,19 @@ def test_a_lock_that_cannot_be_written_is_a_diagnostic(tmp_path, monkeypatch):
     with pytest.raises(CompileError) as caught:
         lockfile.save(prepared.lock, lockfile.updated(prepared.lock, "play.fountain", "embedded", prepared.cast, None))
     assert "cannot write dramac.lock: No space left on device" in caught.value.diagnostics[0].message
+
+
+def test_a_locked_cast_never_loads_the_name_dictionary(tmp_path, monkeypatch):
+    from compiler import gender
+
+    play = _project(tmp_path)
+    first = prepare(play)
+    _write_lock(first)
+
+    def no_dictionary():
+        raise AssertionError("the name dictionary was loaded for a locked cast")
+
+    monkeypatch.setattr(gender, "_detector", no_dictionary)
+    again = prepare(play)
+    assert _voices(again) == _voices(first)
+    assert [m.guess for m in again.cast.members] == [m.guess for m in first.cast.members]
