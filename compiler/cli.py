@@ -522,6 +522,10 @@ def watch(files: List[Path] = typer.Argument(..., help="Script files to rebuild 
 def main() -> None:
     try:
         app()
+    except SystemExit as exc:
+        if exc.code == 2 and _wants_build_record(sys.argv[1:]):
+            _print_usage_record()
+        raise
     except KeyboardInterrupt:
         _last_words(styled("interrupted: finished clips are cached; the next build resumes from them"))
         sys.exit(130)
@@ -529,6 +533,26 @@ def main() -> None:
         _last_words(styled(("internal compiler error", "bold red"), f": {describe_failure(exc)}"),
                     styled("this is a bug in dramac; please report it with the script that triggers it"))
         sys.exit(70)
+
+
+def _wants_build_record(args: list[str]) -> bool:
+    return bool(args) and args[0] == "build" and "--json" in args
+
+
+def _print_usage_record() -> None:
+    """`build --json` promises one record per run: a command line refused by the option parser (exit
+    status 2, its message already on stderr) gets one too, so a CI job never reads an empty stdout."""
+    from compiler import __version__
+    from compiler.diagnostics import error
+    from compiler.record import BuildRecord
+
+    record = BuildRecord(__version__, usage_error=True)
+    record.diagnostics.append(error("the command line was refused (the usage message on stderr says why); nothing was built",
+                                    Span.point(COMMAND_LINE, 0, 0)))
+    try:
+        dump_json(record.to_json(0.0))
+    except Exception:  # a closed stdout: the exit status still tells
+        pass
 
 
 def _last_words(*lines) -> None:

@@ -91,6 +91,7 @@ class BuildRecord:
     version: str
     scripts: list[ScriptRecord] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)  # about the invocation, not one script
+    usage_error: bool = False  # the command line was refused before any script was read: exit status 2
 
     def script(self, file: str) -> ScriptRecord:
         entry = ScriptRecord(file)
@@ -99,10 +100,13 @@ class BuildRecord:
 
     @property
     def ok(self) -> bool:
-        return all(s.ok for s in self.scripts) and not any(d.is_error for d in self.diagnostics)
+        return all(s.ok for s in self.scripts) and not any(d.is_error for d in self.diagnostics) and not self.usage_error
 
     def exit_code(self) -> int:
-        """0 every script built, 70 dramac failed on one (a bug), 1 otherwise (docs/ci.md)."""
+        """0 every script built, 2 a wrong command line, 70 dramac failed on a script (a bug), 1 otherwise
+        (docs/ci.md)."""
+        if self.usage_error:
+            return 2
         if any(s.internal_error for s in self.scripts):
             return 70
         return 0 if self.ok else 1

@@ -359,3 +359,13 @@ def test_a_dramac_bug_in_one_script_is_exit_70_with_a_record_after_the_others(tm
     assert record["exit_code"] == 70 and [(e["ok"], e["internal_error"]) for e in record["builds"]] == [(False, True), (True, False)]
     assert "internal compiler error: ZeroDivisionError: a bug" in record["builds"][0]["diagnostics"][0]["message"]
     assert (out / "two.wav").exists() and not (out / "one.wav").exists()
+
+
+def test_a_refused_command_line_still_prints_one_record(tmp_path):
+    project = make_project(tmp_path / "p", play_fountain=scene_play("Usage", 1))
+    r = dramac("build", project / "play.fountain", "--format", "oog", "--json")
+    assert r.returncode == 2 and "unknown audio format oog" in r.stderr
+    record = validated(r.stdout)
+    assert record["exit_code"] == 2 and record["builds"] == [] and record["diagnostics"][0]["file"] == "<command line>"
+    r = dramac("build", project / "play.fountain", "--format", "oog")  # without --json, stdout stays empty
+    assert r.returncode == 2 and r.stdout == ""
