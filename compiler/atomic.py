@@ -45,14 +45,19 @@ def temp_prefix(target_name: str) -> str:
 
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[str]:
+def atomic_path(path: str | Path, keep_if_same: bool = False) -> Iterator[str]:
     """Yield a temporary path beside `path` for a writer that wants a file name (soundfile, numpy);
-    on success it replaces `path`, on any error it vanishes."""
+    on success it replaces `path`, on any error it vanishes. `keep_if_same`: when the new bytes are
+    those of the file already there, that file is left alone (its modification time too), so a
+    player, a sync tool or `make` watching it sees no change."""
     target = Path(path)
     fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=temp_prefix(target.name), suffix=".tmp")
     os.close(fd)
     try:
         yield tmp
+        if keep_if_same and same_bytes(tmp, target):
+            os.unlink(tmp)
+            return
         os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, target)
     except BaseException:
@@ -63,10 +68,27 @@ def atomic_path(path: str | Path) -> Iterator[str]:
         raise
 
 
+def same_bytes(new: str | Path, old: str | Path) -> bool:
+    """Whether the regular file `old` (never followed if a link) holds exactly the bytes of `new`."""
+    try:
+        info = os.stat(old, follow_symlinks=False)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != os.path.getsize(new):
+            return False
+        with open(new, "rb") as a, open(old, "rb") as b:
+            while True:
+                chunk = a.read(1 << 20)
+                if chunk != b.read(1 << 20):
+                    return False
+                if not chunk:
+                    return True
+    except OSError:
+        return False
+
+
 @contextmanager
-def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
+def atomic_open(path: str | Path, mode: str = "wb", keep_if_same: bool = False) -> Iterator[IO]:
     """Like open(path, mode) for writing, but atomic (see atomic_path); flushed to disk before the rename."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, keep_if_same) as tmp:
         with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": "\n"})) as fh:
             yield fh
             fh.flush()

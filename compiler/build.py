@@ -8,11 +8,11 @@ from __future__ import annotations
 import difflib
 import re
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
-from compiler import backends
+from compiler import backends, build_record
 from compiler.cast import Cast, cast_script
 from compiler.config import Settings, load_settings
 from compiler.diagnostics import CompileError, Diagnostic, Span, error
@@ -185,6 +185,12 @@ def build(
         from compiler import lock as lockfile
 
         lockfile.check_frozen(prepared, cache)
+    stem = Path(plan.source).stem
+    digest = build_record.inputs_digest(prepared, formats)
+    unchanged = build_record.unchanged(cache_root, out_dir, stem, digest)
+    if unchanged is not None:  # inputs and outputs as the last build left them: nothing to do
+        return _unchanged_build(prepared, unchanged, cache, before_publish, frozen, on_clip, started)
+    build_record.forget(cache_root, out_dir, stem)
     try:
         result = render.render_plan(clips, prepared.backend_name, prepared.backend_options, cache, jobs, clip_ready)
     except OSError as exc:  # a full disk or a read-only cache
@@ -194,16 +200,16 @@ def build(
     rendered_at = time.perf_counter()
     timeline = stitch.build_timeline(plan, result.takes, result.sample_rate, stitch_settings, sound_lengths)
     audio = stitch.assemble(timeline, result.takes, stitch_settings, sounds)
+    result.takes.clear()  # placed in the mix: an hour of takes is not held through mastering
     stitched_at = time.perf_counter()
     try:
-        audio, report = master.master(audio, result.sample_rate, master_settings)
+        audio, report = master.master(audio, result.sample_rate, master_settings, in_place=True)
     except ValueError as exc:  # e.g. a backend returned NaN samples
         raise CompileError(error(f"cannot master the mix: {exc}", Span.point(plan.source, 1, 1))) from None
 
     if before_publish is not None:  # `watch`: may refuse outputs of a script that changed meanwhile
         before_publish(prepared)
     mixed_at = time.perf_counter()
-    stem = Path(plan.source).stem
     # A format that fails does not stop the others, the subtitles or the manifest; the build fails after.
     outputs, audio_failures = emit.write_audio_files(out_dir, stem, audio, result.sample_rate, formats)
     emit.write_srt(out_dir / f"{stem}.srt", timeline)
@@ -224,8 +230,32 @@ def build(
     outputs += [out_dir / f"{stem}.srt", out_dir / f"{stem}.vtt", out_dir / f"{stem}.json"]
     if audio_failures:
         raise CompileError(audio_failures)
+    build_record.remember(cache_root, out_dir, stem, digest, outputs, timeline.duration, asdict(report),
+                          result.rendered + result.cached)
     finished = time.perf_counter()
     stages = {**prepared.stages, "render": rendered_at - started, "stitch": stitched_at - rendered_at,
               "master": mixed_at - stitched_at, "write": finished - mixed_at}
     return BuildResult(prepared, outputs, timeline.duration, report, result.rendered, result.cached, finished - started, stages,
                        fresh)
+
+
+def _unchanged_build(prepared: Prepared, recorded: build_record.Recorded, cache, before_publish, frozen: bool,
+                     on_clip, started: float) -> BuildResult:
+    """The result of a build whose inputs and outputs are those recorded: no clip is read, nothing is
+    mixed or written. The progress callbacks still see every clip, from the cache."""
+    from compiler.master import MasterReport
+
+    for clip in prepared.plan.clips:
+        if on_clip:
+            on_clip(clip, True)
+    if before_publish is not None:
+        before_publish(prepared)
+    if prepared.lock is not None and not frozen:  # a dramac.lock deleted since is written again
+        from compiler import lock as lockfile
+
+        lockfile.record(prepared, cache)
+    figures = {key: float(value) for key, value in recorded.loudness.items() if key != "limited"}
+    report = MasterReport(**figures, limited=bool(recorded.loudness.get("limited", False)))
+    seconds = time.perf_counter() - started
+    stages = {**prepared.stages, "render": 0.0, "stitch": 0.0, "master": 0.0, "write": 0.0}
+    return BuildResult(prepared, list(recorded.outputs), recorded.duration, report, 0, recorded.clips, seconds, stages)

@@ -11,7 +11,6 @@ import re
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import signal
 
 if TYPE_CHECKING:  # stitch imports this module; the settings type is only needed for annotations
     from compiler.stitch import StitchSettings
@@ -39,6 +38,8 @@ def apply_effect(take: np.ndarray, effect: str, sample_rate: int, settings: Stit
     nyquist = sample_rate / 2
     x = take.astype(np.float64)
     if effect == "muffled":
+        from scipy import signal  # imported when a line needs it: scipy.signal costs a second to import
+
         sos = signal.butter(4, min(settings.muffle_cutoff_hz, nyquist * 0.95), "lowpass", fs=sample_rate, output="sos")
         y = signal.sosfilt(sos, x) * 10 ** (settings.muffle_gain_db / 20)
     elif effect == "phone":
@@ -46,6 +47,8 @@ def apply_effect(take: np.ndarray, effect: str, sample_rate: int, settings: Stit
         # A band set for a higher sample rate than this take's may start above the top it can
         # carry; keep the top octave then rather than hand butter an inverted band.
         lo = min(settings.phone_band_hz[0], hi / 2)
+        from scipy import signal
+
         sos = signal.butter(4, [lo, hi], "bandpass", fs=sample_rate, output="sos")
         band = signal.sosfilt(sos, x)
         peak = float(np.max(np.abs(band))) or 1.0

@@ -2,7 +2,8 @@
 
 Every file is written to a temporary file in the destination directory and moved into place with
 os.replace, so a reader never sees half a file and a failed write leaves an existing output
-untouched. Subtitles and manifest are produced from the same Timeline as the audio.
+untouched. An output whose bytes did not change is not replaced: its file, modification time
+included, stays as it was. Subtitles and manifest are produced from the same Timeline as the audio.
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ def _fail(path: str | Path, message: str) -> CompileError:
 
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
-    """compiler.atomic.atomic_open, with a failed write reported as a diagnostic at the output path."""
+    """compiler.atomic.atomic_open, with a failed write reported as a diagnostic at the output path;
+    the file already there is kept when the new bytes are the same."""
     try:
-        with atomic.atomic_open(path, mode) as fh:
+        with atomic.atomic_open(path, mode, keep_if_same=True) as fh:
             yield fh
     except OSError as exc:
         raise _fail(path, f"cannot write output: {exc.strerror or exc}") from None
@@ -75,15 +77,24 @@ def write_audio(path: str | Path, audio: np.ndarray, sr: int, format: str = "wav
     container, subtype = AUDIO_FORMATS[fmt]
     if fmt == "mp3" and sr not in MP3_RATES:
         raise _fail(path, f"mp3 cannot store {sr} Hz audio; use one of {sorted(MP3_RATES)}")
-    data = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
+    data = _clipped(np.asarray(audio, dtype=np.float32))
     try:
-        with atomic.atomic_path(path) as tmp:
+        with atomic.atomic_path(path, keep_if_same=True) as tmp:
             encode(tmp, data, sr, container, subtype)
             _sync(tmp)
     except EncodeFailed as exc:
         raise _fail(path, f"cannot encode {fmt}: {exc}") from None
     except OSError as exc:
         raise _fail(path, f"cannot write output: {exc.strerror or exc}") from None
+
+
+def _clipped(audio: np.ndarray) -> np.ndarray:
+    """`audio` limited to [-1, 1]; the array itself when it already is (a mastered play always is),
+    so an hour-long play is not copied to be written. Checked in blocks: no play-long temporary."""
+    block = 1 << 20
+    inside = all(audio[a: a + block].min(initial=0.0) >= -1.0 and audio[a: a + block].max(initial=0.0) <= 1.0
+                 for a in range(0, len(audio), block))
+    return audio if inside else np.clip(audio, -1.0, 1.0)
 
 
 def write_audio_files(out_dir: Path, stem: str, audio: np.ndarray, sr: int, formats: list[str]) -> tuple[list[Path], list]:

@@ -13,8 +13,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import pyloudnorm
-from scipy import ndimage, signal
+
+# scipy.signal and pyloudnorm take about a second to import, so they are imported by the functions
+# that measure and limit: a build whose outputs are up to date never needs them.
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ class _PeakMeter:
 
     def _measure(self, right: np.ndarray) -> None:
         block = self._pending
+        from scipy import signal
+
         padded = np.concatenate([self._left, block, right]).astype(np.float64)
         up = signal.resample_poly(padded, 4, 1)
         core = up[len(self._left) * 4: (len(self._left) + len(block)) * 4]
@@ -118,6 +121,9 @@ class _LoudnessMeter:
     """
 
     def __init__(self, length: int, sample_rate: int):
+        import pyloudnorm
+        from scipy import signal
+
         self.length, self.sample_rate = length, sample_rate
         filters = pyloudnorm.Meter(sample_rate)._filters.values()  # the K-weighting stages, in order
         self._stages = [(f.passband_gain, f.b, f.a) for f in filters]
@@ -133,6 +139,8 @@ class _LoudnessMeter:
         self._any_sound = False
 
     def feed(self, chunk: np.ndarray) -> None:
+        from scipy import signal
+
         self._any_sound = self._any_sound or bool(np.any(chunk))
         chunk = chunk.astype(np.float64)
         for i, (gain, b, den) in enumerate(self._stages):
@@ -200,6 +208,8 @@ def _limited(x: np.ndarray, gain: np.float32 | None, ceiling_db: float, sample_r
     A block reads its neighbours up to `margin` samples deep (far less than a block), so a caller
     may write a block's output over `x` once the next block has been yielded.
     """
+    from scipy import ndimage, signal
+
     L = max(2, int(round(lookahead_ms / 1000 * sample_rate)))
     margin = 2 * L + _PAD
     ceiling = 10 ** (ceiling_db / 20)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import signal
 
 from compiler.diagnostics import CompileError, Diagnostic, error
 from compiler.plan_types import Plan, SoundCue
@@ -86,6 +85,8 @@ def resample(mono: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     """Polyphase resampling by the reduced ratio of the two rates; float32 out."""
     if from_rate != to_rate:
         g = math.gcd(from_rate, to_rate)
+        from scipy import signal  # only for a file at another rate: scipy.signal costs a second to import
+
         mono = signal.resample_poly(mono, to_rate // g, from_rate // g)
     return np.ascontiguousarray(mono, dtype=np.float32)
 

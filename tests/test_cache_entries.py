@@ -261,8 +261,8 @@ def test_a_build_over_spoilt_entries_renders_them_again_and_succeeds(tmp_path):
     script.write_text("INT. ROOM - DAY\n\nANNA\nHello there.\n\nEXT. YARD - NIGHT\n\nBEN\nGood night.\n")
     env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
 
-    def build() -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "compiler", "build", str(script), "-o", str(tmp_path / "out"), "-j", "1"],
+    def build(out: str = "out") -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "compiler", "build", str(script), "-o", str(tmp_path / out), "-j", "1"],
                               capture_output=True, text=True, env=env, timeout=300)
 
     first = build()
@@ -276,8 +276,9 @@ def test_a_build_over_spoilt_entries_renders_them_again_and_succeeds(tmp_path):
     data[central + 8] |= 0x01  # "encrypted"
     flagged.write_bytes(bytes(data))
 
-    second = build()
+    # Into another folder: outputs already up to date in "out" would be a build that reads no clip.
+    second = build("again")
     assert second.returncode == 0 and "2 rendered, 0 cached" in second.stdout, second.stdout + second.stderr
-    assert (tmp_path / "out" / "play.wav").read_bytes() == clean_audio
-    third = build()
+    assert (tmp_path / "again" / "play.wav").read_bytes() == clean_audio
+    third = build("again")
     assert third.returncode == 0 and "0 rendered, 2 cached" in third.stdout, third.stdout + third.stderr

