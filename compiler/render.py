@@ -22,6 +22,7 @@ import stat
 import struct
 import time
 import zipfile
+from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -42,9 +43,38 @@ MIN_CLIPS_PER_WORKER = 3
 _SCALE = 32767.0
 
 
+class Takes(Mapping):
+    """clip.key → one float32 take per line, held as the cache stores them (16-bit): an hour of
+    takes is 160 MB instead of 320, and each take is turned back into float32 (the very samples
+    a cache hit gives) only while it is used."""
+
+    def __init__(self):
+        self._pcm: dict[str, list[np.ndarray]] = {}
+
+    def keep(self, key: str, takes: list[np.ndarray]) -> None:
+        """Hold float32 takes that came from 16-bit samples (ClipCache.get and .put return them)."""
+        self._pcm[key] = [_to_pcm(t) for t in takes]
+
+    def __getitem__(self, key: str) -> list[np.ndarray]:
+        return [_from_pcm(t) for t in self._pcm[key]]
+
+    def __iter__(self):
+        return iter(self._pcm)
+
+    def __len__(self) -> int:
+        return len(self._pcm)
+
+    def clear(self) -> None:
+        self._pcm.clear()
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.nbytes for takes in self._pcm.values() for t in takes)
+
+
 @dataclass
 class RenderResult:
-    takes: dict[str, list[np.ndarray]]  # clip.key → one float32 take per line
+    takes: Takes  # clip.key → one float32 take per line
     sample_rate: int
     rendered: int  # distinct clips the backend rendered in this run
     cached: int  # distinct clips read from the cache (rendered + cached = distinct clips)
@@ -273,14 +303,14 @@ def render_plan(
     for clip in clips:
         by_key.setdefault(clip.key, []).append(clip)
 
-    takes: dict[str, list[np.ndarray]] = {}
+    takes = Takes()
     misses: list[Clip] = []
     for key, group in by_key.items():
         hit = cache.get(identity, group[0], rate)
         if hit is None:
             misses.append(group[0])
             continue
-        takes[key] = hit
+        takes.keep(key, hit)
         for clip in group:
             _notify(on_clip, clip, True)
 
@@ -292,7 +322,7 @@ def render_plan(
         if problem is not None:
             failures.append(error(f"backend '{backend_name}' could not render this clip: {problem}", _span_of(clip)))
             return
-        takes[clip.key] = cache.put(identity, clip, result, rate)
+        takes.keep(clip.key, cache.put(identity, clip, result, rate))
         for same in by_key[clip.key]:
             _notify(on_clip, same, False)
 
@@ -313,7 +343,7 @@ def render_plan(
     if failures:
         raise CompileError(failures)
     return RenderResult(
-        takes={clip.key: takes[clip.key] for clip in clips},
+        takes=takes,
         sample_rate=rate,
         rendered=len(misses),
         cached=len(by_key) - len(misses),

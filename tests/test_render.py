@@ -59,6 +59,17 @@ def test_first_build_renders_everything_and_reports_each_clip(first_build):
     assert (cache.directory / ".gitignore").read_text().strip() == "*"
 
 
+def test_takes_are_held_as_16_bit_and_given_as_the_cached_float32(first_build, tmp_path):
+    """An hour of takes must not be held as float32 (320 MB) while the mix is assembled: they are
+    kept as the cache stores them, and handed out as exactly the samples a cache hit reads."""
+    cache, result, _ = first_build
+    samples = sum(len(t) for c in CLIPS for t in result.takes[c.key])
+    assert result.takes.nbytes == 2 * samples
+    for c in CLIPS:
+        from_cache = cache.get(render._backend("embedded", {}).identity(), c, 22050)
+        assert all(np.array_equal(a, b) and a.dtype == np.float32 for a, b in zip(result.takes[c.key], from_cache))
+
+
 def test_second_build_reads_everything_from_cache(first_build):
     cache, first, _ = first_build
     seen = []
