@@ -320,7 +320,7 @@ def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], j
     jobs = _worker_count(jobs, prepared.settings, entry)
     _check_cache_folder(cache_dir, out_dir, prepared.parsed.project.root)
     with _progress(file, show_progress) as (on_start, on_clip):
-        result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip, before_publish, frozen=frozen)
+        result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip, before_publish, frozen)
     entry.result = result
     entry.seconds.update(result.stages or {"build": result.seconds})
     entry.seconds["total"] = time.perf_counter() - started
