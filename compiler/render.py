@@ -351,9 +351,9 @@ def render_plan(
     )
 
 
-# Worker pools kept for the rest of the process, one per backend and options: the scripts of a series
-# share one pool, so each worker starts and loads its voice model once for the whole run. A pool that
-# failed or was interrupted is shut down and forgotten; close_pools() ends the others.
+# The worker pool is kept for the rest of the process, for one backend and options at a time: the
+# scripts of a series share it, so each worker starts and loads its voice model once for the whole run.
+# A pool that failed or was interrupted is shut down and forgotten; close_pools() ends the kept one.
 _pools: dict[str, tuple[ProcessPoolExecutor, int]] = {}
 
 
@@ -363,8 +363,9 @@ def _pool(name: str, options: dict, workers: int) -> ProcessPoolExecutor:
     kept = _pools.get(key)
     if kept is not None and kept[1] >= workers:
         return kept[0]
-    if kept is not None:
-        kept[0].shutdown(wait=True)
+    # One pool at a time: workers of another backend or options (a setting edited under `dramac watch`)
+    # would otherwise stay alive holding their models.
+    close_pools()
     # spawn, not fork: onnxruntime and BLAS thread pools do not survive a fork safely.
     context = multiprocessing.get_context("spawn")
     executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(name, options))
