@@ -647,8 +647,10 @@ def _load_front_matter(front: _FrontMatter, pos: LineTable, sink: Sink) -> dict 
         if mark is None:
             sink.error(f"front matter is not valid YAML: {problem}", whole)
         else:
-            line, col = front.first_line + mark.line, mark.column + 1
-            sink.error(f"front matter is not valid YAML: {problem}", Span(pos.path, line, col, line, col + 1))
+            # By character index, not YAML's line/column: YAML also breaks lines at U+2028,
+            # U+0085 and CR, which the script's own line count may not.
+            at = front.body_start + min(mark.index, len(front.body))
+            sink.error(f"front matter is not valid YAML: {problem}", pos.span(at, at + 1))
         return None
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))

@@ -491,3 +491,11 @@ def test_cue_names_are_trimmed_of_all_unicode_white_space(project):
     script, diags = parse("WILL\u00a0: Hi.\nDR.\u00a0AMES: Hm.\nDR. AMES: Ho.\n", project)
     assert [d.character for d in dialogues(script)] == ["WILL", "DR. AMES", "DR. AMES"]
     assert diags == []
+
+
+def test_a_yaml_error_after_a_line_separator_is_placed_by_character_not_by_yamls_line_count(project):
+    """YAML breaks lines at U+2028; the script's lines do not. The fuzz run found the error reported
+    on line 2 at a column past that line's end."""
+    _, diags = parse("---\nS: {\u2028ght}}\n---\n", project)
+    (err,) = [d for d in diags if "not valid YAML" in d.message]
+    assert (err.span.line, err.span.col) == (2, 10)  # the second '}', as the file's lines count it
