@@ -1,10 +1,12 @@
 """How long a play will run, before it is rendered: what `dramac plan` reports.
 
-Speech is timed per character of the spoken text, not per word: across the example plays the
-embedded voices speak 3.2 to 4.0 words a second but 0.051 to 0.055 seconds a character, so characters
-carry the length of long and short words. Each voice's rate is learned from the takes a build
-rendered (or read from the cache) and kept in the clip cache folder (`speaking-rates.json`); a voice
-never heard yet is timed at the default rate. The gaps, pauses, scene breaks and sound cues around
+A line is timed by its letters and its pause marks (, . ; : ? ! …), not by its words: across the
+example plays the embedded voices speak 3.2 to 4.0 words a second but 0.068 seconds a letter, and
+each mark is a short pause in the voice (benchmarks/estimate.py: on a generated play of short,
+sparsely punctuated sentences this model is 4% off where seconds per character are 9% off). Each
+voice's pace is learned from the takes a build rendered (or read from the cache), as the ratio of
+their seconds to what the model expected of them, and kept in the clip cache folder
+(`speaking-rates.json`); a voice never heard yet is timed by the model alone. The gaps, pauses, scene breaks and sound cues around
 the speech are placed by the stitcher's own timeline code, with each line given its estimated length,
 so the estimate follows every [stitch] setting exactly.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,28 +32,38 @@ from compiler.diagnostics import CompileError
 from compiler.plan_types import Clip, Plan, SoundCue
 
 RATES_FILE = "speaking-rates.json"
-RATES_FORMAT = "dramac-speaking-rates-1"
-# Seconds per spoken character of the embedded voices, measured on the example plays
-# (benchmarks/watch.py prints the figure again): the rate of a voice not heard yet.
-DEFAULT_SECONDS_PER_CHARACTER = 0.054
+RATES_FORMAT = "dramac-speaking-rates-2"
+# The model for a voice not heard yet: least squares over every take of the example plays by the
+# embedded voices (benchmarks/estimate.py compares it with the rendered lengths).
+SECONDS_PER_LETTER = 0.0589
+SECONDS_PER_MARK = 0.19
+_MARK = re.compile(r"[,.;:?!…]")
 MAX_VOICES = 512  # a settings file tried with many tempos must not grow the file without bound
 _MAX_FILE_BYTES = 1 << 20
-# A measured rate outside this band is not speech (a damaged file, a silent backend): ignored.
-_PLAUSIBLE = (0.005, 1.0)
+# A voice measured at less than a tenth or more than ten times the model is not speech (a damaged
+# file, a backend that returns silence): ignored.
+_PLAUSIBLE = (0.1, 10.0)
+
+
+def model_seconds(spoken: str) -> float:
+    """What the model expects a line to take, before any voice was heard."""
+    letters = sum(ch.isalnum() for ch in spoken)
+    return letters * SECONDS_PER_LETTER + len(_MARK.findall(spoken)) * SECONDS_PER_MARK
 
 
 @dataclass
 class SpeakingRates:
-    """Per voice key: seconds of speech and characters spoken, as last measured."""
+    """Per voice key: seconds its takes lasted and seconds the model expected of them, as last measured."""
 
-    measured: dict[str, tuple[float, int]] = field(default_factory=dict)
+    measured: dict[str, tuple[float, float]] = field(default_factory=dict)
 
-    def seconds_per_character(self, voice_key: str) -> float:
-        seconds, characters = self.measured.get(voice_key, (0.0, 0))
-        return seconds / characters if characters else DEFAULT_SECONDS_PER_CHARACTER
+    def pace(self, voice_key: str) -> float:
+        """How much longer than the model this voice speaks (1.0: not heard yet)."""
+        seconds, expected = self.measured.get(voice_key, (0.0, 0.0))
+        return seconds / expected if expected else 1.0
 
     def line_seconds(self, voice_key: str, spoken: str) -> float:
-        return len(spoken) * self.seconds_per_character(voice_key)
+        return model_seconds(spoken) * self.pace(voice_key)
 
     def known(self, voice_key: str) -> bool:
         return voice_key in self.measured
@@ -76,30 +89,32 @@ def load_rates(cache_dir: str | Path) -> SpeakingRates:
     return SpeakingRates(measured)
 
 
-def _valid_entry(entry) -> tuple[float, int] | None:
-    if not (isinstance(entry, dict) and set(entry) == {"seconds", "characters"}):
+def _number(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
-    seconds, characters = entry["seconds"], entry["characters"]
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
-        return None
-    if isinstance(characters, bool) or not isinstance(characters, int) or characters <= 0:
-        return None
-    if not _PLAUSIBLE[0] <= seconds / characters <= _PLAUSIBLE[1]:
-        return None
-    return float(seconds), characters
+    return float(value)
 
 
-def measure(clips: list[Clip], takes: dict[str, list[np.ndarray]], sample_rate: int) -> dict[str, tuple[float, int]]:
-    """Seconds of audio and characters of spoken text per voice key, over every line of `clips`
-    (each distinct clip counted once)."""
+def _valid_entry(entry) -> tuple[float, float] | None:
+    if not (isinstance(entry, dict) and set(entry) == {"seconds", "expected"}):
+        return None
+    seconds, expected = _number(entry["seconds"]), _number(entry["expected"])
+    if seconds is None or expected is None or expected <= 0 or not _PLAUSIBLE[0] <= seconds / expected <= _PLAUSIBLE[1]:
+        return None
+    return seconds, expected
+
+
+def measure(clips: list[Clip], takes: dict[str, list[np.ndarray]], sample_rate: int) -> dict[str, tuple[float, float]]:
+    """Per voice key, the seconds its takes last and the seconds the model expected of their lines,
+    over every line of `clips` (each distinct clip counted once)."""
     totals: dict[str, list] = {}
     for clip in {c.key: c for c in clips}.values():
         for line, take in zip(clip.lines, takes.get(clip.key, ())):
             voice = clip.voices[clip.slot(line.speaker)]
-            total = totals.setdefault(voice.key, [0.0, 0])
+            total = totals.setdefault(voice.key, [0.0, 0.0])
             total[0] += len(take) / sample_rate
-            total[1] += len(line.spoken)
-    return {key: (round(seconds, 4), characters) for key, (seconds, characters) in totals.items() if characters}
+            total[1] += model_seconds(line.spoken)
+    return {key: (round(seconds, 4), round(expected, 4)) for key, (seconds, expected) in totals.items() if expected > 0}
 
 
 def learn(cache_dir: str | Path, clips: list[Clip], takes: dict[str, list[np.ndarray]], sample_rate: int) -> bool:
@@ -108,14 +123,14 @@ def learn(cache_dir: str | Path, clips: list[Clip], takes: dict[str, list[np.nda
     Returns whether it was written. A cache folder that cannot be written is left as it is."""
     rates = load_rates(cache_dir)
     fresh = {key: rate for key, rate in measure(clips, takes, sample_rate).items()
-             if _valid_entry({"seconds": rate[0], "characters": rate[1]}) is not None}
+             if _valid_entry({"seconds": rate[0], "expected": rate[1]}) is not None}
     if all(rates.measured.get(key) == rate for key, rate in fresh.items()):
         return False
     merged = {key: rate for key, rate in rates.measured.items() if key not in fresh}
     merged.update(fresh)  # the voices of this build are the newest: kept last, dropped last
     kept = list(merged.items())[-MAX_VOICES:]
     document = {"format": RATES_FORMAT,
-                "voices": {key: {"seconds": seconds, "characters": characters} for key, (seconds, characters) in kept}}
+                "voices": {key: {"seconds": seconds, "expected": expected} for key, (seconds, expected) in kept}}
     try:
         write_atomically(Path(cache_dir) / RATES_FILE, (json.dumps(document, indent=1) + "\n").encode())
     except OSError:

@@ -81,8 +81,10 @@ def test_the_estimate_is_the_timeline_of_takes_at_the_learned_rates(tmp_path):
     cache.mkdir()
     assert estimate.learn(cache, plan.clips, takes, rate)
     rates = estimate.load_rates(cache)
-    for key, speed in speeds.items():
-        assert rates.known(key) and rates.seconds_per_character(key) == pytest.approx(speed, rel=1e-3)
+    for key, speed in speeds.items():  # each voice's pace: its takes' seconds over what the model expected
+        lines = [line for c in plan.clips for line in c.lines if c.voices[c.slot(line.speaker)].key == key]
+        expected = sum(estimate.model_seconds(line.spoken) for line in lines)
+        assert rates.known(key) and rates.pace(key) == pytest.approx(sum(len(line.spoken) * speed for line in lines) / expected, rel=1e-3)
     guessed = estimate.play_seconds(plan, rates, rate, prepared.stitch)
     # Gaps, the (beat), the pause, the scene break, the sound cue and the tail all counted: only
     # rounding to whole samples differs.
@@ -101,35 +103,36 @@ def test_the_rates_file_is_rewritten_only_when_a_rate_changes(tmp_path):
     speeds = {v.key: 0.05 for c in plan.clips for v in c.voices}
     takes = takes_at(plan, speeds, rate)
     assert estimate.learn(tmp_path, plan.clips, takes, rate)
+    paces = {k: estimate.load_rates(tmp_path).pace(k) for k in speeds}
     stored = tmp_path / estimate.RATES_FILE
     before = stored.stat().st_mtime_ns, stored.stat().st_ino
     assert not estimate.learn(tmp_path, plan.clips, takes, rate)  # a no-op build writes nothing
     assert (stored.stat().st_mtime_ns, stored.stat().st_ino) == before
     # Another voice's rate is kept when a build of other voices is learned.
     document = json.loads(stored.read_text())
-    document["voices"]["0123456789abcdef"] = {"seconds": 10.0, "characters": 180}
+    document["voices"]["0123456789abcdef"] = {"seconds": 10.0, "expected": 8.0}
     stored.write_text(json.dumps(document))
     slower = takes_at(plan, {k: 0.06 for k in speeds}, rate)
     assert estimate.learn(tmp_path, plan.clips, slower, rate)
     rates = estimate.load_rates(tmp_path)
-    assert rates.seconds_per_character("0123456789abcdef") == pytest.approx(10.0 / 180)
-    assert all(rates.seconds_per_character(k) == pytest.approx(0.06, rel=1e-3) for k in speeds)
+    assert rates.pace("0123456789abcdef") == pytest.approx(10.0 / 8.0)
+    assert all(rates.pace(k) == pytest.approx(paces[k] * 0.06 / 0.05, rel=1e-3) for k in speeds)
 
 
 @pytest.mark.parametrize("damage", ["garbage", "nan", "negative", "wrong-format", "huge", "directory", "fifo",
                                     "dev-zero", "deep"])
 def test_a_damaged_rates_file_is_ignored_and_replaced(tmp_path, damage):
     stored = tmp_path / estimate.RATES_FILE
-    good = {"seconds": 5.0, "characters": 100}
+    good = {"seconds": 5.0, "expected": 4.0}
     if damage == "garbage":
         stored.write_bytes(b"\xff\xfe\x00not json")
     elif damage == "nan":
-        stored.write_text('{"format": "%s", "voices": {"a": {"seconds": NaN, "characters": 100}, "b": %s}}'
+        stored.write_text('{"format": "%s", "voices": {"a": {"seconds": NaN, "expected": 4.0}, "b": %s}}'
                           % (estimate.RATES_FORMAT, json.dumps(good)))
     elif damage == "negative":
         stored.write_text(json.dumps({"format": estimate.RATES_FORMAT, "voices": {
-            "a": {"seconds": -5.0, "characters": 100}, "c": {"seconds": 5.0, "characters": 0},
-            "d": {"seconds": True, "characters": 10}, "e": [1, 2], "b": good}}))
+            "a": {"seconds": -5.0, "expected": 4.0}, "c": {"seconds": 5.0, "expected": 0},
+            "d": {"seconds": True, "expected": 1.0}, "e": [1, 2], "f": {"seconds": 500.0, "expected": 1.0}, "b": good}}))
     elif damage == "wrong-format":
         stored.write_text(json.dumps({"format": "something-else", "voices": {"b": good}}))
     elif damage == "huge":
@@ -144,10 +147,10 @@ def test_a_damaged_rates_file_is_ignored_and_replaced(tmp_path, damage):
         stored.write_text("[" * 100_000)
     rates = estimate.load_rates(tmp_path)  # never raises, never blocks
     if damage in ("nan", "negative"):
-        assert rates.measured == {"b": (5.0, 100)}  # only the sound entry survives
+        assert rates.measured == {"b": (5.0, 4.0)}  # only the sound entry survives
     else:
         assert rates.measured == {}
-    assert rates.seconds_per_character("a") == estimate.DEFAULT_SECONDS_PER_CHARACTER
+    assert rates.pace("a") == 1.0  # the model alone
 
     prepared = prepare(project(tmp_path / "p"))
     takes = takes_at(prepared.plan, {v.key: 0.05 for c in prepared.plan.clips for v in c.voices}, 22050)
