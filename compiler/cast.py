@@ -166,8 +166,9 @@ def cast_script(
             chosen[name] = voice
             taken.add(voice.key)
             from_lock.add(name)
+    tried: dict[str, int] = {}  # variant steps known taken, per base voice: casting stays linear
     for name in sorted(n for n in spans if n not in chosen):
-        chosen[name] = _auto_voice(name, _voices_of(palette, guesses[name].gender), taken)
+        chosen[name] = _auto_voice(name, _voices_of(palette, guesses[name].gender), taken, tried)
         taken.add(chosen[name].key)
     members = tuple(CastMember(a.name, chosen[a.name], a.lines, a.words, a.first_span, a.name in explicit,
                                guesses[a.name], a.name in from_lock) for a in appearances)
@@ -185,8 +186,8 @@ def _gender_setting(name: str, value, settings_span: Callable[[str], Span]) -> s
 
 def _guesses(script: Script, names: list[str], gender_set: dict[str, str], locked: dict[str, Locked]) -> dict[str, gender.Guess]:
     intros = gender.introductions([n for n in names if n not in gender_set], script)
-    firsts = {gender.first_word(n) for n in names}
-    return {n: gender.guess(n, intros.get(n), gender_set.get(n), frozenset(firsts - {gender.first_word(n)}),
+    firsts = frozenset(gender.first_word(n) for n in names)
+    return {n: gender.guess(n, intros.get(n), gender_set.get(n), firsts,
                             locked[n].name_says if n in locked else "")
             for n in names}
 
@@ -277,7 +278,10 @@ def _narrator(script, cast_settings, narrator_settings, palette, resolve, settin
                       not narr_entry and locked_entry is not None and voice.name == locked_entry.voice)
 
 
-def _auto_voice(name: str, palette: list[Voice], taken: set[str]) -> Voice:
+def _auto_voice(name: str, palette: list[Voice], taken: set[str], tried: dict[str, int] | None = None) -> Voice:
+    """The first free voice from the name's hashed slot on; when all are taken, the first free
+    variant of the slot's voice. `tried` remembers, per base voice, the variant steps found taken
+    in this casting (`taken` only grows), so a thousand characters do not each search from step 1."""
     start = stable_index(name, len(palette))
     for i in range(len(palette)):
         voice = palette[(start + i) % len(palette)]
@@ -285,11 +289,13 @@ def _auto_voice(name: str, palette: list[Voice], taken: set[str]) -> Voice:
             return voice
     # Voices exhausted: a variant with the pitch moved a step (≥ 8 %, audible) keeps voices distinct.
     base = palette[start]
-    step = 1
+    tried = {} if tried is None else tried
+    step = tried.get(base.key, 1)
     while True:
         for sign in (1, -1):
             variant = _variant(base, sign * step)
             if variant.key not in taken:
+                tried[base.key] = step
                 return variant
         step += 1
 

@@ -79,7 +79,7 @@ def guess(name: str, introduction: tuple[str, int] | None = None, setting: str |
           others: frozenset[str] = frozenset(), name_says: str = "") -> Guess:
     """The likely gender of the character `name` (its normalised cue name). `introduction` is the
     text after its name where the action first writes it in capitals, and that line (`introductions`);
-    `others` the first words of the other characters' names, where the introduction ends; `name_says`
+    `others` the first words of the characters' names (its own is skipped), where the introduction ends; `name_says`
     the dictionary's answer for the name when it is known already (from dramac.lock)."""
     if setting is not None:
         return Guess(setting, "set", (f'gender = "{setting}"',))
@@ -168,9 +168,10 @@ def introduction_evidence(name: str, introduction: tuple[str, int] | None, other
     if not introduction:
         return []
     text, line = introduction
+    own = first_word(name)
     counts = {g: 0 for g in _PRONOUNS}
     for word in _WORDS.findall(text[:_INTRODUCTION_CHARS]):
-        if word.isupper() and word in others:
+        if word.isupper() and word in others and word != own:
             break  # another character's introduction begins
         for gender, words in _PRONOUNS.items():
             counts[gender] += word.lower() in words
@@ -183,28 +184,34 @@ _TOKEN = re.compile(r"\S+")
 _EDGE = "\"'’,;:!?()[]{}."
 
 
+# Names longer than this are not looked for in the action (a cue of seven words is not a name a writer
+# introduces in capitals); the bound keeps the search linear in the script's length.
+_MAX_NAME_WORDS = 6
+
+
 def introductions(names: list[str], script: Script) -> dict[str, tuple[str, int]]:
     """For each name, the text after it in the first action that writes it in capitals (with the
     actions that directly follow, up to _INTRODUCTION_CHARS), and that action's line. One pass over
-    the actions: every word is compared with the names that begin with it."""
-    by_first: dict[str, list[tuple[str, list[str]]]] = {}
+    the actions; at each word, one lookup per name length."""
+    by_words = {}
     for name in names:
-        words = [w.strip(_EDGE).upper() for w in name.split()]
-        if words and words[0]:
-            by_first.setdefault(words[0], []).append((name, words))
-    wanted = sum(len(v) for v in by_first.values())
+        words = tuple(w.strip(_EDGE).upper() for w in name.split())
+        if words and all(words) and len(words) <= _MAX_NAME_WORDS:
+            by_words.setdefault(words, name)
+    lengths = sorted({len(w) for w in by_words})
     found: dict[str, tuple[str, int]] = {}
     for scene in script.scenes:
         for i, element in enumerate(scene.body):
-            if not isinstance(element, Action) or len(found) == wanted:
+            if not isinstance(element, Action) or len(found) == len(by_words):
                 continue
             tokens = list(_TOKEN.finditer(element.text))
-            for t, token in enumerate(tokens):
-                for name, words in by_first.get(token.group().strip(_EDGE), ()):
-                    span = tokens[t:t + len(words)]
-                    if name in found or [s.group().strip(_EDGE) for s in span] != words:
-                        continue
-                    found[name] = (_following(element.text[span[-1].end():], scene.body[i + 1:]), element.span.line)
+            words = [t.group().strip(_EDGE) for t in tokens]
+            for t in range(len(tokens)):
+                for n in lengths:
+                    name = by_words.get(tuple(words[t:t + n]))
+                    if name is not None and name not in found:
+                        found[name] = (_following(element.text[tokens[t + n - 1].end():], scene.body[i + 1:]),
+                                       element.span.line)
     return found
 
 

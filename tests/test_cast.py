@@ -194,3 +194,26 @@ def test_a_gender_out_of_voices_gets_variants_of_its_own_gender():
     c, _ = _embedded_cast(script([(n, "Hi.") for n in names]))
     assert all(m.voice.gender == "female" for m in c.members)
     assert len({m.voice.key for m in c.members}) == 6
+
+
+def test_casting_time_grows_linearly_with_the_number_of_characters(tmp_path):
+    """Thousands of characters, each introduced in capitals, all of one gender: the introductions'
+    search and the variants of an exhausted gender stay linear (a variant search from step 1 for
+    every character was quadratic)."""
+    from compiler.parser import parse_file
+    from tests.timing import assert_linear
+
+    def make(size: int) -> str:
+        blocks, i = [], 0
+        while sum(map(len, blocks)) < size:
+            blocks.append(f"MRS. X{i} waits, her hat on. DR. DR. DR.\n\nMRS. X{i}\nHello.\n\n")
+            i += 1
+        return "INT. ROOM - DAY\n\n" + "".join(blocks)
+
+    def cast_of(text: str):
+        path = tmp_path / "many.fountain"
+        path.write_text(text)
+        c, _ = _embedded_cast(parse_file(path).script)
+        assert len({m.voice.key for m in c.members}) == len(c.members)
+
+    assert_linear(cast_of, make, small_bytes=10_000, limit_s=20.0)
