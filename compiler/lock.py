@@ -350,7 +350,11 @@ def record(prepared, cache) -> bool:
     """After a build: the lock holds the cast's voices and what each clip was rendered from."""
     identity = prepared.backend.identity()
     clips = [clip_record(c, identity, cache.key(identity, c)) for c in prepared.plan.clips]
-    return save(prepared.lock, updated(prepared.lock, _script_of(prepared), prepared.backend_name, prepared.cast, clips))
+    # Read again: another script of the project may have been built since this one was prepared, and
+    # its table must not be lost.
+    current = load(prepared.parsed.project)
+    prepared.lock = current
+    return save(current, updated(current, _script_of(prepared), prepared.backend_name, prepared.cast, clips))
 
 
 def save(lock: LockFile, scripts: dict) -> bool:

@@ -110,3 +110,16 @@ def test_the_command_fails_without_a_lock_with_a_diagnostic_and_exit_1(project):
     assert "play.fountain:1:1: error: --frozen needs dramac.lock" in run.stderr
     assert "Traceback" not in run.stderr
     assert not (project / "dramac.lock").exists()
+
+
+def test_two_scripts_of_one_project_keep_both_their_tables(built, tmp_path):
+    project = tmp_path / "two"
+    shutil.copytree(built, project)
+    (project / "other.fountain").write_text(PLAY.replace("ELENA", "MARTA"))
+    first, second = prepare(project / "play.fountain"), prepare(project / "other.fountain")
+    build(second, project / "outputs", ["wav"], 1)
+    build(first, project / "outputs", ["wav"], 1)  # prepared before the other build wrote the lock
+    import tomllib
+
+    scripts = tomllib.loads((project / "dramac.lock").read_text())["scripts"]
+    assert set(scripts) == {"play.fountain", "other.fountain"}
