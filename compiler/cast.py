@@ -133,28 +133,8 @@ def cast_script(
     narrator_settings = for_backend(narrator_settings, backend)
     locked = locked or {}
     appearances = characters(script)
-    by_fold = {a.name.upper(): a for a in appearances}
-    explicit: dict[str, Voice] = {}
-    gender_set: dict[str, str] = {}
-    for name, entry in cast_settings.items():
-        if name.upper() == NARRATOR:
-            continue
-        target = by_fold.get(name.upper())
-        if target is None:
-            close = difflib.get_close_matches(name.upper(), list(by_fold), n=1)
-            hint = (f"did you mean {by_fold[close[0]].name}?",) if close else ()
-            sink.warning(f"cast entry '{name}' names no character who speaks in this script", settings_span(name), *hint)
-            continue
-        entry = dict(entry)
-        if "gender" in entry:
-            gender_set[target.name] = _gender_setting(name, entry.pop("gender"), settings_span)
-        if not entry:  # only a gender, or only other backends' settings: cast automatically
-            continue
-        try:
-            explicit[target.name] = resolve(entry, palette)
-        except ValueError as exc:
-            raise CompileError(error(f"cast entry '{name}': {exc}", settings_span(name))) from None
-
+    explicit, gender_set = _from_settings(cast_settings, [a.name for a in appearances], palette, resolve, sink,
+                                          settings_span)
     guesses = _guesses(script, [a.name for a in appearances], gender_set, locked)
     chosen = dict(explicit)
     taken = {v.key for v in explicit.values()}
@@ -177,10 +157,37 @@ def cast_script(
     return Cast(members, narrator)
 
 
+def _from_settings(cast_settings: dict[str, dict], names: list[str], palette: list[Voice], resolve, sink: Sink,
+                   settings_span: Callable[[str], Span]) -> tuple[dict[str, Voice], dict[str, str]]:
+    """The voices and the genders `[cast.NAME]` tables set, by character name."""
+    by_fold = {n.upper(): n for n in names}
+    explicit: dict[str, Voice] = {}
+    gender_set: dict[str, str] = {}
+    for name, entry in cast_settings.items():
+        if name.upper() == NARRATOR:
+            continue
+        target = by_fold.get(name.upper())
+        if target is None:
+            close = difflib.get_close_matches(name.upper(), list(by_fold), n=1)
+            hint = (f"did you mean {by_fold[close[0]]}?",) if close else ()
+            sink.warning(f"cast entry '{name}' names no character who speaks in this script", settings_span(name), *hint)
+            continue
+        entry = dict(entry)
+        if "gender" in entry:
+            gender_set[target] = _gender_setting(name, entry.pop("gender"), settings_span)
+        if not entry:  # only a gender, or only other backends' settings: cast automatically
+            continue
+        try:
+            explicit[target] = resolve(entry, palette)
+        except ValueError as exc:
+            raise CompileError(error(f"cast entry '{name}': {exc}", settings_span(name))) from None
+    return explicit, gender_set
+
+
 def _gender_setting(name: str, value, settings_span: Callable[[str], Span]) -> str:
     if not isinstance(value, str) or value.lower() not in gender.GENDERS:
         raise CompileError(error(f"cast entry '{name}': gender must be \"female\", \"male\" or \"neutral\", not {value!r}",
-                                 settings_span("gender")))
+                                 settings_span(name)))
     return value.lower()
 
 
