@@ -268,3 +268,14 @@ def test_a_locked_cast_never_loads_the_name_dictionary(tmp_path, monkeypatch):
     again = prepare(play)
     assert _voices(again) == _voices(first)
     assert [m.guess for m in again.cast.members] == [m.guess for m in first.cast.members]
+
+
+def test_locked_variants_are_rebuilt_from_the_palette_without_warnings(tmp_path):
+    women = ["ELENA", "MARTA", "ROSA", "ANNA", "MARIA", "SOFIA"]  # six women, four female palette voices
+    play = _project(tmp_path, "INT. ROOM - DAY\n\n" + "".join(f"{n}\nHi.\n\n" for n in women))
+    first = prepare(play)
+    assert any("~" in v for v in _voices(first).values())
+    _write_lock(first)
+    again = prepare(play, backend_name=None)
+    assert {m.name: m.voice.key for m in again.cast.members} == {m.name: m.voice.key for m in first.cast.members}
+    assert all(m.locked for m in again.cast.members) and not again.diagnostics
