@@ -248,6 +248,11 @@ def _unchanged_build(prepared: Prepared, recorded: build_record.Recorded, cache,
     for clip in prepared.plan.clips:
         if on_clip:
             on_clip(clip, True)
+    from compiler import estimate
+
+    backend = prepared.backend  # paces not stored yet are measured from the cache, once (estimate.py)
+    estimate.learn_missing(cache.directory, prepared.plan.clips,
+                           lambda clip: cache.get(backend.identity(), clip, backend.sample_rate), backend.sample_rate)
     if before_publish is not None:
         before_publish(prepared)
     if prepared.lock is not None and not frozen:  # a dramac.lock deleted since is written again

@@ -24,6 +24,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -117,13 +118,15 @@ def measure(clips: list[Clip], takes: dict[str, list[np.ndarray]], sample_rate: 
     return {key: (round(seconds, 4), round(expected, 4)) for key, (seconds, expected) in totals.items() if expected > 0}
 
 
-def learn(cache_dir: str | Path, clips: list[Clip], takes: dict[str, list[np.ndarray]], sample_rate: int) -> bool:
-    """Store this build's measurement for each of its voices (replacing that voice's older one: a
-    whole play's takes are the better sample); the file is rewritten only when something changed.
-    Returns whether it was written. A cache folder that cannot be written is left as it is."""
+def learn(cache_dir: str | Path, clips: list[Clip], takes: dict[str, list[np.ndarray]], sample_rate: int,
+          only: set[str] | None = None) -> bool:
+    """Store this build's measurement for each of its voices (or those in `only`), replacing that
+    voice's older one: a whole play's takes are the better sample. The file is rewritten only when
+    something changed. Returns whether it was written. A cache folder that cannot be written is left
+    as it is."""
     rates = load_rates(cache_dir)
     fresh = {key: rate for key, rate in measure(clips, takes, sample_rate).items()
-             if _valid_entry({"seconds": rate[0], "expected": rate[1]}) is not None}
+             if (only is None or key in only) and _valid_entry({"seconds": rate[0], "expected": rate[1]}) is not None}
     if all(rates.measured.get(key) == rate for key, rate in fresh.items()):
         return False
     merged = {key: rate for key, rate in rates.measured.items() if key not in fresh}
@@ -136,6 +139,23 @@ def learn(cache_dir: str | Path, clips: list[Clip], takes: dict[str, list[np.nda
     except OSError:
         return False
     return True
+
+
+def learn_missing(cache_dir: str | Path, clips: list[Clip], read_takes: Callable[[Clip], list[np.ndarray] | None],
+                  sample_rate: int) -> bool:
+    """For a build that reads no takes (nothing changed): the voices whose pace is not stored (the
+    file was deleted, or written by an older dramac) are measured from their cached takes, read
+    with `read_takes(clip)` (None: not cached). Costs one small file read when every voice is known."""
+    unknown = {v.key for c in clips for v in c.voices} - set(load_rates(cache_dir).measured)
+    if not unknown:
+        return False
+    takes = {}
+    for clip in clips:
+        if clip.key not in takes and unknown.intersection(v.key for v in clip.voices):
+            found = read_takes(clip)
+            if found is not None:
+                takes[clip.key] = found
+    return learn(cache_dir, clips, takes, sample_rate, only=unknown)
 
 
 def clip_seconds(clip: Clip, rates: SpeakingRates) -> float:

@@ -219,3 +219,27 @@ def test_the_estimate_of_each_example_is_within_3_percent_of_the_built_length(tm
     guessed = estimated()
     assert math.isclose(guessed, built, rel_tol=0.03), (guessed, built)
     assert math.isclose(guessed_cold, built, rel_tol=0.03), (guessed_cold, built)
+
+
+@pytest.mark.slow
+def test_a_build_that_changes_nothing_still_learns_paces_it_does_not_know(tmp_path):
+    """A no-op build reads no takes; a lost or outdated rates file is filled from the cached takes."""
+    script = project(tmp_path)
+    out = tmp_path / "out"
+
+    def build() -> dict:
+        done = subprocess.run([sys.executable, "-m", "compiler", "build", str(script), "-o", str(out), "--json"],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)["builds"][0]
+
+    build()
+    stored = tmp_path / ".dramac-cache" / estimate.RATES_FILE
+    learned = json.loads(stored.read_text())
+    stored.unlink()
+    again = build()
+    assert again["clips_rendered"] == 0
+    assert json.loads(stored.read_text()) == learned  # the same paces, measured from the cache
+    before = stored.stat().st_mtime_ns
+    build()
+    assert stored.stat().st_mtime_ns == before  # known paces: nothing read, nothing written
