@@ -1,7 +1,8 @@
 """Project settings: `dramac.toml` at the project root, overlaid by a script's front matter.
 
     [build]    backend = "embedded", format = "wav,flac", jobs = 2   (defaults for `dramac build`)
-    [cast.NAME] voice = "palette-name", pitch = 180, tempo = 1.1 …; [cast.NAME.<backend>] for one backend
+    [cast.NAME] voice = "palette-name", pitch = 180, tempo = 1.1 …; [cast.NAME.<backend>] for one backend;
+                gender = "female" | "male" | "neutral" guides automatic casting (docs/lock.md)
     [narrator] enabled = true, voice = "…"
     [lexicon]  Nguyen = "Win"
     [stitch]   same_speaker_gap = 0.25, …   (compiler.stitch.StitchSettings fields)
@@ -58,7 +59,7 @@ SETTINGS: dict[tuple[str, str], Rule] = {
     ("build", "format"): Rule(Who.SCRIPT, "--format"),
     ("build", "backend"): Rule(Who.MACHINE, "--backend"),
     ("build", "jobs"): Rule(Who.MACHINE, "--jobs"),
-    ("cast", "*"): Rule(Who.SCRIPT),
+    ("cast", "*"): Rule(Who.SCRIPT),  # every key of [cast.NAME]: voice, pitch, tempo, formant, gender, reference…
     ("narrator", "*"): Rule(Who.SCRIPT, "--narrator"),
     ("lexicon", "*"): Rule(Who.SCRIPT),
     ("stitch", "*"): Rule(Who.SCRIPT),
