@@ -25,7 +25,9 @@ from compiler.nodes import (
 )
 from compiler.plan_types import Clip, PauseStep, Plan, PlannedLine, SceneBreak, SoundCue, Step
 
-WORDS_PER_SECOND = 2.6  # conversational pace of the voices; only used for estimates and sizing
+# Clip sizing only, and fixed: a clip's boundaries, and so its cache key, must not move when the
+# voices' measured pace does. The lengths `dramac plan` reports come from compiler/estimate.py.
+WORDS_PER_SECOND = 2.6
 # A clip boundary is allowed after a line whose hash is 0 modulo this: about one line in three.
 BOUNDARY_MODULUS = 3
 MAX_LINE_SECONDS = 12.0  # longer speeches are split at sentence ends (also keeps subtitles short)
