@@ -60,8 +60,8 @@ def takes_at(plan, seconds_per_character: dict[str, float], rate: int) -> dict[s
     """Stand-in takes as long as each voice would take at the given rates."""
     takes = {}
     for clip in plan.clips:
-        takes[clip.key] = [np.zeros(round(len(line.spoken) * seconds_per_character[clip.voices[clip.slot(line.speaker)].key] * rate),
-                                    dtype=np.float32) for line in clip.lines]
+        speed = {line: seconds_per_character[clip.voices[clip.slot(line.speaker)].key] for line in clip.lines}
+        takes[clip.key] = [np.zeros(round(len(line.spoken) * speed[line] * rate), dtype=np.float32) for line in clip.lines]
     return takes
 
 
@@ -84,7 +84,8 @@ def test_the_estimate_is_the_timeline_of_takes_at_the_learned_rates(tmp_path):
     for key, speed in speeds.items():  # each voice's pace: its takes' seconds over what the model expected
         lines = [line for c in plan.clips for line in c.lines if c.voices[c.slot(line.speaker)].key == key]
         expected = sum(estimate.model_seconds(line.spoken) for line in lines)
-        assert rates.known(key) and rates.pace(key) == pytest.approx(sum(len(line.spoken) * speed for line in lines) / expected, rel=1e-3)
+        spoken = sum(len(line.spoken) * speed for line in lines)
+        assert rates.known(key) and rates.pace(key) == pytest.approx(spoken / expected, rel=1e-3)
     guessed = estimate.play_seconds(plan, rates, rate, prepared.stitch)
     # Gaps, the (beat), the pause, the scene break, the sound cue and the tail all counted: only
     # rounding to whole samples differs.
