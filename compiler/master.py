@@ -257,6 +257,18 @@ def _apply(x: np.ndarray, out: np.ndarray, gain_db: float, limit_to: float | Non
         out[held[0]: held[0] + len(held[1])] = held[1]
 
 
+def _next_step(missing_lu: float, this_try: tuple[float, float], previous: tuple[float, float] | None) -> float:
+    """The gain change for the next try. Under the limiter loudness rises by less than the gain (an
+    hour-long play measured 0.54 LU per dB), so a plain `missing_lu` step creeps up on the target
+    over many tries, each a full pass over the play; the slope between the last two tries (a secant
+    step) gets there in one or two. The slope is trusted only within (0.05, 1]: a flatter one would
+    ask for a huge gain, a steeper one cannot happen with a limiter that only lowers peaks."""
+    if previous is None or this_try[0] == previous[0]:
+        return missing_lu
+    slope = (this_try[1] - previous[1]) / (this_try[0] - previous[0])
+    return missing_lu / slope if 0.05 < slope <= 1.0 else missing_lu
+
+
 def master(audio: np.ndarray, sample_rate: int, settings: MasterSettings = MasterSettings(),
            in_place: bool = False) -> tuple[np.ndarray, MasterReport]:
     """The mastered play and what was measured. `in_place`: the result is written over `audio` (a
@@ -283,7 +295,7 @@ def master(audio: np.ndarray, sample_rate: int, settings: MasterSettings = Maste
     limited = False
     out_lufs, tp, limit_to = in_lufs, in_tp, None
     # Each try is measured without being kept; only the gain that is chosen is applied, once.
-    applied = gain_db
+    applied, previous = gain_db, None
     for _ in range(settings.max_iterations):
         applied, limit_to = gain_db, None
         tp = in_tp + gain_db
@@ -294,7 +306,8 @@ def master(audio: np.ndarray, sample_rate: int, settings: MasterSettings = Maste
             out_lufs = in_lufs + gain_db  # pure gain: loudness moves by exactly the gain
         if abs(out_lufs - settings.target_lufs) <= settings.tolerance_lu and tp <= settings.true_peak_db:
             break
-        gain_db += settings.target_lufs - out_lufs
+        gain_db += _next_step(settings.target_lufs - out_lufs, (gain_db, out_lufs), previous)
+        previous = (applied, out_lufs)
     # No try converged: the last one measured is applied (and reported).
     _apply(x, out, applied, limit_to, sample_rate, settings)
     if tp > settings.true_peak_db:  # never leave the ceiling broken, even if loudness must give way
