@@ -6,6 +6,9 @@ own build, and with rates learned from the other plays only (a new play in a pro
     .venv/bin/python benchmarks/estimate.py                  # examples and a 12-minute generated play
     .venv/bin/python benchmarks/estimate.py --minutes 60     # the issue's hour-long play (a long cold build)
 
+Measured at this commit (--minutes 60: 295 clips, 56.5 min built): old estimate +31.3%, default
++3.3%, other plays' paces +3.2%, the play's own paces +0.0%; examples within 1.1% before any build.
+
 Each play is built once with `dramac build` in a work folder that keeps its clip cache between runs;
 the generated play uses the same folder and text as benchmarks/incremental.py, so either benchmark
 reuses the other's renders.
