@@ -70,11 +70,11 @@ def _child_env() -> dict:
     return env
 
 
-def run_build(project: Path, script: Path, jobs: int) -> dict:
+def run_build(project: Path, script: Path, jobs: int, out: str = "out") -> dict:
     """One `dramac build` in its own process, as a writer runs it (not --json, which also hashes every
     output): wall seconds, peak RSS in MiB (wait4's ru_maxrss: the largest of the build process and
     its workers), and the clips rendered and cached as its summary line says."""
-    command = [str(DRAMAC), "build", str(script), "-o", str(project / "out"), "--jobs", str(jobs)]
+    command = [str(DRAMAC), "build", str(script), "-o", str(project / out), "--jobs", str(jobs)]
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         started = time.perf_counter()
         child = subprocess.Popen(command, cwd=project, stdout=stdout, stderr=stderr, env=_child_env())
@@ -145,6 +145,10 @@ def measure_play(workdir: Path, minutes: float, jobs: int, cold_again: bool) -> 
         figures_file.write_text(json.dumps(run_build(project, script, jobs)))
     figures = {"cold": json.loads(figures_file.read_text())}
     run_build(project, script, jobs)  # settle: outputs of this exact script on disk
+    # Every clip cached, no outputs yet: stitch, master and write in the driver alone (its peak memory
+    # is the cold build's, whose workers only render).
+    shutil.rmtree(project / "out-full", ignore_errors=True)
+    figures["full"] = run_build(project, script, jobs, "out-full")
     figures["noop"] = run_build(project, script, jobs)
     original = edit_one_line(script)
     try:
@@ -162,7 +166,12 @@ def report(minutes: float, figures: dict) -> None:
     print(f"\n{minutes:g}-minute play ({length}{cold['rendered'] + cold['cached']} clips)")
     print(f"  {'figure':<44}{'target':>22}{'measured':>22}")
     rows = [("cold build wall", "", f"{cold['seconds']:.1f} s"),
-            ("cold build peak memory", "<= 600 MB" if minutes >= 60 else "", f"{cold['peak_mib']:.0f} MiB")]
+            ("cold build peak memory (largest process)", "<= 600 MB" if minutes >= 60 else "",
+             f"{cold['peak_mib']:.0f} MiB")]
+    full = figures["full"]
+    rows.append(("build, every clip cached, no outputs yet", "", f"{full['seconds']:.1f} s"))
+    rows.append(("  its peak memory (the driver's, as in a cold build)", "<= 600 MB" if minutes >= 60 else "",
+                 f"{full['peak_mib']:.0f} MiB"))
     rows.append(("no-op build wall (process start included)", "<= 1 s" if minutes >= 60 else "",
                  f"{noop['seconds']:.2f} s, {noop['rendered']} rendered"))
     rows.append(("no-op build peak memory", "", f"{noop['peak_mib']:.0f} MiB"))

@@ -58,7 +58,7 @@ class MasterReport:
     limited: bool = False  # the limiter had to act
 
 
-_BLOCK = 1 << 20
+_BLOCK = 1 << 18  # 12 s at 22 kHz: the per-block temporaries (float64, 4x oversampled) stay near 30 MB
 _PAD = 64  # samples each side of a block: more than the resampling filter reaches
 
 
