@@ -170,7 +170,7 @@ def report(minutes: float, figures: dict) -> None:
              f"{cold['peak_mib']:.0f} MiB")]
     full = figures["full"]
     rows.append(("build, every clip cached, no outputs yet", "", f"{full['seconds']:.1f} s"))
-    rows.append(("  its peak memory (the driver's, as in a cold build)", "<= 600 MB" if minutes >= 60 else "",
+    rows.append(("  driver peak memory (as in a cold build)", "<= 600 MB" if minutes >= 60 else "",
                  f"{full['peak_mib']:.0f} MiB"))
     rows.append(("no-op build wall (process start included)", "<= 1 s" if minutes >= 60 else "",
                  f"{noop['seconds']:.2f} s, {noop['rendered']} rendered"))
