@@ -32,7 +32,7 @@ from compiler.diagnostics import Sink, Span
 from compiler.directives import is_directive, parse_directive
 from compiler.inline import plain_text
 from compiler.project import Project
-from compiler.source import Source
+from compiler.source import NextMarker, Source
 
 GRAMMAR = grammar_path("fountain.lark")
 
@@ -191,29 +191,14 @@ class _Cut:
     note: _NoteRef | None  # None for boneyard
 
 
-class _Next:
-    """Where `marker` next occurs at or after a position that only moves forward, in a text of
-    length n (n when it does not). The answer is kept until the position passes it, so the file
-    is scanned once per marker, however many openers lack a closer."""
-
-    def __init__(self, text: str, marker: str):
-        self.text, self.marker, self.found = text, marker, -1
-
-    def at(self, offset: int) -> int:
-        if self.found < offset and self.found != len(self.text):
-            found = self.text.find(self.marker, offset)
-            self.found = len(self.text) if found == -1 else found
-        return self.found
-
-
 def _find_cuts(text: str, lines: _Lines, sink: Sink) -> list[_Cut]:
     """Boneyard and notes, left to right; whichever opens first wins, so `[[` inside boneyard
     and `/*` inside a note are plain content. An opener without its closer is plain text, with
     one warning (not one per opener: every later opener up to the same point is unclosed too)."""
     cuts: list[_Cut] = []
     n = len(text)
-    bone_open, bone_close = _Next(text, "/*"), _Next(text, "*/")
-    note_open, note_close, empty_line = _Next(text, "[["), _Next(text, "]]"), _Next(text, "\n\n")
+    bone_open, bone_close = NextMarker(text, "/*"), NextMarker(text, "*/")
+    note_open, note_close, empty_line = NextMarker(text, "[["), NextMarker(text, "]]"), NextMarker(text, "\n\n")
     pos = 0
     bones_closed = True  # False once a `/*` had no `*/`: none after it has one either
     notes_open_until = -1  # offset of the empty line that the last unclosed `[[` ran into

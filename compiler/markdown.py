@@ -40,7 +40,7 @@ from compiler.diagnostics import Sink, Span
 from compiler.directives import is_directive, parse_directive
 from compiler.inline import plain_text
 from compiler.project import Project
-from compiler.source import LineTable, Source
+from compiler.source import LineTable, NextMarker, Source
 
 GRAMMAR = grammar_path("markdown.lark")
 
@@ -123,25 +123,9 @@ def _split_front_matter(text: str, pos: LineTable, sink: Sink) -> _FrontMatter |
     return None
 
 
-class _Next:
-    """Where `marker` next occurs at or after a position that only moves forward. The answer is
-    kept until the position passes it, so a file full of openers is scanned once, not once per
-    opener (`text.find` from every opener is quadratic when the closer is missing)."""
-
-    def __init__(self, text: str, marker: str):
-        self.text, self.marker, self.found = text, marker, -1
-
-    def at(self, offset: int) -> int:
-        """Offset of the next `marker` at or after `offset`; len(text) when there is none."""
-        if self.found < offset and self.found != len(self.text):
-            found = self.text.find(self.marker, offset)
-            self.found = len(self.text) if found == -1 else found
-        return self.found
-
-
 def _blank_comments(text: str, chars: list[str], start: int, pos: LineTable, sink: Sink) -> None:
-    openers = {opener: _Next(text, opener) for opener, _ in _COMMENTS}
-    closers = {closer: _Next(text, closer) for _, closer in _COMMENTS}
+    openers = {opener: NextMarker(text, opener) for opener, _ in _COMMENTS}
+    closers = {closer: NextMarker(text, closer) for _, closer in _COMMENTS}
     i = start
     while True:
         at, opener, closer = min((openers[o].at(i), o, c) for o, c in _COMMENTS)
@@ -171,7 +155,7 @@ def _mark_unclosed(text: str) -> str:
     if "[[" not in text:
         return text
     text = text.replace(UNCLOSED, "\ufffd")  # a real \x02 must not pass for a mark
-    closes = _Next(text, "]]")
+    closes = NextMarker(text, "]]")
     blanks = [m.start() for m in _BLANK_LINE.finditer(text)] + [len(text)]
     marks: list[int] = []
     b = 0

@@ -53,6 +53,22 @@ class LineTable:
         return Span(self.path, line, col, end_line, end_col)
 
 
+class NextMarker:
+    """Where `marker` next occurs at or after a position that only moves forward (len(text) when it
+    does not). The answer is kept until the position passes it, so a file full of openers without
+    closers is scanned once per marker, not once per opener (`text.find` from every opener is
+    quadratic). Shared by the front ends' boneyard, note and comment scans."""
+
+    def __init__(self, text: str, marker: str):
+        self.text, self.marker, self.found = text, marker, -1
+
+    def at(self, offset: int) -> int:
+        if self.found < offset and self.found != len(self.text):
+            found = self.text.find(self.marker, offset)
+            self.found = len(self.text) if found == -1 else found
+        return self.found
+
+
 def decode(data: bytes, path: str) -> Source:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]

@@ -91,6 +91,7 @@ def test_the_voice_stays_loaded_and_an_edit_renders_in_this_process(tmp_path, mo
     from compiler import backends, cli, render
     from compiler.watch import watch_loop
 
+    render.close_pools()  # a pool kept by an earlier test in this process is not this watch's
     made = []
     real_create = backends.create
     monkeypatch.setattr(backends, "_shared", {})
