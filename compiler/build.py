@@ -90,9 +90,11 @@ def _settings_from(cls, table: dict, settings: Settings, table_name: str):
 
 
 def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | None = None, backend_options: dict | None = None,
-            relock: set[str] | bool = False) -> Prepared:
+            relock: set[str] | bool = False, cache_dir: str | Path | None = None) -> Prepared:
     """Front end, settings, cast and plan; raises CompileError with all diagnostics on failure.
-    `relock` names characters (upper case; True: all) whose voices dramac.lock no longer keeps."""
+    `relock` names characters (upper case; True: all) whose voices dramac.lock no longer keeps.
+    `cache_dir` (the command line's --cache-dir) replaces the project's cache folder for the
+    backend's artefacts too (Dia2's calibrated voices), not only for clips."""
     started = time.perf_counter()
     parsed = parse_file(path)
     parsed_at = time.perf_counter()
@@ -103,7 +105,8 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
     name = backend_name or settings.build.get("backend", "embedded")
     options = {**settings.backends.get(name, {}), **(backend_options or {})}
     # Set by the driver, after the settings: a backend's files stay inside the project.
-    options["workspace"] = backends.Workspace(str(parsed.project.root), str(parsed.project.cache_dir))
+    cache = Path(cache_dir).resolve() if cache_dir is not None else parsed.project.cache_dir
+    options["workspace"] = backends.Workspace(str(parsed.project.root), str(cache))
     try:
         # One instance per backend and options for the whole run: a series loads its voice model once.
         backend = backends.shared(name, **options)

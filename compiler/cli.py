@@ -306,7 +306,7 @@ def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], j
     from compiler.diagnostics import error
 
     started = time.perf_counter()
-    prepared = prepare(file, backend, narrator)
+    prepared = prepare(file, backend, narrator, cache_dir=cache_dir)
     entry.seconds.update(getattr(prepared, "stages", None) or {"prepare": time.perf_counter() - started})
     entry.backend = {"name": prepared.backend_name, "identity": prepared.backend.identity()}
     if prepared.diagnostics:

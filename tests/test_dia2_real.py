@@ -371,3 +371,14 @@ def test_the_transcript_stand_in_returns_upstreams_word_type_and_reseeds(voices)
     assert type(words[0]) is dia2.runtime.voice_clone.WhisperWord and torch.initial_seed() == 77
     with pytest.raises(RuntimeError, match="refusing to load Whisper"):
         transcribe(voices["BEN"].reference, "cpu")
+
+
+def test_cache_dir_from_the_command_line_also_holds_the_calibrated_voices(tmp_path):
+    from compiler.build import prepare
+
+    script = tmp_path / "play.fountain"
+    script.write_text("INT. ROOM - DAY\n\nANNA\nHello there.\n")
+    (tmp_path / "dramac.toml").write_text("")
+    elsewhere = tmp_path / "elsewhere"
+    assert prepare(script, "dia2", cache_dir=elsewhere).backend.cache_dir == elsewhere.resolve()
+    assert prepare(script, "dia2").backend.cache_dir == (tmp_path / ".dramac-cache").resolve()
