@@ -318,7 +318,6 @@ def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], j
     except ValueError as exc:
         raise CompileError(error(str(exc), prepared.settings.span_of_key("format"))) from None
     jobs = _worker_count(jobs, prepared.settings, entry)
-    _check_cache_folder(cache_dir, out_dir, prepared.parsed.project.root)
     with _progress(file, show_progress) as (on_start, on_clip):
         result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip, before_publish, frozen)
     entry.result = result
@@ -372,20 +371,6 @@ def _worker_count(flag: int, settings, entry=None) -> int:
     if entry is not None:
         entry.add([diagnostic])
     return cores
-
-
-def _check_cache_folder(cache_dir: Optional[Path], out_dir: Path, project_root: Path) -> None:
-    """--cache-dir must be a folder of its own: the cache writes shard folders and temp files into it,
-    which must not land among the outputs or the project's files."""
-    from compiler.diagnostics import error
-
-    if cache_dir is None:
-        return
-    cache = Path(os.path.realpath(cache_dir))
-    for other, what in ((Path(os.path.realpath(out_dir)), "the output folder"), (Path(os.path.realpath(project_root)), "the project folder")):
-        if cache == other or cache in other.parents:
-            raise CompileError(error(f"the clip cache cannot be {what} or a folder above it ({other}); "
-                                     "give --cache-dir a folder of its own", Span.point(str(cache_dir), 1, 1)))
 
 
 @app.command()
