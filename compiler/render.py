@@ -251,12 +251,6 @@ def _member(archive: zipfile.ZipFile, name: str, file_size: int) -> np.ndarray:
     return np.lib.format.read_array(io.BytesIO(blob), allow_pickle=False)
 
 
-def _backend(name: str, options: dict):
-    """The process's one instance for these options (compiler.backends.shared): `dramac watch`
-    rebuilds, repeated builds and the scripts of a series load the voice model once."""
-    return shared(name, **options)
-
-
 # --- worker processes ---------------------------------------------------------------------------
 
 _worker_backend = None
@@ -291,7 +285,8 @@ def render_plan(
     line, after all other clips were finished and cached.
     """
     started = time.perf_counter()
-    backend = _backend(backend_name, backend_options)
+    # The process's one instance for these options: watch rebuilds and a series load the model once.
+    backend = shared(backend_name, **backend_options)
     identity = backend.identity()
     rate = backend.sample_rate
     if jobs <= 0:

@@ -11,7 +11,7 @@ import pytest
 from compiler.backends.embedded import palette
 from compiler.diagnostics import CompileError, Span
 from compiler.plan_types import Clip, PlannedLine
-from compiler import render
+from compiler import backends, render
 from compiler.render import CACHE_DIR_NAME, ClipCache, RenderResult, quantize, render_plan
 
 VOICES = palette()
@@ -66,7 +66,7 @@ def test_takes_are_held_as_16_bit_and_given_as_the_cached_float32(first_build, t
     samples = sum(len(t) for c in CLIPS for t in result.takes[c.key])
     assert result.takes.nbytes == 2 * samples
     for c in CLIPS:
-        from_cache = cache.get(render._backend("embedded", {}).identity(), c, 22050)
+        from_cache = cache.get(backends.shared("embedded").identity(), c, 22050)
         assert all(np.array_equal(a, b) and a.dtype == np.float32 for a, b in zip(result.takes[c.key], from_cache))
 
 
@@ -181,7 +181,7 @@ def test_backend_failure_is_a_diagnostic_at_the_clip(tmp_path):
 def test_interrupted_build_keeps_finished_clips(first_build, tmp_path):
     cache = copy_cache(first_build[0], tmp_path / "c")
     for c in CLIPS[:2]:
-        cache.path(cache.key(render._backend("embedded", {}).identity(), c)).unlink()
+        cache.path(cache.key(backends.shared("embedded").identity(), c)).unlink()
 
     def ctrl_c_after_first_render(clip, from_cache):
         if not from_cache:
