@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler import render
+from compiler import backends, render
 from compiler.plan_types import Clip
 from compiler.render import ClipCache, quantize, render_plan
 from test_render import CLIPS, copy_cache, same_audio
@@ -31,7 +31,7 @@ def clean(tmp_path_factory):
 
 
 def identity() -> str:
-    return render._backend("embedded", {}).identity()
+    return backends.shared("embedded").identity()
 
 
 def entry_of(cache: ClipCache, clip) -> Path:
