@@ -86,17 +86,20 @@ def same_bytes(new: str | Path, old: str | Path) -> bool:
 
 
 @contextmanager
-def atomic_open(path: str | Path, mode: str = "wb", keep_if_same: bool = False) -> Iterator[IO]:
-    """Like open(path, mode) for writing, but atomic (see atomic_path); flushed to disk before the rename."""
+def atomic_open(path: str | Path, mode: str = "wb", keep_if_same: bool = False, durable: bool = True) -> Iterator[IO]:
+    """Like open(path, mode) for writing, but atomic (see atomic_path); flushed to disk before the
+    rename unless not `durable` (an entry verified on every read, which a crash may cost but never
+    corrupt unnoticed)."""
     with atomic_path(path, keep_if_same) as tmp:
         with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": "\n"})) as fh:
             yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
 
 
-def write_atomically(path: str | Path, data: bytes) -> None:
-    with atomic_open(path, "wb") as fh:
+def write_atomically(path: str | Path, data: bytes, durable: bool = True) -> None:
+    with atomic_open(path, "wb", durable=durable) as fh:
         fh.write(data)
 
 

@@ -52,6 +52,7 @@ class BuildResult:
     seconds: float
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage: parse, plan, render, stitch, master, write
     fresh_clips: list[Clip] = field(default_factory=list)  # the clips this build rendered (not from the cache)
+    segments: dict | None = None  # {"total", "mixed", "limited"}: the mix work done (compiler/master_segments.py)
 
 
 def _settings_from(cls, table: dict, settings: Settings, table_name: str):
@@ -153,11 +154,11 @@ def build(
     before_publish: Callable[[Prepared], None] | None = None,
     frozen: bool = False,
 ) -> BuildResult:
-    from compiler import emit, estimate, master, render, stitch
+    from compiler import emit, estimate, render, stitch
 
     started = time.perf_counter()
     plan = prepared.plan
-    stitch_settings, master_settings = prepared.stitch, prepared.master
+    stitch_settings = prepared.stitch
     try:
         cache_root = build_folders(prepared.parsed.project, out_dir, cache_dir)
     except FolderRefused as exc:
@@ -172,6 +173,9 @@ def build(
     sounds, sound_lengths = stitch.load_sounds(plan, sample_rate)
     cache = render.ClipCache(cache_root)
     cache.open()  # markers where missing; temporary files of killed builds removed, here and in the outputs
+    from compiler.mix_cache import MixCache
+
+    MixCache(cache_root).sweep()
     emit.sweep_stale(out_dir)
     clips = plan.clips
     if on_start:
@@ -202,11 +206,10 @@ def build(
     estimate.learn(cache_root, clips, result.takes, result.sample_rate)
     rendered_at = time.perf_counter()
     timeline = stitch.build_timeline(plan, result.takes, result.sample_rate, stitch_settings, sound_lengths)
-    audio = stitch.assemble(timeline, result.takes, stitch_settings, sounds)
-    result.takes.clear()  # placed in the mix: an hour of takes is not held through mastering
+    mixer = _segment_master(prepared, timeline, result.takes, sounds, cache_root)
     stitched_at = time.perf_counter()
     try:
-        audio, report = master.master(audio, result.sample_rate, master_settings, in_place=True)
+        report, audio = mixer.master()
     except ValueError as exc:  # e.g. a backend returned NaN samples
         raise CompileError(error(f"cannot master the mix: {exc}", Span.point(plan.source, 1, 1))) from None
 
@@ -233,13 +236,38 @@ def build(
     outputs += [out_dir / f"{stem}.srt", out_dir / f"{stem}.vtt", out_dir / f"{stem}.json"]
     if audio_failures:
         raise CompileError(audio_failures)
+    result.takes.clear()
+    mixer.cache.prune(f"{Path(out_dir).resolve()}\n{stem}")
     build_record.remember(cache_root, out_dir, stem, digest, outputs, timeline.duration, asdict(report),
                           result.rendered + result.cached)
     finished = time.perf_counter()
     stages = {**prepared.stages, "render": rendered_at - started, "stitch": stitched_at - rendered_at,
               "master": mixed_at - stitched_at, "write": finished - mixed_at}
+    work = {"total": len(mixer.segments), "mixed": mixer.computed, "limited": mixer.limited_computed}
     return BuildResult(prepared, outputs, timeline.duration, report, result.rendered, result.cached, finished - started, stages,
-                       fresh)
+                       fresh, work)
+
+
+def _segment_master(prepared: Prepared, timeline, takes, sounds: dict, cache_root: Path):
+    """The play as segments (compiler.segments), mastered with the mix cache (compiler.master_segments)."""
+    from compiler import pieces, segments
+    from compiler.master_segments import SegmentMaster
+    from compiler.mix_cache import MixCache
+
+    sr = timeline.sample_rate
+    ids = {path: pieces.sound_identity(samples) for path, samples in sounds.items()}
+    laid = pieces.play_pieces(timeline, prepared.stitch, ids, takes.digest)
+    spans = [(int(round(pl.start * sr)), int(round(pl.end * sr))) for pl in timeline.lines]
+    context = "\n".join((build_record.code_digest(), prepared.backend.identity(), str(sr), repr(prepared.stitch),
+                         repr(prepared.master)))
+    cut = segments.segments(laid, spans, timeline.n_samples, sr, context)
+    sources = pieces.MappedSources(takes, sounds)
+    loop = pieces.room_tone_loop(sr, prepared.stitch) if prepared.stitch.room_tone else None
+
+    def mix_window(segment):
+        return pieces.mix(laid, segment.window_start, segment.window_end, sources, prepared.stitch, sr, loop)
+
+    return SegmentMaster(cut, mix_window, MixCache(cache_root), sr, prepared.master)
 
 
 def _unchanged_build(prepared: Prepared, recorded: build_record.Recorded, cache, before_publish, frozen: bool,

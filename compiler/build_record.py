@@ -28,8 +28,8 @@ from compiler.atomic import write_atomically
 
 RECORD_FORMAT = "dramac-build-1"
 # The modules whose code turns takes into output bytes; a change to any of them builds again.
-_OUTPUT_CODE = ("build.py", "build_record.py", "effects.py", "emit.py", "encode.py", "master.py", "sounds.py",
-                "stitch.py")
+_OUTPUT_CODE = ("build.py", "build_record.py", "effects.py", "emit.py", "encode.py", "master.py",
+                "master_segments.py", "mix_cache.py", "pieces.py", "segments.py", "sounds.py", "stitch.py")
 _LIBRARIES = ("numpy", "scipy", "soundfile", "pyloudnorm")
 
 
@@ -66,17 +66,27 @@ def inputs_digest(prepared, formats: list[str]) -> str | None:
             add(f"sound {path}", Path(path).read_bytes())
         except OSError:
             return None
+    add("code", code_digest())
+    return h.hexdigest()
+
+
+def code_digest() -> str:
+    """sha256 over the code that turns takes into output bytes and the versions of the libraries it
+    calls: the mix cache (compiler.segments) keys its entries with it too."""
+    h = hashlib.sha256()
     here = Path(__file__).resolve().parent
     for name in _OUTPUT_CODE:
         try:
-            add(f"code {name}", (here / name).read_bytes())
+            data = (here / name).read_bytes()
         except OSError:
-            add(f"code {name}", "")
+            data = b""
+        h.update(f"\ncode {name} {len(data)}\n".encode() + data)
     for library in _LIBRARIES:
         try:
-            add(f"library {library}", metadata.version(library))
+            version = metadata.version(library)
         except metadata.PackageNotFoundError:
-            add(f"library {library}", "")
+            version = ""
+        h.update(f"\nlibrary {library} {version}".encode())
     return h.hexdigest()
 
 

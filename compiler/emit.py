@@ -21,7 +21,7 @@ import numpy as np
 
 from compiler import atomic
 from compiler.diagnostics import CompileError, Span, error
-from compiler.encode import EncodeFailed, encode
+from compiler.encode import EncodeFailed, Samples, encode
 from compiler.stitch import Timeline
 
 # format name -> (soundfile container, subtype)
@@ -68,19 +68,19 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
 # Audio
 
 
-def write_audio(path: str | Path, audio: np.ndarray, sr: int, format: str = "wav") -> None:
-    """Write mono audio as wav/wav16/wav24/flac/flac24/ogg (Vorbis)/mp3, through soundfile (no ffmpeg),
-    in blocks; lossy codecs in a child process, so a codec crash is a diagnostic (compiler.encode)."""
+def write_audio(path: str | Path, audio: Samples, sr: int, format: str = "wav") -> None:
+    """Write mono audio (an array, or a function yielding it in parts: compiler.encode.Samples) as
+    wav/wav16/wav24/flac/flac24/ogg (Vorbis)/mp3, through soundfile (no ffmpeg), in blocks clipped
+    to [-1, 1]; lossy codecs in a child process, so a codec crash is a diagnostic (compiler.encode)."""
     fmt = format.lower().lstrip(".")
     if fmt not in AUDIO_FORMATS:
         raise _fail(path, f"unknown audio format '{format}'; choose one of {', '.join(AUDIO_FORMATS)}")
     container, subtype = AUDIO_FORMATS[fmt]
     if fmt == "mp3" and sr not in MP3_RATES:
         raise _fail(path, f"mp3 cannot store {sr} Hz audio; use one of {sorted(MP3_RATES)}")
-    data = _clipped(np.asarray(audio, dtype=np.float32))
     try:
         with atomic.atomic_path(path, keep_if_same=True) as tmp:
-            encode(tmp, data, sr, container, subtype)
+            encode(tmp, audio, sr, container, subtype)
             _sync(tmp)
     except EncodeFailed as exc:
         raise _fail(path, f"cannot encode {fmt}: {exc}") from None
@@ -88,16 +88,7 @@ def write_audio(path: str | Path, audio: np.ndarray, sr: int, format: str = "wav
         raise _fail(path, f"cannot write output: {exc.strerror or exc}") from None
 
 
-def _clipped(audio: np.ndarray) -> np.ndarray:
-    """`audio` limited to [-1, 1]; the array itself when it already is (a mastered play always is),
-    so an hour-long play is not copied to be written. Checked in blocks: no play-long temporary."""
-    block = 1 << 20
-    inside = all(audio[a: a + block].min(initial=0.0) >= -1.0 and audio[a: a + block].max(initial=0.0) <= 1.0
-                 for a in range(0, len(audio), block))
-    return audio if inside else np.clip(audio, -1.0, 1.0)
-
-
-def write_audio_files(out_dir: Path, stem: str, audio: np.ndarray, sr: int, formats: list[str]) -> tuple[list[Path], list]:
+def write_audio_files(out_dir: Path, stem: str, audio: Samples, sr: int, formats: list[str]) -> tuple[list[Path], list]:
     """`<stem>.<format>` for every format; a format that fails (a codec crash included) is a diagnostic
     returned beside the files that were written, so one codec cannot cost the others, the subtitles or
     the manifest."""

@@ -13,7 +13,9 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Callable, Iterable, Iterator, Union
 
 import numpy as np
 
@@ -29,13 +31,30 @@ class EncodeFailed(Exception):
     """The encoder failed; the message says how, in words for the writer."""
 
 
-def write_blocks(target: str, samples: np.ndarray, sample_rate: int, container: str, subtype: str) -> None:
+# What encode takes: one array, or a function that yields the play's samples in consecutive parts
+# (compiler.master_segments hands over the mastered play segment by segment, never as one array).
+Samples = Union[np.ndarray, Callable[[], Iterable[np.ndarray]]]
+
+
+def blocks(samples: Samples) -> Iterator[np.ndarray]:
+    """The samples as contiguous float32 blocks of at most BLOCK_FRAMES, clipped to [-1, 1]."""
+    parts = (samples,) if isinstance(samples, np.ndarray) else samples()
+    for part in parts:
+        part = np.asarray(part, dtype=np.float32)
+        for start in range(0, len(part), BLOCK_FRAMES):
+            block = part[start:start + BLOCK_FRAMES]
+            if block.size and not (block.min() >= -1.0 and block.max() <= 1.0):  # NaN too
+                block = np.clip(block, -1.0, 1.0)
+            yield np.ascontiguousarray(block)
+
+
+def write_blocks(target: str, samples: Samples, sample_rate: int, container: str, subtype: str) -> None:
     """Write mono float32 `samples` to the file `target`, BLOCK_FRAMES at a time."""
     import soundfile as sf
 
     with sf.SoundFile(target, "w", sample_rate, 1, format=container, subtype=subtype) as sound:
-        for start in range(0, len(samples), BLOCK_FRAMES):
-            sound.write(samples[start:start + BLOCK_FRAMES])
+        for block in blocks(samples):
+            sound.write(block)
     if container == "OGG":
         set_ogg_serial(target)
 
@@ -73,11 +92,10 @@ def set_ogg_serial(path: str, serial: int = OGG_SERIAL) -> None:
     Path(path).write_bytes(data)
 
 
-def encode(target: str, samples: np.ndarray, sample_rate: int, container: str, subtype: str) -> None:
+def encode(target: str, samples: Samples, sample_rate: int, container: str, subtype: str) -> None:
     """Write `samples` to `target` (a path the caller owns); EncodeFailed if the codec fails, crashes included."""
     import soundfile as sf
 
-    samples = np.ascontiguousarray(samples, dtype=np.float32)
     if container not in ISOLATED_CONTAINERS:
         try:
             write_blocks(target, samples, sample_rate, container, subtype)
@@ -87,18 +105,33 @@ def encode(target: str, samples: np.ndarray, sample_rate: int, container: str, s
     _encode_in_child(target, samples, sample_rate, container, subtype)
 
 
-def _encode_in_child(target: str, samples: np.ndarray, sample_rate: int, container: str, subtype: str) -> None:
+def _encode_in_child(target: str, samples: Samples, sample_rate: int, container: str, subtype: str) -> None:
+    """The samples go to the child's standard input block by block; its complaints to a file (a pipe
+    it filled while we still write would deadlock both)."""
     command = [sys.executable, "-m", "compiler.encode", target, container, subtype, str(sample_rate)]
-    try:
-        child = subprocess.run(command, input=samples.tobytes(), capture_output=True, check=False)
-    except OSError as exc:
-        raise EncodeFailed(f"cannot start the encoder process: {exc.strerror or exc}") from None
-    if child.returncode == 0:
+    with tempfile.TemporaryFile() as complaints:
+        try:
+            child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=complaints)
+        except OSError as exc:
+            raise EncodeFailed(f"cannot start the encoder process: {exc.strerror or exc}") from None
+        try:
+            for block in blocks(samples):
+                child.stdin.write(block.tobytes())
+            child.stdin.close()
+        except BrokenPipeError:  # the child died; its status says how
+            pass
+        except BaseException:
+            child.kill()
+            child.wait()
+            raise
+        returncode = child.wait()
+        complaints.seek(0)
+        reason = complaints.read().decode("utf-8", "replace").strip().splitlines()
+    if returncode == 0:
         return
-    if child.returncode < 0:
-        raise EncodeFailed(f"the encoder crashed ({_signal_name(-child.returncode)}); no file was written")
-    reason = child.stderr.decode("utf-8", "replace").strip().splitlines()
-    raise EncodeFailed(reason[-1] if reason else f"the encoder exited with status {child.returncode}")
+    if returncode < 0:
+        raise EncodeFailed(f"the encoder crashed ({_signal_name(-returncode)}); no file was written")
+    raise EncodeFailed(reason[-1] if reason else f"the encoder exited with status {returncode}")
 
 
 def _signal_name(number: int) -> str:

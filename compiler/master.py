@@ -9,6 +9,7 @@ are iterated until both conditions hold.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -121,12 +122,10 @@ class _LoudnessMeter:
     """
 
     def __init__(self, length: int, sample_rate: int):
-        import pyloudnorm
         from scipy import signal
 
         self.length, self.sample_rate = length, sample_rate
-        filters = pyloudnorm.Meter(sample_rate)._filters.values()  # the K-weighting stages, in order
-        self._stages = [(f.passband_gain, f.b, f.a) for f in filters]
+        self._stages = k_weighting(sample_rate)
         self._states = [signal.lfilter_zi(b, a) * 0.0 for _, b, a in self._stages]
         n_blocks = int(np.round((length / sample_rate - 0.4) / 0.1)) + 1
         j = np.arange(max(n_blocks, 0))
@@ -164,16 +163,36 @@ class _LoudnessMeter:
         before = energy_at[np.searchsorted(bounds, self._lower)]
         through = energy_at[np.searchsorted(bounds, np.minimum(self._upper, length))]
         z = (through - before) / (0.4 * sr)  # mean square of each block
-        with np.errstate(divide="ignore"):
-            block_lufs = -0.691 + 10 * np.log10(z)
-        above_absolute = block_lufs >= -70.0
-        if not np.any(above_absolute):
-            return -math.inf
-        relative = -0.691 + 10 * math.log10(float(np.mean(z[above_absolute]))) - 10.0
-        gated = (block_lufs > relative) & above_absolute
-        if not np.any(gated):
-            return -math.inf
-        return -0.691 + 10 * math.log10(float(np.mean(z[gated])))
+        return gated_loudness(z)
+
+
+@functools.lru_cache(maxsize=4)
+def k_weighting(sample_rate: int) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """BS.1770's K-weighting stages (gain, b, a), in order, as pyloudnorm designs them."""
+    import pyloudnorm
+
+    filters = pyloudnorm.Meter(sample_rate)._filters.values()
+    return [(f.passband_gain, f.b, f.a) for f in filters]
+
+
+def gated_loudness(z: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Integrated loudness (LUFS) from the mean squares of the K-weighted 400 ms blocks, with
+    BS.1770's absolute (-70 LUFS) and relative (-10 LU) gates; -inf when no block passes. `weights`
+    count a block for less than one where blocks lie closer than 100 ms (compiler.master_segments)."""
+    z = np.asarray(z, dtype=np.float64)
+    w = np.ones(len(z)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if len(z) == 0:
+        return -math.inf
+    with np.errstate(divide="ignore"):
+        block_lufs = -0.691 + 10 * np.log10(z)
+    above_absolute = block_lufs >= -70.0
+    if not np.any(above_absolute):
+        return -math.inf
+    relative = -0.691 + 10 * math.log10(float(np.average(z[above_absolute], weights=w[above_absolute]))) - 10.0
+    gated = (block_lufs > relative) & above_absolute
+    if not np.any(gated):
+        return -math.inf
+    return -0.691 + 10 * math.log10(float(np.average(z[gated], weights=w[gated])))
 
 
 def loudness(audio: np.ndarray, sample_rate: int) -> float:

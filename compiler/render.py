@@ -50,6 +50,7 @@ class Takes(Mapping):
 
     def __init__(self):
         self._pcm: dict[str, list[np.ndarray]] = {}
+        self._digests: dict[tuple[str, int], str] = {}
 
     def keep(self, key: str, takes: list[np.ndarray]) -> None:
         """Hold float32 takes that came from 16-bit samples (ClipCache.get and .put return them)."""
@@ -66,6 +67,14 @@ class Takes(Mapping):
 
     def clear(self) -> None:
         self._pcm.clear()
+
+    def digest(self, key: str, index: int) -> str:
+        """A digest of one take's samples (what the mix cache keys a take by: compiler.pieces)."""
+        found = self._digests.get((key, index))
+        if found is None:
+            found = hashlib.sha256(np.ascontiguousarray(self._pcm[key][index], dtype="<i2").tobytes()).hexdigest()[:32]
+            self._digests[(key, index)] = found
+        return found
 
     @property
     def nbytes(self) -> int:

@@ -1,8 +1,8 @@
-"""Sound files for sfx and music cues: reading them, and laying a music cue into the mix.
+"""Sound files for sfx and music cues: reading them, and looping them.
 
 `load_sounds` reads every file a plan names once, as mono float32 at the play's sample rate; its
-lengths feed `compiler.stitch.build_timeline`. `lay_music` writes one placed music cue (looping,
-fades and ducking under speech) into the play's buffer during `compiler.stitch.assemble`.
+lengths feed `compiler.stitch.build_timeline`. `looped` repeats a file for music cues that loop
+(compiler.pieces lays the cues into the mix, with their fades and ducking).
 """
 
 from __future__ import annotations
@@ -10,15 +10,12 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from compiler.diagnostics import CompileError, Diagnostic, error
 from compiler.plan_types import Plan, SoundCue
 
-if TYPE_CHECKING:  # stitch imports this module; its types are only needed for annotations
-    from compiler.stitch import PlacedSound, StitchSettings, Timeline
 
 # --------------------------------------------------------------------------------------------------
 # Reading sound files
@@ -135,7 +132,7 @@ def _amount(data_bytes: int, byte_rate: int, block_align: int) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Music: looping, fades and ducking
+# Looping (music cues; compiler.pieces lays them into the mix)
 
 
 def looped(src: np.ndarray, start: int, n: int) -> np.ndarray:
@@ -148,65 +145,3 @@ def looped(src: np.ndarray, start: int, n: int) -> np.ndarray:
         out[i: i + k] = src[pos: pos + k]
         i, pos = i + k, 0
     return out
-
-
-_BLOCK = 1 << 20  # music is written in blocks so a play-long loop never needs a play-long temporary
-
-
-def lay_music(buf: np.ndarray, ps: PlacedSound, src: np.ndarray, timeline: Timeline, settings: StitchSettings) -> None:
-    sr = timeline.sample_rate
-    start, end = int(round(ps.start * sr)), min(int(round(ps.end * sr)), len(buf))
-    if end <= start:
-        return
-    offset = int(round(ps.offset * sr))
-    length = end - start
-    fade = max(1, int(round(settings.fade_ms / 1000 * sr)))
-    n_in = min(max(fade, int(round(ps.fade_in * sr))), length // 2)
-    n_out = min(max(fade, int(round(ps.fade_out * sr))), length // 2)
-    env_t, env_db = _duck_breakpoints(timeline, ps, settings)
-    gain = 10 ** (ps.gain_db / 20)
-    src_len = len(src) - offset if not ps.loop else len(src)
-    for b0 in range(0, length, _BLOCK):
-        b1 = min(length, b0 + _BLOCK)
-        pos = np.arange(b0, b1)
-        if ps.loop:
-            # Loop over the whole file; `start` only sets where the first pass begins.
-            chunk = looped(src, offset + b0, b1 - b0)
-        else:
-            valid = pos < src_len
-            chunk = np.zeros(b1 - b0, np.float32)
-            chunk[valid] = src[offset + pos[valid]]
-        g = np.full(b1 - b0, gain, dtype=np.float64)
-        g *= np.clip((pos + 0.5) / n_in, 0, 1)
-        g *= np.clip((length - pos - 0.5) / n_out, 0, 1)
-        if len(env_t):
-            t = (start + pos) / sr
-            g *= 10 ** (np.interp(t, env_t, env_db) / 20)
-        buf[start + b0: start + b1] += (chunk * g).astype(np.float32)
-
-
-def _duck_breakpoints(timeline: Timeline, ps: PlacedSound, settings: StitchSettings) -> tuple[np.ndarray, np.ndarray]:
-    """Piecewise-linear gain (dB) of the music: 0 away from speech, -duck under it.
-
-    The music is fully ducked when a line starts (it begins going down duck_attack before) and
-    comes back over duck_release after the line; lines closer than duck_bridge stay ducked through
-    the gap, so the music does not pump between quick exchanges.
-    """
-    if ps.duck_db <= 0:
-        return np.zeros(0), np.zeros(0)
-    spans: list[list[float]] = []
-    # Gaps a release+attack cannot fit into are bridged too, so the breakpoints stay in order.
-    bridge = max(settings.duck_bridge, settings.duck_attack + settings.duck_release)
-    for pl in timeline.lines:
-        if pl.end < ps.start - settings.duck_release or pl.start > ps.end + settings.duck_attack:
-            continue
-        if spans and pl.start - spans[-1][1] < bridge:
-            spans[-1][1] = max(spans[-1][1], pl.end)
-        else:
-            spans.append([pl.start, pl.end])
-    t: list[float] = []
-    db: list[float] = []
-    for s, e in spans:
-        t += [s - settings.duck_attack, s, e, e + settings.duck_release]
-        db += [0.0, -ps.duck_db, -ps.duck_db, 0.0]
-    return np.array(t), np.array(db)

@@ -52,8 +52,9 @@ import numpy as np
 
 from compiler.diagnostics import CompileError, Diagnostic, Span, error, warning
 from compiler.effects import apply_effect, line_effect
+from compiler.pieces import MappedSources, mix, play_pieces, room_tone_loop
 from compiler.plan_types import Clip, PauseStep, Plan, PlannedLine, SceneBreak, SoundCue
-from compiler.sounds import lay_music, load_sounds, looped
+from compiler.sounds import load_sounds
 
 # apply_effect, line_effect and load_sounds live in compiler.effects / compiler.sounds; they are
 # re-exported because build.py and the tests import them from here.
@@ -365,49 +366,7 @@ def build_timeline(
 
 
 # --------------------------------------------------------------------------------------------------
-# Phase 2: samples
-
-_TONE_LOOP = 1 << 18  # samples of the periodic room-tone loop (~12 s at 22.05 kHz)
-
-
-def room_tone_loop(sample_rate: int, settings: StitchSettings) -> np.ndarray:
-    """A seamless loop of pink-ish noise at room_tone_db RMS, the same on every build.
-
-    Shaped in the frequency domain (1/sqrt(f), rolled off below 40 Hz) so the inverse FFT is
-    periodic: the loop can be tiled without a seam.
-    """
-    rng = np.random.default_rng(settings.room_tone_seed)
-    n = _TONE_LOOP
-    freqs = np.fft.rfftfreq(n, 1 / sample_rate)
-    spectrum = rng.normal(size=len(freqs)) + 1j * rng.normal(size=len(freqs))
-    shape = 1 / np.sqrt(np.maximum(freqs, 40.0))
-    shape[freqs < 20] = 0
-    tone = np.fft.irfft(spectrum * shape, n)
-    tone *= 10 ** (settings.room_tone_db / 20) / np.sqrt(np.mean(tone**2))
-    return tone.astype(np.float32)
-
-
-def _ramp(n: int) -> np.ndarray:
-    """Raised-cosine 0 -> 1 over n samples."""
-    if n <= 0:
-        return np.ones(0, np.float32)
-    return (0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)).astype(np.float32)
-
-
-def _fade(x: np.ndarray, n_in: int, n_out: int) -> np.ndarray:
-    x = np.array(x, dtype=np.float32, copy=True)
-    n_in, n_out = min(n_in, len(x) // 2), min(n_out, len(x) // 2)
-    if n_in:
-        x[:n_in] *= _ramp(n_in)
-    if n_out:
-        x[len(x) - n_out:] *= _ramp(n_out)[::-1]
-    return x
-
-
-def _add(buf: np.ndarray, start: int, x: np.ndarray) -> None:
-    a, b = max(start, 0), min(start + len(x), len(buf))
-    if b > a:
-        buf[a:b] += x[a - start: b - start]
+# Phase 2: samples (compiler.pieces: the same pieces mix any stretch of the play, see compiler.segments)
 
 
 def assemble(
@@ -416,44 +375,10 @@ def assemble(
     settings: StitchSettings = StitchSettings(),
     sounds: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Write the play into one preallocated float32 buffer (mono, timeline.sample_rate)."""
-    sr = timeline.sample_rate
+    """The whole play in one float32 buffer (mono, timeline.sample_rate)."""
     sounds = sounds or {}
-    buf = np.zeros(timeline.n_samples, dtype=np.float32)
-    fade = max(1, int(round(settings.fade_ms / 1000 * sr)))
-    idx = lambda seconds: int(round(seconds * sr))  # noqa: E731
-
-    if settings.room_tone:
-        _lay_room_tone(buf, timeline, settings, fade)
-    for pl in timeline.lines:
-        take = takes[pl.clip_key][pl.take]
-        take = apply_effect(np.asarray(take, dtype=np.float32), line_effect(pl.line.extension), sr, settings)
-        _add(buf, idx(pl.start), _fade(take, fade, fade))
     for ps in timeline.sounds:
-        src = sounds.get(ps.cue.path or "")
-        if src is None:
+        if (ps.cue.path or "") not in sounds:
             raise CompileError(error(f"sound file '{ps.cue.path}' was not loaded", ps.cue.span))
-        if ps.cue.kind == "music":
-            lay_music(buf, ps, src, timeline, settings)
-        else:
-            n = idx(ps.end) - idx(ps.start)
-            piece = src[idx(ps.offset): idx(ps.offset) + n] * np.float32(10 ** (ps.gain_db / 20))
-            _add(buf, idx(ps.start), _fade(piece, max(fade, idx(ps.fade_in)), max(fade, idx(ps.fade_out))))
-    return buf
-
-
-def _lay_room_tone(buf: np.ndarray, timeline: Timeline, settings: StitchSettings, fade: int) -> None:
-    sr = timeline.sample_rate
-    loop = room_tone_loop(sr, settings)
-    edges = [0] + [x for pl in timeline.lines for x in (int(round(pl.start * sr)), int(round(pl.end * sr)))] + [len(buf)]
-    min_gap = settings.room_tone_min_gap * sr
-    for a, b in zip(edges[::2], edges[1::2]):
-        if b - a <= min_gap:
-            continue
-        # Overlap the takes by `fade` on either side and ramp over 2*fade: the tone fades in while
-        # the previous take fades out, and out while the next take fades in.
-        lo, hi = max(0, a - fade), min(len(buf), b + fade)
-        piece = looped(loop, lo, hi - lo)
-        ramp_in = 0 if lo == 0 else 2 * fade
-        ramp_out = 0 if hi == len(buf) else 2 * fade
-        _add(buf, lo, _fade(piece, ramp_in, ramp_out))
+    pieces = play_pieces(timeline, settings)
+    return mix(pieces, 0, timeline.n_samples, MappedSources(takes, sounds), settings, timeline.sample_rate)

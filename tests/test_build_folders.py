@@ -189,10 +189,12 @@ def test_a_build_sweeps_its_output_folder_and_cache_shards(project):
     first = dramac("build", "play.fountain", "-o", "outputs", cwd=project)
     assert first.returncode == 0, first.stderr
     cache = project / CACHE_DIR_NAME
-    (shard,) = [p for p in cache.iterdir() if p.is_dir()]
+    (shard,) = [p for p in cache.iterdir() if p.is_dir() and p.name != "mix"]
+    mix_shard = next(p for p in (cache / "mix").iterdir() if p.is_dir())
     dead = dead_pid()
     leftovers = [
         touch(project / "outputs" / f".play.wav.dramac{dead}.k2j4h5g6.tmp", 120),
+        touch(mix_shard / f".{'0' * 64}-w.npz.dramac{dead}.k2j4h5g6.tmp", 120),
         touch(shard / f".{'0' * 64}.npz.dramac{dead}.k2j4h5g6.tmp", 120),
         touch(shard / f".{'0' * 64}.npz.k2j4h5g6.tmp", 2 * atomic.ABANDONED_AFTER),
     ]

@@ -1,0 +1,131 @@
+"""The mix cache: each segment's mixed window, its measurements and its mastered samples, on disk.
+
+Entries live under `<cache>/mix/<2 hex>/<name>.npz`, named by the segment's key (compiler.segments)
+and, for what depends on the master gain, the gain's step. Like the clip cache (compiler.render) an
+entry is written to a temporary file and renamed into place, and read only after it is verified
+against what it claims to hold: its format, its name, and a sha256 of every array in it. A damaged
+or foreign entry reads as a miss and is computed again.
+
+Each build records the entries it used (one small list per output folder and script); entries the
+previous build of that script used and this one did not are deleted, so an hour of `watch` edits
+does not pile up copies of the play.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from compiler.atomic import sweep_stale, write_atomically
+from compiler.render import _UNREADABLE, _member  # the clip cache's guarded .npz member reader
+
+_FORMAT = "dramac-mix-1"
+
+
+class MixCache:
+    def __init__(self, cache_root: str | Path):
+        self.directory = Path(cache_root) / "mix"
+        self.used: set[str] = set()
+
+    def path(self, name: str) -> Path:
+        return self.directory / name[:2] / f"{name}.npz"
+
+    def get(self, name: str) -> dict[str, np.ndarray] | None:
+        """The arrays stored under `name`, verified; None when missing or not verifiable."""
+        try:
+            found = _read(self.path(name), name)
+        except _UNREADABLE:
+            found = None
+        if found is not None:
+            self.used.add(name)
+        return found
+
+    def keep(self, name: str) -> None:
+        """Count an entry as used without reading it (it is verified when it is read)."""
+        self.used.add(name)
+
+    def put(self, name: str, arrays: dict[str, np.ndarray]) -> None:
+        """Store arrays under `name`; a cache that cannot be written only costs the next build time."""
+        self.used.add(name)
+        buffer = io.BytesIO()
+        np.savez(buffer, format=np.array(_FORMAT), name=np.array(name), digest=np.array(_digest(arrays)), **arrays)
+        path = self.path(name)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(path, buffer.getvalue(), durable=False)  # verified when read: no fsync needed
+        except OSError:
+            pass
+
+    def sweep(self) -> list[str]:
+        """Remove the temporary files killed builds left in the cache's shards."""
+        try:
+            shards = [entry.path for entry in os.scandir(self.directory) if len(entry.name) == 2 and entry.is_dir()]
+        except OSError:
+            return []
+        return [name for shard in shards for name in sweep_stale(shard)]
+
+    def prune(self, record: str) -> int:
+        """Delete the entries the last build recorded under `record` used and this build did not;
+        record this build's. Returns how many were deleted."""
+        listing = self.directory / f"used-{hashlib.sha256(record.encode()).hexdigest()[:32]}.json"
+        try:
+            before = set(json.loads(listing.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            before = set()
+        removed = 0
+        for name in sorted(before - self.used):
+            if not isinstance(name, str) or not _safe(name):  # the list is a file on disk: trust no path in it
+                continue
+            try:
+                self.path(name).unlink()
+                removed += 1
+            except OSError:
+                pass
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            write_atomically(listing, json.dumps(sorted(self.used)).encode())
+        except OSError:
+            pass
+        return removed
+
+
+def _safe(name: str) -> bool:
+    """A name this cache writes: a key in hex digits, then '-g' and a gain step, '-w' or '-y'."""
+    return 64 <= len(name) <= 100 and all(c in "0123456789abcdef-gwy" for c in name)
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for label in sorted(arrays):
+        data = np.ascontiguousarray(arrays[label])
+        h.update(f"{label} {data.dtype.str} {data.shape}\n".encode())
+        h.update(data.tobytes())
+    return h.hexdigest()
+
+
+def _read(path: Path, name: str) -> dict[str, np.ndarray] | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        with zipfile.ZipFile(fh) as archive:
+            labels = [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
+            if str(_member(archive, "format", info.st_size)) != _FORMAT or str(_member(archive, "name", info.st_size)) != name:
+                return None
+            digest = str(_member(archive, "digest", info.st_size))
+            arrays = {label: _member(archive, label, info.st_size) for label in labels
+                      if label not in ("format", "name", "digest")}
+    if any(a.dtype.hasobject for a in arrays.values()) or _digest(arrays) != digest:
+        return None
+    return arrays
