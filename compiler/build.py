@@ -154,11 +154,10 @@ def build(
     before_publish: Callable[[Prepared], None] | None = None,
     frozen: bool = False,
 ) -> BuildResult:
-    from compiler import emit, estimate, render, stitch
+    from compiler import emit, render, stitch
 
     started = time.perf_counter()
     plan = prepared.plan
-    stitch_settings = prepared.stitch
     try:
         cache_root = build_folders(prepared.parsed.project, out_dir, cache_dir)
     except FolderRefused as exc:
@@ -198,26 +197,21 @@ def build(
     if unchanged is not None:  # inputs and outputs as the last build left them: nothing to do
         return _unchanged_build(prepared, unchanged, cache, before_publish, frozen, on_clip, started)
     build_record.forget(cache_root, out_dir, stem)
-    try:
-        result = render.render_plan(clips, prepared.backend_name, prepared.backend_options, cache, jobs, clip_ready)
-    except OSError as exc:  # a full disk or a read-only cache
-        raise CompileError(error(f"cannot write the clip cache: {exc.strerror or exc}", Span.point(str(cache_root), 1, 1))) from None
-    # What each voice took to say its lines: `dramac plan` times plays by it (compiler/estimate.py).
-    estimate.learn(cache_root, clips, result.takes, result.sample_rate)
-    rendered_at = time.perf_counter()
-    timeline = stitch.build_timeline(plan, result.takes, result.sample_rate, stitch_settings, sound_lengths)
-    mixer = _segment_master(prepared, timeline, result.takes, sounds, cache_root)
-    stitched_at = time.perf_counter()
-    try:
-        report, audio = mixer.master()
-    except ValueError as exc:  # e.g. a backend returned NaN samples
-        raise CompileError(error(f"cannot master the mix: {exc}", Span.point(plan.source, 1, 1))) from None
-
-    if before_publish is not None:  # `watch`: may refuse outputs of a script that changed meanwhile
-        before_publish(prepared)
-    mixed_at = time.perf_counter()
-    # A format that fails does not stop the others, the subtitles or the manifest; the build fails after.
-    outputs, audio_failures = emit.write_audio_files(out_dir, stem, audio, result.sample_rate, formats)
+    record = f"{Path(out_dir).resolve()}\n{stem}"
+    for lazy in (True, False):
+        try:
+            mixed = _render_and_master(prepared, cache, MixCache(cache_root, record), sounds, sound_lengths, jobs,
+                                       clip_ready, lazy)
+            result, timeline, mixer, report, audio, rendered_at, stitched_at = mixed
+            if before_publish is not None:  # `watch`: may refuse outputs of a script that changed meanwhile
+                before_publish(prepared)
+            mixed_at = time.perf_counter()
+            # A format that fails does not stop the others, the subtitles or the manifest; the build fails after.
+            outputs, audio_failures = emit.write_audio_files(out_dir, stem, audio, result.sample_rate, formats)
+            break
+        except render.TakesChanged:  # an entry changed under its unchanged signature: build reading every one
+            if not lazy:
+                raise
     emit.write_srt(out_dir / f"{stem}.srt", timeline)
     emit.write_vtt(out_dir / f"{stem}.vtt", timeline)
     extra = {
@@ -237,7 +231,7 @@ def build(
     if audio_failures:
         raise CompileError(audio_failures)
     result.takes.clear()
-    mixer.cache.prune(f"{Path(out_dir).resolve()}\n{stem}")
+    mixer.cache.save()
     build_record.remember(cache_root, out_dir, stem, digest, outputs, timeline.duration, asdict(report),
                           result.rendered + result.cached)
     finished = time.perf_counter()
@@ -248,11 +242,58 @@ def build(
                        fresh, work)
 
 
-def _segment_master(prepared: Prepared, timeline, takes, sounds: dict, cache_root: Path):
+def _render_and_master(prepared: Prepared, cache, mix_cache, sounds: dict, sound_lengths: dict, jobs: int, clip_ready,
+                       lazy: bool):
+    """Render (or find) every clip, place the takes and master the play. `lazy`: a clip whose cache
+    entry is unchanged since the last build verified it is read only if a segment must be mixed
+    anew; render.TakesChanged if one turns out not to be what it was."""
+    from compiler import estimate, render, stitch
+
+    plan = prepared.plan
+    _import_meters_meanwhile()
+    try:
+        result = render.render_plan(plan.clips, prepared.backend_name, prepared.backend_options, cache, jobs, clip_ready,
+                                    known=mix_cache.known_takes() if lazy else None)
+    except OSError as exc:  # a full disk or a read-only cache
+        raise CompileError(error(f"cannot write the clip cache: {exc.strerror or exc}",
+                                 Span.point(str(cache.directory), 1, 1))) from None
+    lengths = result.takes.stand_ins()  # the timeline needs only each take's length
+    # What each voice took to say its lines: `dramac plan` times plays by it (compiler/estimate.py).
+    estimate.learn(cache.directory, plan.clips, lengths, result.sample_rate)
+    rendered_at = time.perf_counter()
+    timeline = stitch.build_timeline(plan, lengths, result.sample_rate, prepared.stitch, sound_lengths)
+    mixer = _segment_master(prepared, timeline, result.takes, sounds, mix_cache)
+    stitched_at = time.perf_counter()
+    try:
+        report, audio = mixer.master()
+    except ValueError as exc:  # e.g. a backend returned NaN samples
+        raise CompileError(error(f"cannot master the mix: {exc}", Span.point(plan.source, 1, 1))) from None
+    identity = prepared.backend.identity()
+    for clip in {c.key: c for c in plan.clips}.values():  # for the next build's lazy reading
+        known = result.takes.known(clip.key)
+        if known is not None:
+            mix_cache.takes_now[cache.key(identity, clip)] = known
+    return result, timeline, mixer, report, audio, rendered_at, stitched_at
+
+
+def _import_meters_meanwhile() -> None:
+    """scipy.signal takes a second or two to import and the meters of any segment mixed anew need
+    it; a voice model renders with the interpreter lock released, so the import is done meanwhile
+    in a thread (an edit's one clip renders for longer than that)."""
+    import threading
+
+    def load() -> None:
+        import pyloudnorm  # noqa: F401
+        import scipy.ndimage  # noqa: F401
+        import scipy.signal  # noqa: F401
+
+    threading.Thread(target=load, name="dramac-import-meters", daemon=True).start()
+
+
+def _segment_master(prepared: Prepared, timeline, takes, sounds: dict, mix_cache):
     """The play as segments (compiler.segments), mastered with the mix cache (compiler.master_segments)."""
     from compiler import pieces, segments
     from compiler.master_segments import SegmentMaster
-    from compiler.mix_cache import MixCache
 
     sr = timeline.sample_rate
     ids = {path: pieces.sound_identity(samples) for path, samples in sounds.items()}
@@ -267,7 +308,7 @@ def _segment_master(prepared: Prepared, timeline, takes, sounds: dict, cache_roo
     def mix_window(segment):
         return pieces.mix(laid, segment.window_start, segment.window_end, sources, prepared.stitch, sr, loop)
 
-    return SegmentMaster(cut, mix_window, MixCache(cache_root), sr, prepared.master)
+    return SegmentMaster(cut, mix_window, mix_cache, sr, prepared.master)
 
 
 def _unchanged_build(prepared: Prepared, recorded: build_record.Recorded, cache, before_publish, frozen: bool,

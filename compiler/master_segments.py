@@ -50,7 +50,7 @@ class Measured:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Measured:
-        peak, reach = (float(v) for v in arrays["peaks"])
+        peak, reach = (float(v) for v in np.asarray(arrays["peaks"]).reshape(-1)[:2])
         return cls(np.asarray(arrays["blocks"], dtype=np.float64), np.asarray(arrays["weights"], dtype=np.float64),
                    peak, reach)
 
@@ -117,7 +117,7 @@ class SegmentMaster:
         return window
 
     def _measure_plain(self, segment: Segment) -> Measured:
-        found = self.cache.get(segment.key)
+        found = self.cache.measured(segment.key)
         if found is not None:
             self.cache.keep(segment.key + "-w")  # read only if its samples are needed
             return Measured.from_arrays(found)
@@ -127,12 +127,12 @@ class SegmentMaster:
         self.computed += 1
         measured = measure(window, segment, self.sample_rate)
         self.cache.put(segment.key + "-w", {"samples": window})
-        self.cache.put(segment.key, measured.arrays())
+        self.cache.put_measured(segment.key, measured.arrays())
         return measured
 
     def _limited(self, segment: Segment, step: int, aim: float) -> Measured:
         """The measurement of the segment limited at gain step `step`."""
-        found = self.cache.get(f"{segment.key}-g{step}")
+        found = self.cache.measured(f"{segment.key}-g{step}")
         if found is not None:
             self.cache.keep(f"{segment.key}-g{step}-y")
             return Measured.from_arrays(found)
@@ -147,7 +147,7 @@ class SegmentMaster:
         self.limited_computed += 1
         measured = measure(y, segment, self.sample_rate)
         self.cache.put(f"{segment.key}-g{step}-y", {"samples": y[segment.core]})
-        self.cache.put(f"{segment.key}-g{step}", measured.arrays())
+        self.cache.put_measured(f"{segment.key}-g{step}", measured.arrays())
         return measured, y[segment.core]
 
     def _untouched(self, plain: Measured, step: int, aim: float) -> bool:

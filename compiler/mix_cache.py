@@ -24,15 +24,44 @@ from pathlib import Path
 import numpy as np
 
 from compiler.atomic import sweep_stale, write_atomically
-from compiler.render import _UNREADABLE, _member  # the clip cache's guarded .npz member reader
+from compiler.render import _UNREADABLE, Known, _member  # the clip cache's guarded .npz member reader
 
 _FORMAT = "dramac-mix-1"
 
 
 class MixCache:
-    def __init__(self, cache_root: str | Path):
+    """Entries of samples (one file each), and a table of measurements per output folder and script
+    (`record`): the few numbers each segment contributes to the loudness, read in one file instead
+    of one per segment."""
+
+    def __init__(self, cache_root: str | Path, record: str = ""):
         self.directory = Path(cache_root) / "mix"
         self.used: set[str] = set()
+        self._record = hashlib.sha256(record.encode()).hexdigest()[:32]
+        self._table: dict[str, dict[str, np.ndarray]] | None = None  # read on first use
+        self._kept: dict[str, dict[str, np.ndarray]] = {}  # what this build measured or used
+        self._takes: dict[str, Known] | None = None  # clip cache entries as last verified (compiler.render.Known)
+        self.takes_now: dict[str, Known] = {}  # this build's, saved with the table
+
+    def _load(self) -> None:
+        if self._table is None:
+            self._table, self._takes = _read_table(self.directory / f"table-{self._record}.npz", self._record)
+
+    def known_takes(self) -> dict[str, Known]:
+        """The clip cache entries the last build of this record verified (compiler.render.Known)."""
+        self._load()
+        return dict(self._takes or {})
+
+    def measured(self, name: str) -> dict[str, np.ndarray] | None:
+        """A measurement stored by the last build of this record (or by this one)."""
+        self._load()
+        found = self._kept.get(name) or self._table.get(name)
+        if found is not None:
+            self._kept[name] = found
+        return found
+
+    def put_measured(self, name: str, arrays: dict[str, np.ndarray]) -> None:
+        self._kept[name] = arrays
 
     def path(self, name: str) -> Path:
         return self.directory / name[:2] / f"{name}.npz"
@@ -71,10 +100,11 @@ class MixCache:
             return []
         return [name for shard in shards for name in sweep_stale(shard)]
 
-    def prune(self, record: str) -> int:
-        """Delete the entries the last build recorded under `record` used and this build did not;
-        record this build's. Returns how many were deleted."""
-        listing = self.directory / f"used-{hashlib.sha256(record.encode()).hexdigest()[:32]}.json"
+    def save(self) -> int:
+        """Write this build's measurements; delete the entries the last build of this record used and
+        this build did not, and record this build's. Returns how many were deleted."""
+        self._write_table()
+        listing = self.directory / f"used-{self._record}.json"
         try:
             before = set(json.loads(listing.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError):
@@ -94,6 +124,63 @@ class MixCache:
         except OSError:
             pass
         return removed
+
+
+    def _write_table(self) -> None:
+        names = sorted(self._kept)
+        columns = {"names": np.array(names, dtype=str), "record": np.array(self._record)}
+        for label in ("blocks", "weights", "peaks"):
+            parts = [np.asarray(self._kept[n][label], dtype=np.float64).reshape(-1) for n in names]
+            columns[label] = np.concatenate(parts) if parts else np.zeros(0)
+            columns[f"{label}_counts"] = np.array([len(p) for p in parts], dtype=np.int64)
+        entries = sorted(self.takes_now)
+        known = [self.takes_now[e] for e in entries]
+        columns.update(
+            take_entries=np.array(entries, dtype=str),
+            take_signatures=np.array([k.signature for k in known], dtype=np.int64).reshape(len(known), 4),
+            take_counts=np.array([len(k.lengths) for k in known], dtype=np.int64),
+            take_lengths=np.array([n for k in known for n in k.lengths], dtype=np.int64),
+            take_digests=np.array([d for k in known for d in k.digests], dtype=str),
+        )
+        buffer = io.BytesIO()
+        np.savez(buffer, format=np.array(_FORMAT), name=np.array("table"), digest=np.array(_digest(columns)), **columns)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            write_atomically(self.directory / f"table-{self._record}.npz", buffer.getvalue(), durable=False)
+        except OSError:
+            pass
+
+
+def _read_table(path: Path, record: str) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Known]]:
+    try:
+        columns = _read(path, "table")
+    except _UNREADABLE:
+        columns = None
+    if columns is None or str(columns.get("record")) != record:
+        return {}, {}
+    try:
+        names = [str(n) for n in columns["names"]]
+        table: dict[str, dict[str, np.ndarray]] = {n: {} for n in names}
+        for label in ("blocks", "weights", "peaks"):
+            for name, part in zip(names, _split(columns[label], columns[f"{label}_counts"], len(names))):
+                table[name][label] = part
+        counts = columns["take_counts"]
+        entries = [str(e) for e in columns["take_entries"]]
+        lengths = _split(columns["take_lengths"], counts, len(entries))
+        digests = _split(columns["take_digests"], counts, len(entries))
+        signatures = columns["take_signatures"].reshape(len(entries), 4)
+        takes = {entry: Known(tuple(int(v) for v in signature), tuple(int(n) for n in length), tuple(str(d) for d in digest))
+                 for entry, signature, length, digest in zip(entries, signatures, lengths, digests)}
+    except (KeyError, ValueError, TypeError):
+        return {}, {}
+    return table, takes
+
+
+def _split(values: np.ndarray, counts: np.ndarray, expected: int) -> list[np.ndarray]:
+    """`values` cut into consecutive parts of `counts`; ValueError unless they add up."""
+    if len(counts) != expected or np.any(counts < 0) or int(counts.sum()) != len(values):
+        raise ValueError("table columns do not add up")
+    return np.split(values, np.cumsum(counts)[:-1]) if expected else []
 
 
 def _safe(name: str) -> bool:

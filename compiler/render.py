@@ -43,38 +43,97 @@ MIN_CLIPS_PER_WORKER = 3
 _SCALE = 32767.0
 
 
+@dataclass(frozen=True)
+class Known:
+    """A cache entry as it was when last verified: its file's signature (size, modification and
+    change times, inode: a rewritten file has a new change time, which no program can set back)
+    and each take's length and digest. A build that finds the file unchanged needs neither to read
+    it to place its takes nor to key the mix (compiler.segments), only to mix a segment anew."""
+
+    signature: tuple[int, ...]
+    lengths: tuple[int, ...]
+    digests: tuple[str, ...]
+
+
+class TakesChanged(Exception):
+    """A cache entry read on demand is not what its signature promised: build again, reading all."""
+
+
+def entry_signature(path: Path) -> tuple[int, ...] | None:
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return None
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino) if stat.S_ISREG(info.st_mode) else None
+
+
 class Takes(Mapping):
     """clip.key → one float32 take per line, held as the cache stores them (16-bit): an hour of
     takes is 160 MB instead of 320, and each take is turned back into float32 (the very samples
-    a cache hit gives) only while it is used."""
+    a cache hit gives) only while it is used. Takes of a known, unchanged entry are read only when
+    first used (`know`)."""
 
     def __init__(self):
         self._pcm: dict[str, list[np.ndarray]] = {}
         self._digests: dict[tuple[str, int], str] = {}
+        self._known: dict[str, Known] = {}  # clip.key → what its entry held
+        self._readers: dict[str, Callable[[], list[np.ndarray] | None]] = {}
 
-    def keep(self, key: str, takes: list[np.ndarray]) -> None:
+    def keep(self, key: str, takes: list[np.ndarray], known: Known | None = None) -> None:
         """Hold float32 takes that came from 16-bit samples (ClipCache.get and .put return them)."""
         self._pcm[key] = [_to_pcm(t) for t in takes]
+        if known is not None:
+            self._known[key] = known
+
+    def know(self, key: str, known: Known, read: Callable[[], list[np.ndarray] | None]) -> None:
+        """A clip whose takes `read()` gives, verified, when first used."""
+        self._known[key] = known
+        self._readers[key] = read
 
     def __getitem__(self, key: str) -> list[np.ndarray]:
+        if key not in self._pcm and key in self._readers:
+            takes = self._readers.pop(key)()
+            if takes is None or tuple(len(t) for t in takes) != self._known[key].lengths:
+                raise TakesChanged(key)
+            self.keep(key, takes)
+            if any(self.digest(key, i) != d for i, d in enumerate(self._known[key].digests)):
+                raise TakesChanged(key)
         return [_from_pcm(t) for t in self._pcm[key]]
 
     def __iter__(self):
-        return iter(self._pcm)
+        return iter(dict.fromkeys([*self._pcm, *self._readers]))
 
     def __len__(self) -> int:
-        return len(self._pcm)
+        return len(set(self._pcm) | set(self._readers))
 
     def clear(self) -> None:
         self._pcm.clear()
+        self._readers.clear()
+
+    def stand_ins(self) -> dict[str, list[np.ndarray]]:
+        """Zero-copy arrays of each take's length, for what needs only lengths (the timeline):
+        known entries are not read for them."""
+        out = {key: [np.broadcast_to(np.float32(0), (n,)) for n in known.lengths]
+               for key, known in self._known.items() if key in self._readers}
+        out.update({key: [np.broadcast_to(np.float32(0), (len(t),)) for t in pcm] for key, pcm in self._pcm.items()})
+        return out
 
     def digest(self, key: str, index: int) -> str:
         """A digest of one take's samples (what the mix cache keys a take by: compiler.pieces)."""
         found = self._digests.get((key, index))
         if found is None:
+            if key in self._readers:
+                return self._known[key].digests[index]
             found = hashlib.sha256(np.ascontiguousarray(self._pcm[key][index], dtype="<i2").tobytes()).hexdigest()[:32]
             self._digests[(key, index)] = found
         return found
+
+    def known(self, key: str) -> Known | None:
+        """What the entry of clip `key` held, with this build's digests."""
+        known = self._known.get(key)
+        if known is None:
+            return None
+        return Known(known.signature, known.lengths, tuple(self.digest(key, i) for i in range(len(known.lengths))))
 
     @property
     def nbytes(self) -> int:
@@ -284,13 +343,15 @@ def render_plan(
     cache: ClipCache,
     jobs: int,
     on_clip: Callable[[Clip, bool], None] | None = None,
+    known: Mapping[str, Known] | None = None,
 ) -> RenderResult:
     """Takes for every clip, from the cache or rendered by up to `jobs` worker processes (jobs ≤ 0:
     one per CPU; 1, or only a few misses: in this process). Workers are spawned, so a script that
     calls this with jobs > 1 needs the `if __name__ == "__main__":` guard.
 
     `on_clip(clip, from_cache)` is called here, in the main process, once for every clip of `clips`
-    as it becomes ready. A clip the backend fails on is reported as a CompileError at its first
+    as it becomes ready. `known` (cache key → Known, from the last build: compiler.mix_cache) lets
+    an entry whose file is unchanged go unread until its takes are used. A clip the backend fails on is reported as a CompileError at its first
     line, after all other clips were finished and cached.
     """
     started = time.perf_counter()
@@ -309,12 +370,21 @@ def render_plan(
 
     takes = Takes()
     misses: list[Clip] = []
+    known = known or {}
     for key, group in by_key.items():
-        hit = cache.get(identity, group[0], rate)
-        if hit is None:
-            misses.append(group[0])
-            continue
-        takes.keep(key, hit)
+        entry = cache.key(identity, group[0])
+        path = cache.path(entry)
+        before = entry_signature(path)
+        recorded = known.get(entry)
+        if before is not None and recorded is not None and recorded.signature == before:
+            takes.know(key, recorded, lambda clip=group[0]: cache.get(identity, clip, rate))
+        else:
+            hit = cache.get(identity, group[0], rate)
+            if hit is None:
+                misses.append(group[0])
+                continue
+            after = entry_signature(path)
+            takes.keep(key, hit, Known(after, tuple(len(t) for t in hit), ()) if after == before else None)
         for clip in group:
             _notify(on_clip, clip, True)
 
@@ -326,7 +396,9 @@ def render_plan(
         if problem is not None:
             failures.append(error(f"backend '{backend_name}' could not render this clip: {problem}", _span_of(clip)))
             return
-        takes.keep(clip.key, cache.put(identity, clip, result, rate))
+        stored = cache.put(identity, clip, result, rate)
+        signature = entry_signature(cache.path(cache.key(identity, clip)))
+        takes.keep(clip.key, stored, Known(signature, tuple(len(t) for t in stored), ()) if signature else None)
         for same in by_key[clip.key]:
             _notify(on_clip, same, False)
 

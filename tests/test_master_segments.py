@@ -149,6 +149,7 @@ def test_mastered_segments_meet_the_targets_by_an_independent_meter(tmp_path):
                           MixCache(tmp_path / "cache"), SR, MasterSettings())
     report, mastered = mixer.master()
     out = np.concatenate(list(mastered())).astype(np.float64)
+    mixer.cache.save()
     assert len(out) == tl.n_samples
     assert report.limited  # the loud peaks need the limiter at this gain
     assert pyloudnorm.Meter(SR).integrated_loudness(out) == pytest.approx(-16.0, abs=0.5)
@@ -230,3 +231,54 @@ def test_an_incremental_build_writes_the_bytes_of_a_cold_build(tmp_path):
     for suffix in ("wav", "srt", "vtt"):
         assert (project / "out" / f"play.{suffix}").read_bytes() == (cold / "out" / f"play.{suffix}").read_bytes()
     assert second["integrated_lufs"] == third["integrated_lufs"]
+
+
+def test_an_edit_reads_only_the_takes_of_segments_mixed_anew(tmp_path, monkeypatch):
+    """A clip entry the last build verified, unchanged since, is not read again unless a segment
+    that needs its samples is mixed anew; one that changed under the same signature is caught when
+    read, and the build starts again reading every entry."""
+    from compiler import build, render
+
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "dramac.toml").write_text("")
+    script = project / "play.fountain"
+    script.write_text(SCRIPT)
+    build.build(build.prepare(script), project / "out", ["wav"], 1)
+    reads = []
+    real = render._read_entry
+    monkeypatch.setattr(render, "_read_entry", lambda path, *a: reads.append(path) or real(path, *a))
+    script.write_text(SCRIPT.replace("It was never signed.", "It was never signed, not even with initials."))
+    result = build.build(build.prepare(script), project / "out", ["wav"], 1)
+    assert result.rendered == 1 and 1 <= result.segments["mixed"] <= 3  # the line and the neighbours reaching into it
+    assert len(reads) <= 2  # the neighbours' clips at most (the edited one was rendered, not read)
+    first_wav = (project / "out" / "play.wav").read_bytes()
+
+    # Same signature, other bytes: the recorded signature is made to match a damaged entry, and the
+    # mix entries are gone, so every segment is mixed from its takes.
+    from compiler.mix_cache import MixCache
+
+    cache_root = project / ".dramac-cache"
+    shutil.rmtree(cache_root / "mix")
+    record = f"{(project / 'out').resolve()}\nplay"
+    prepared = build.prepare(script)
+    cache = render.ClipCache(cache_root)
+    identity = prepared.backend.identity()
+    table = MixCache(cache_root, record)
+    for clip in prepared.plan.clips:  # what the last build knew of every entry, whole
+        pcm = render.Takes()
+        key = cache.key(identity, clip)
+        takes = cache.get(identity, clip, prepared.backend.sample_rate)
+        pcm.keep(clip.key, takes, render.Known((), tuple(len(t) for t in takes), ()))
+        table.takes_now[key] = pcm.known(clip.key)
+    entry = cache.path(next(iter(table.takes_now)))
+    data = bytearray(entry.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    entry.write_bytes(bytes(data))
+    for key, known in table.takes_now.items():  # ... recorded with the signatures the files have now
+        table.takes_now[key] = render.Known(render.entry_signature(cache.path(key)), known.lengths, known.digests)
+    table.save()
+    (project / "out" / "play.wav").unlink()
+    result = build.build(prepared, project / "out", ["wav"], 1)
+    assert result.rendered == 1  # the damaged entry was found out and rendered again
+    assert (project / "out" / "play.wav").read_bytes() == first_wav
