@@ -19,7 +19,7 @@ from typing import IO, Iterator
 
 import numpy as np
 
-from compiler import atomic
+from compiler import atomic, wav_link
 from compiler.diagnostics import CompileError, Span, error
 from compiler.encode import EncodeFailed, Samples, encode
 from compiler.stitch import Timeline
@@ -78,10 +78,16 @@ def write_audio(path: str | Path, audio: Samples, sr: int, format: str = "wav") 
     container, subtype = AUDIO_FORMATS[fmt]
     if fmt == "mp3" and sr not in MP3_RATES:
         raise _fail(path, f"mp3 cannot store {sr} Hz audio; use one of {sorted(MP3_RATES)}")
+    linked = fmt in wav_link.FORMATS and hasattr(audio, "parts")  # a mastered play: reuse what the last file holds
     try:
         with atomic.atomic_path(path, keep_if_same=True) as tmp:
-            encode(tmp, audio, sr, container, subtype)
+            if linked:
+                wav_link.write(tmp, audio, sr, Path(path), audio.cache.layouts.get(fmt))
+            else:
+                encode(tmp, audio, sr, container, subtype)
             _sync(tmp)
+        if linked:
+            audio.cache.layouts[fmt] = wav_link.layout_of(Path(path), audio)
     except EncodeFailed as exc:
         raise _fail(path, f"cannot encode {fmt}: {exc}") from None
     except OSError as exc:

@@ -200,19 +200,37 @@ class SegmentMaster:
             extra = aim - tp
             out_lufs, tp = out_lufs + extra, tp + extra
         report = MasterReport(in_lufs, out_lufs, tp, applied * GAIN_STEP_DB, limited)
-        return report, lambda: self._output(applied, limit_to, extra)
+        return report, Mastered(self, applied, limit_to, extra)
 
-    def _output(self, step: int, limit_to: float | None, extra_db: float) -> Iterator[np.ndarray]:
-        gain = _gain(step * GAIN_STEP_DB)
-        for segment, plain in zip(self.segments, self._plain):
-            if limit_to is None or self._untouched(plain, step, limit_to):
-                out = self._window(segment)[segment.core] * gain
-            else:
-                found = self.cache.get(f"{segment.key}-g{step}-y")
-                out = found["samples"] if found is not None else self._limit(segment, step, limit_to)[1]
-            if extra_db:
-                out = out * _gain(extra_db)
-            yield np.asarray(out, dtype=np.float32)
+    def _output(self, index: int, step: int, limit_to: float | None, extra_db: float) -> np.ndarray:
+        segment, plain = self.segments[index], self._plain[index]
+        if limit_to is None or self._untouched(plain, step, limit_to):
+            out = self._window(segment)[segment.core] * _gain(step * GAIN_STEP_DB)
+        else:
+            found = self.cache.get(f"{segment.key}-g{step}-y")
+            out = found["samples"] if found is not None else self._limit(segment, step, limit_to)[1]
+        if extra_db:
+            out = out * _gain(extra_db)
+        return np.asarray(out, dtype=np.float32)
+
+
+class Mastered:
+    """The mastered play, segment by segment: calling it yields the samples (compiler.encode.Samples);
+    `parts` names what each segment's samples are made of, so a writer may reuse the bytes a previous
+    output holds for the same part (compiler.wav_link)."""
+
+    def __init__(self, master: SegmentMaster, step: int, limit_to: float | None, extra_db: float):
+        self._master, self._step, self._limit_to, self._extra = master, step, limit_to, extra_db
+        self.cache = master.cache
+        self.parts = [f"{s.key}:{step}:{limit_to is not None}:{extra_db!r}" for s in master.segments]
+        self.lengths = [s.end - s.start for s in master.segments]
+
+    def part(self, index: int) -> np.ndarray:
+        return self._master._output(index, self._step, self._limit_to, self._extra)
+
+    def __call__(self) -> Iterator[np.ndarray]:
+        for index in range(len(self.parts)):
+            yield self.part(index)
 
 
 def _step(gain_db: float) -> int:

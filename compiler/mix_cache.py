@@ -25,6 +25,7 @@ import numpy as np
 
 from compiler.atomic import sweep_stale, write_atomically
 from compiler.render import _UNREADABLE, Known, _member  # the clip cache's guarded .npz member reader
+from compiler.wav_link import Layout
 
 _FORMAT = "dramac-mix-1"
 
@@ -42,10 +43,19 @@ class MixCache:
         self._kept: dict[str, dict[str, np.ndarray]] = {}  # what this build measured or used
         self._takes: dict[str, Known] | None = None  # clip cache entries as last verified (compiler.render.Known)
         self.takes_now: dict[str, Known] = {}  # this build's, saved with the table
+        self._layouts: dict | None = None
+
+    @property
+    def layouts(self) -> dict:
+        """Format → compiler.wav_link.Layout of the output the last build of this record wrote
+        (this build's replace them as its outputs are written)."""
+        self._load()
+        return self._layouts
 
     def _load(self) -> None:
         if self._table is None:
-            self._table, self._takes = _read_table(self.directory / f"table-{self._record}.npz", self._record)
+            self._table, self._takes, self._layouts = _read_table(self.directory / f"table-{self._record}.npz",
+                                                                  self._record)
 
     def known_takes(self) -> dict[str, Known]:
         """The clip cache entries the last build of this record verified (compiler.render.Known)."""
@@ -141,6 +151,7 @@ class MixCache:
             take_counts=np.array([len(k.lengths) for k in known], dtype=np.int64),
             take_lengths=np.array([n for k in known for n in k.lengths], dtype=np.int64),
             take_digests=np.array([d for k in known for d in k.digests], dtype=str),
+            layouts=np.array(json.dumps({fmt: layout.to_json() for fmt, layout in self.layouts.items() if layout})),
         )
         buffer = io.BytesIO()
         np.savez(buffer, format=np.array(_FORMAT), name=np.array("table"), digest=np.array(_digest(columns)), **columns)
@@ -151,13 +162,13 @@ class MixCache:
             pass
 
 
-def _read_table(path: Path, record: str) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Known]]:
+def _read_table(path: Path, record: str) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Known], dict]:
     try:
         columns = _read(path, "table")
     except _UNREADABLE:
         columns = None
     if columns is None or str(columns.get("record")) != record:
-        return {}, {}
+        return {}, {}, {}
     try:
         names = [str(n) for n in columns["names"]]
         table: dict[str, dict[str, np.ndarray]] = {n: {} for n in names}
@@ -171,9 +182,10 @@ def _read_table(path: Path, record: str) -> tuple[dict[str, dict[str, np.ndarray
         signatures = columns["take_signatures"].reshape(len(entries), 4)
         takes = {entry: Known(tuple(int(v) for v in signature), tuple(int(n) for n in length), tuple(str(d) for d in digest))
                  for entry, signature, length, digest in zip(entries, signatures, lengths, digests)}
-    except (KeyError, ValueError, TypeError):
-        return {}, {}
-    return table, takes
+        layouts = {str(fmt): Layout.from_json(data) for fmt, data in json.loads(str(columns["layouts"])).items()}
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return {}, {}, {}
+    return table, takes, layouts
 
 
 def _split(values: np.ndarray, counts: np.ndarray, expected: int) -> list[np.ndarray]:

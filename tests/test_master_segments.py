@@ -282,3 +282,40 @@ def test_an_edit_reads_only_the_takes_of_segments_mixed_anew(tmp_path, monkeypat
     result = build.build(prepared, project / "out", ["wav"], 1)
     assert result.rendered == 1  # the damaged entry was found out and rendered again
     assert (project / "out" / "play.wav").read_bytes() == first_wav
+
+
+class _Parts:
+    """A mastered play made of named parts (what compiler.wav_link reads of one)."""
+
+    def __init__(self, named: dict[str, np.ndarray]):
+        self.parts, self.samples = list(named), list(named.values())
+        self.lengths = [len(x) for x in self.samples]
+        self.asked: list[int] = []
+
+    def part(self, index: int) -> np.ndarray:
+        self.asked.append(index)
+        return self.samples[index]
+
+    def __call__(self):
+        return iter(self.samples)
+
+
+def test_a_wav_reuses_the_parts_the_previous_file_holds_and_nothing_else(tmp_path):
+    from compiler import wav_link
+
+    rng = np.random.default_rng(3)
+    a, b, c, d = (rng.uniform(-0.9, 0.9, n).astype(np.float32) for n in (1000, 2500, 700, 3000))
+    path = tmp_path / "play.wav"
+    first = _Parts({"a": a, "b": b, "c": c})
+    wav_link.write(str(path), first, SR, path, None)
+    layout = wav_link.layout_of(path, first)
+    second = _Parts({"a": a, "d": d, "c": c})  # b edited into d: a and c are copied, d converted
+    out = tmp_path / "next.wav"
+    assert wav_link.write(str(out), second, SR, path, layout) == 2 and second.asked == [1]
+    fresh = tmp_path / "fresh.wav"
+    sf.write(fresh, np.concatenate([a, d, c]), SR, subtype="PCM_16")
+    assert out.read_bytes() == fresh.read_bytes()  # what soundfile writes from the samples alone
+    path.write_bytes(path.read_bytes())  # the previous file rewritten since: trusted no more
+    third = _Parts({"a": a, "d": d, "c": c})
+    assert wav_link.write(str(out), third, SR, path, layout) == 0 and third.asked == [0, 1, 2]
+    assert out.read_bytes() == fresh.read_bytes()
