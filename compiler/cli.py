@@ -48,6 +48,21 @@ def _report(diags: list[Diagnostic], sources: dict[str, list[str]] | None = None
     print_diagnostics(diags, _lines_for(diags, sources or {}), err)
 
 
+def _report_new(diags: list[Diagnostic], sources: dict[str, list[str]], said: Optional[set]) -> None:
+    """Report the diagnostics not in `said` (all when None); `watch` keeps one set per script, so a
+    warning that stays (a locked voice the settings no longer give) is printed once, not on every save."""
+    if said is None:
+        _report(diags, sources)
+        return
+    keys = [(d.severity, d.message, d.span.file, d.span.line, d.span.col) for d in diags]
+    new = [d for d, key in zip(diags, keys) if key not in said]
+    _report(new, sources)
+    if len(new) < len(diags):
+        err.print(styled((f"    {len(diags) - len(new)} warning(s) as in the last build, not repeated", "dim")))
+    said.clear()
+    said.update(keys)
+
+
 def _fail(exc: CompileError, sources: dict[str, list[str]] | None = None) -> None:
     _report(exc.diagnostics, sources)
     err.print(styled(("error", "bold red"), f": build failed ({summary_line(exc.diagnostics)})"))
@@ -286,19 +301,20 @@ def _format_option(value: Optional[str]) -> Optional[str]:
 
 
 def _build_one(file: Path, out_dir: Path, backend, formats: Optional[str], jobs: int, narrator, cache_dir, as_json: bool,
-               quiet: bool = False, before_publish=None):
-    """Build one script (`watch`), or print its diagnostics and exit 1."""
+               quiet: bool = False, before_publish=None, said: Optional[set] = None):
+    """Build one script (`watch`), or print its diagnostics and exit 1. `said`: the warnings the last
+    build of this script printed, not printed again (and replaced by this build's)."""
     from compiler.record import ScriptRecord
 
     try:
         return _render_script(file, out_dir, backend, formats, jobs, narrator, cache_dir, not (as_json or quiet),
-                              before_publish, ScriptRecord(str(file)))
+                              before_publish, ScriptRecord(str(file)), said=said)
     except CompileError as exc:
         _fail(exc)
 
 
 def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], jobs: int, narrator, cache_dir,
-                   show_progress: bool, before_publish, entry, frozen: bool = False):
+                   show_progress: bool, before_publish, entry, frozen: bool = False, said: Optional[set] = None):
     """Prepare and build one script; flags win over the project's [build] settings, which win over
     defaults. Warnings are printed and kept in `entry` (a compiler.record.ScriptRecord) with the
     result; a failure raises CompileError."""
@@ -310,7 +326,7 @@ def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], j
     entry.seconds.update(getattr(prepared, "stages", None) or {"prepare": time.perf_counter() - started})
     entry.backend = {"name": prepared.backend_name, "identity": prepared.backend.identity()}
     if prepared.diagnostics:
-        _report(prepared.diagnostics, {prepared.parsed.source.path: prepared.parsed.source.lines})
+        _report_new(prepared.diagnostics, {prepared.parsed.source.path: prepared.parsed.source.lines}, said)
         entry.add(prepared.diagnostics)
     defaults = prepared.settings.build
     try:
@@ -499,8 +515,9 @@ def watch(files: List[Path] = typer.Argument(..., help="Script files to rebuild 
     from compiler.watch import watch_loop
 
     _distinct_outputs(files)
+    said: dict[Path, set] = {f: set() for f in files}  # warnings printed by each script's last build
     watch_loop(files, lambda f, before_publish: _build_one(f, output, backend, format, jobs, None, None, False, quiet=True,
-                                                        before_publish=before_publish), out, debounce, once,
+                                                        before_publish=before_publish, said=said[f]), out, debounce, once,
                use_os=not poll)
 
 

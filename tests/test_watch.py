@@ -124,3 +124,24 @@ def test_the_voice_stays_loaded_and_an_edit_renders_in_this_process(tmp_path, mo
     assert made == ["embedded"], made
     assert results[1].rendered == 1 and [c.lines[0].original for c in results[1].fresh_clips] == ["The boat is late again."]
     assert render._pools == {}
+
+
+def test_watch_prints_a_warning_that_stays_only_once(monkeypatch):
+    """A warning every rebuild would repeat (a locked voice the settings no longer give) is printed
+    by the first build, then counted; a new one, or one that comes back after going, is printed."""
+    from compiler import cli
+    from compiler.diagnostics import Span, warning
+
+    printed, counted = [], []
+    monkeypatch.setattr(cli, "_report", lambda diags, sources=None: printed.append([d.message for d in diags]))
+    monkeypatch.setattr(cli.err, "print", lambda *args, **kw: counted.append(str(args[0])))
+    locked = warning("ROSA's locked voice 'low-female' is now another character's", Span("p.fountain", 3, 1, 3, 5))
+    other = warning("unknown sfx option 'pan' is ignored", Span("p.fountain", 9, 1, 9, 5))
+    said: set = set()
+    cli._report_new([locked], {}, said)
+    cli._report_new([locked], {}, said)
+    cli._report_new([locked, other], {}, said)
+    cli._report_new([other], {}, said)
+    cli._report_new([locked, other], {}, said)
+    assert printed == [[locked.message], [], [other.message], [], [locked.message]]
+    assert sum("not repeated" in c for c in counted) == 4
