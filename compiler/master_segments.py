@@ -1,22 +1,27 @@
 """Mastering segment by segment: loudness from cached per-segment measurements, the limiter and the
 true-peak meter run only where the audio changed.
 
-The rules are those of compiler.master — gain to `target_lufs`, a look-ahead limiter under the
-true-peak ceiling, gain and limiter iterated until both hold — applied to the segments of
-compiler.segments instead of to one array:
+The targets are those of compiler.master — integrated loudness at `target_lufs`, true peak under
+`true_peak_db`, a look-ahead limiter taking the peaks that gain alone would push over — reached on
+the segments of compiler.segments instead of on one array:
 
 - Each segment's window is mixed and measured once: the mean square of every K-weighted 400 ms
-  loudness block that starts in the segment (100 ms apart, as BS.1770 steps them; the window's
-  leading context lets the filters settle), the true peak of its own samples, and the peak the
+  loudness block that starts in the segment, the true peak of its own samples, and the peak the
   limiter would see over the window. Integrated loudness is BS.1770's gating over all the blocks.
-- Gains are tried in steps of GAIN_STEP_DB, so a small edit usually leaves every gain the same and
-  every measurement at those gains cached. A segment whose window stays under the ceiling at a gain
-  is not limited at all: its samples are scaled, its blocks scaled by the gain squared.
-- A segment that must be limited is limited within its window (the limiter looks 5 ms around each
-  sample, far less than the window's context), measured, and its mastered samples cached.
+- The limiter works on the mix before the gain, at a threshold on a THRESHOLD_STEP_DB grid; the
+  gain follows on a GAIN_STEP_DB grid. A limiter that only scales samples down gives the same
+  samples for limit(x * g, T + g) as for limit(x, T) * g, so a change of gain never runs the
+  limiter again: the limited samples are rescaled, their blocks by the gain squared. Only a change
+  of threshold does, and a small edit rarely moves it by a whole step.
+- A segment whose window stays under the threshold is not limited at all. One that is, is limited
+  within its window (the limiter looks 5 ms around each sample, far less than the window's
+  context), measured, and its samples cached by its key and the threshold.
 
-Everything a segment contributes is a function of its key and the gain, so a build that reuses
-cached segments writes the same bytes as one that computes them all (tests/test_master_segments.py).
+The gain hits the target within half a gain step (0.05 LU); the threshold is lowered a step at a
+time, from where the unlimited loudness puts it, until the true peak is under the ceiling, so peaks
+end up to one threshold step below the limiter's aim. Everything a segment contributes is a
+function of its key, the threshold and the gain, so a build that reuses cached segments writes the
+same bytes as one that computes them all (tests/test_master_segments.py).
 """
 
 from __future__ import annotations
@@ -27,12 +32,13 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from compiler.master import MasterReport, MasterSettings, _gain, _limited, _next_step, gated_loudness, k_weighting
+from compiler.master import MasterReport, MasterSettings, _gain, _limited, gated_loudness, k_weighting
 from compiler.mix_cache import MixCache
 from compiler.segments import Segment
 
-GAIN_STEP_DB = 0.1  # gains are tried on this grid; the loudness tolerance (0.2 LU) is twice as wide
-_UNTOUCHED = 1 - 1e-4  # a window whose scaled peak stays this far under the ceiling is not limited
+GAIN_STEP_DB = 0.1  # the gain's grid: within 0.05 LU of the target; small edits rarely move it
+THRESHOLD_STEP_DB = 0.5  # the limiter threshold's grid: an edit moves it rarely, and it is what costs
+_UNTOUCHED = 1 - 1e-4  # a window whose peak stays this far under the threshold is not limited
 
 
 @dataclass(frozen=True)
@@ -41,9 +47,6 @@ class Measured:
     weights: np.ndarray  # 1 for each block, less for the last when the next segment starts under 100 ms after it
     peak: float  # linear true peak of the segment's own samples
     reach: float = 0.0  # linear true peak over the whole window: what the limiter would see
-
-    def scaled(self, factor: float) -> Measured:
-        return Measured(self.blocks * (factor * factor), self.weights, self.peak * factor, self.reach * factor)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"blocks": self.blocks, "weights": self.weights, "peaks": np.array([self.peak, self.reach])}
@@ -130,40 +133,36 @@ class SegmentMaster:
         self.cache.put_measured(segment.key, measured.arrays())
         return measured
 
-    def _limited(self, segment: Segment, step: int, aim: float) -> Measured:
-        """The measurement of the segment limited at gain step `step`."""
-        found = self.cache.measured(f"{segment.key}-g{step}")
+    def _limited(self, segment: Segment, plain: Measured, t: int) -> Measured:
+        """The segment limited at threshold step `t` (measured before any gain)."""
+        if self._untouched(plain, t):
+            return plain
+        found = self.cache.measured(f"{segment.key}-t{t}")
         if found is not None:
-            self.cache.keep(f"{segment.key}-g{step}-y")
+            self.cache.keep(f"{segment.key}-t{t}-y")
             return Measured.from_arrays(found)
-        return self._limit(segment, step, aim)[0]
+        return self._limit(segment, t)[0]
 
-    def _limit(self, segment: Segment, step: int, aim: float) -> tuple[Measured, np.ndarray]:
-        """Limit the segment's window at gain step `step`; cache its measurement and samples."""
+    def _limit(self, segment: Segment, t: int) -> tuple[Measured, np.ndarray]:
+        """Limit the segment's window at threshold step `t`; cache its measurement and samples."""
         window = self._window(segment)
         y = np.empty_like(window)
-        for a, block in _limited(window, _gain(step * GAIN_STEP_DB), aim, self.sample_rate, self.settings.lookahead_ms):
+        for a, block in _limited(window, None, t * THRESHOLD_STEP_DB, self.sample_rate, self.settings.lookahead_ms):
             y[a: a + len(block)] = block
         self.limited_computed += 1
         measured = measure(y, segment, self.sample_rate)
-        self.cache.put(f"{segment.key}-g{step}-y", {"samples": y[segment.core]})
-        self.cache.put_measured(f"{segment.key}-g{step}", measured.arrays())
+        self.cache.put(f"{segment.key}-t{t}-y", {"samples": y[segment.core]})
+        self.cache.put_measured(f"{segment.key}-t{t}", measured.arrays())
         return measured, y[segment.core]
 
-    def _untouched(self, plain: Measured, step: int, aim: float) -> bool:
-        return plain.reach * float(_gain(step * GAIN_STEP_DB)) <= 10 ** (aim / 20) * _UNTOUCHED
-
-    def _try(self, step: int, aim: float) -> tuple[float, float]:
-        """(loudness, true peak dBTP) of the play limited to `aim` at gain step `step`."""
-        measured = [plain.scaled(float(_gain(step * GAIN_STEP_DB))) if self._untouched(plain, step, aim)
-                    else self._limited(segment, step, aim) for segment, plain in zip(self.segments, self._plain)]
-        return loudness_of(measured), _db(max(m.peak for m in measured))
+    def _untouched(self, plain: Measured, t: int | None) -> bool:
+        return t is None or plain.reach <= 10 ** (t * THRESHOLD_STEP_DB / 20) * _UNTOUCHED
 
     # -- the master --------------------------------------------------------------------------------
 
-    def master(self, on_segment: Callable[[], None] | None = None) -> tuple[MasterReport, Callable[[], Iterator[np.ndarray]]]:
-        """Measure, choose the gain, and return the report with a function that yields the mastered
-        play segment by segment (each call reads the segments again: no play-long array is held)."""
+    def master(self, on_segment: Callable[[], None] | None = None) -> tuple[MasterReport, Mastered]:
+        """Measure, choose threshold and gain, and return the report with the mastered play (read
+        segment by segment when written: no play-long array is held)."""
         s = self.settings
         self._plain = []
         for segment in self.segments:
@@ -175,40 +174,72 @@ class SegmentMaster:
         aim = s.true_peak_db - s.limiter_margin_db
         if not math.isfinite(in_lufs):  # nothing to measure: leave the level alone, respect the ceiling
             extra = aim - in_tp if in_tp > s.true_peak_db else 0.0
-            report = MasterReport(in_lufs, -math.inf, in_tp + extra, 0.0, False)
-            return report, lambda: self._output(0, None, extra)
+            return MasterReport(in_lufs, -math.inf, in_tp + extra, 0.0, False), Mastered(self, None, 0, extra)
         step = _step(s.target_lufs - in_lufs)
-        out_lufs, tp, limit_to, limited, applied, previous = in_lufs, in_tp, None, False, step, None
-        for _ in range(s.max_iterations):
-            applied, limit_to = step, None
-            gain_db = step * GAIN_STEP_DB
-            tp = in_tp + gain_db
-            if tp > s.true_peak_db:
-                limit_to, limited = aim, True
-                out_lufs, tp = self._try(step, aim)
-            else:
-                out_lufs = in_lufs + gain_db  # pure gain: loudness moves by exactly the gain
-            if abs(out_lufs - s.target_lufs) <= s.tolerance_lu and tp <= s.true_peak_db:
-                break
-            change = _next_step(s.target_lufs - out_lufs, (gain_db, out_lufs), previous)
-            previous = (gain_db, out_lufs)
-            step = _step(gain_db + change)
-            if step == applied:  # the grid cannot get closer: this gain is as near as it goes
-                break
-        extra = 0.0
-        if tp > s.true_peak_db:  # never leave the ceiling broken, even if loudness must give way
-            extra = aim - tp
-            out_lufs, tp = out_lufs + extra, tp + extra
-        report = MasterReport(in_lufs, out_lufs, tp, applied * GAIN_STEP_DB, limited)
-        return report, Mastered(self, applied, limit_to, extra)
+        if in_tp + step * GAIN_STEP_DB <= s.true_peak_db:  # pure gain: loudness moves by exactly the gain
+            report = MasterReport(in_lufs, in_lufs + step * GAIN_STEP_DB, in_tp + step * GAIN_STEP_DB,
+                                  step * GAIN_STEP_DB, False)
+            return report, Mastered(self, None, step, 0.0)
+        t = self._threshold(math.floor((aim - step * GAIN_STEP_DB) / THRESHOLD_STEP_DB), aim)
+        loudness, tp = self._tried[t]
+        step = _step(s.target_lufs - loudness)
+        tp += step * GAIN_STEP_DB
+        extra = aim - tp if tp > s.true_peak_db else 0.0  # never leave the ceiling broken
+        gain = step * GAIN_STEP_DB
+        report = MasterReport(in_lufs, loudness + gain + extra, tp + extra, gain, True)
+        return report, Mastered(self, t, step, extra)
 
-    def _output(self, index: int, step: int, limit_to: float | None, extra_db: float) -> np.ndarray:
+    def _try(self, t: int) -> tuple[float, float]:
+        """(loudness, true peak dBTP) of the play limited at threshold step `t`, before the gain."""
+        if t not in self._tried:
+            limited = [self._limited(segment, plain, t) for segment, plain in zip(self.segments, self._plain)]
+            self._tried[t] = (loudness_of(limited), _db(max(m.peak for m in limited)))
+        return self._tried[t]
+
+    def _threshold(self, start: int, aim: float) -> int:
+        """The highest threshold step at or below `start` whose true peak, once the gain brings the
+        loudness to the target, stays under the ceiling. Lowering the threshold by d dB lowers the
+        peaks by d and the loudness by s·d (s about 0.5: a limiter takes little loudness), so the gain
+        takes back s·d and the peaks come down by (1 - s)·d: a step of that size is taken at once,
+        then steps up are tried while they still pass."""
+        s = self.settings
+        self._tried: dict[int, tuple[float, float]] = {}
+        passing, failing, t = None, set(), start
+        for _ in range(s.max_iterations):
+            loudness, peak = self._try(t)
+            over = peak + _step(s.target_lufs - loudness) * GAIN_STEP_DB - s.true_peak_db  # over the ceiling, after the gain
+            if over <= 0:
+                passing = t if passing is None else max(passing, t)
+                if t + 1 in failing or t >= start:
+                    break
+                t += 1
+                continue
+            failing.add(t)
+            if passing is not None and passing == t - 1:
+                break
+            slope = self._slope(t)
+            t -= max(1, math.ceil((over + (s.true_peak_db - aim)) / (1 - slope) / THRESHOLD_STEP_DB))
+            if passing is not None:
+                t = max(t, passing + 1) if passing + 1 not in failing else passing
+        return passing if passing is not None else min(self._tried)
+
+    def _slope(self, t: int) -> float:
+        """Loudness lost per dB of threshold, from the tries nearest `t` (0.5 before there are two)."""
+        below = [u for u in self._tried if u != t]
+        if not below:
+            return 0.5
+        u = min(below, key=lambda v: abs(v - t))
+        slope = (self._tried[t][0] - self._tried[u][0]) / ((t - u) * THRESHOLD_STEP_DB)
+        return min(max(slope, 0.0), 0.9)
+
+    def _output(self, index: int, t: int | None, step: int, extra_db: float) -> np.ndarray:
         segment, plain = self.segments[index], self._plain[index]
-        if limit_to is None or self._untouched(plain, step, limit_to):
-            out = self._window(segment)[segment.core] * _gain(step * GAIN_STEP_DB)
+        if self._untouched(plain, t):
+            out = self._window(segment)[segment.core]
         else:
-            found = self.cache.get(f"{segment.key}-g{step}-y")
-            out = found["samples"] if found is not None else self._limit(segment, step, limit_to)[1]
+            found = self.cache.get(f"{segment.key}-t{t}-y")
+            out = found["samples"] if found is not None else self._limit(segment, t)[1]
+        out = out * _gain(step * GAIN_STEP_DB)
         if extra_db:
             out = out * _gain(extra_db)
         return np.asarray(out, dtype=np.float32)
@@ -219,14 +250,15 @@ class Mastered:
     `parts` names what each segment's samples are made of, so a writer may reuse the bytes a previous
     output holds for the same part (compiler.wav_link)."""
 
-    def __init__(self, master: SegmentMaster, step: int, limit_to: float | None, extra_db: float):
-        self._master, self._step, self._limit_to, self._extra = master, step, limit_to, extra_db
+    def __init__(self, master: SegmentMaster, t: int | None, step: int, extra_db: float):
+        self._master, self._t, self._step, self._extra = master, t, step, extra_db
         self.cache = master.cache
-        self.parts = [f"{s.key}:{step}:{limit_to is not None}:{extra_db!r}" for s in master.segments]
-        self.lengths = [s.end - s.start for s in master.segments]
+        self.parts = [f"{seg.key}:{t if not master._untouched(plain, t) else '-'}:{step}:{extra_db!r}"
+                      for seg, plain in zip(master.segments, master._plain)]
+        self.lengths = [seg.end - seg.start for seg in master.segments]
 
     def part(self, index: int) -> np.ndarray:
-        return self._master._output(index, self._step, self._limit_to, self._extra)
+        return self._master._output(index, self._t, self._step, self._extra)
 
     def __call__(self) -> Iterator[np.ndarray]:
         for index in range(len(self.parts)):

@@ -196,8 +196,8 @@ def _split(values: np.ndarray, counts: np.ndarray, expected: int) -> list[np.nda
 
 
 def _safe(name: str) -> bool:
-    """A name this cache writes: a key in hex digits, then '-g' and a gain step, '-w' or '-y'."""
-    return 64 <= len(name) <= 100 and all(c in "0123456789abcdef-gwy" for c in name)
+    """A name this cache writes: a key in hex digits, then "-w", or "-t", a threshold step and maybe "-y"."""
+    return 64 <= len(name) <= 100 and all(c in "0123456789abcdef-twy" for c in name)
 
 
 def _digest(arrays: dict[str, np.ndarray]) -> str:
