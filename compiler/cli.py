@@ -267,7 +267,7 @@ def plan(file: Path = typer.Argument(..., help="Script file"),
 
 def _check_formats(value: str) -> list[str]:
     """Comma-separated audio formats; ValueError naming the unknown ones."""
-    from compiler.build import AUDIO_FORMATS
+    from compiler.settings_schema import AUDIO_FORMATS
 
     formats = [f.strip().lower() for f in value.split(",") if f.strip()]
     bad = [f for f in formats if f not in AUDIO_FORMATS]
@@ -316,7 +316,7 @@ def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], j
     try:
         formats = _check_formats(formats or defaults.get("format", "wav"))
     except ValueError as exc:
-        raise CompileError(error(str(exc), prepared.settings.span_of_key("format"))) from None
+        raise CompileError(error(str(exc), prepared.settings.span_at("build", "format"))) from None
     jobs = _worker_count(jobs, prepared.settings, entry)
     with _progress(file, show_progress) as (on_start, on_clip):
         result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip, before_publish, frozen)
@@ -366,7 +366,7 @@ def _worker_count(flag: int, settings, entry=None) -> int:
         # Not about a file: the record's convention for the command line (docs/ci.md).
         diagnostic = warning(f"--jobs: {message}", Span.point(COMMAND_LINE, 0, 0))
     else:
-        diagnostic = warning(f"[build] jobs: {message}", settings.span_of_key("jobs"))
+        diagnostic = warning(f"[build] jobs: {message}", settings.span_at("build", "jobs"))
         _report([diagnostic])
     if entry is not None:
         entry.add([diagnostic])
