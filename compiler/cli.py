@@ -175,6 +175,25 @@ def _print_cast_notes(rows: list[dict], prepared) -> None:
                   soft_wrap=True)
 
 
+@app.command("settings")
+def settings_command(markdown: bool = typer.Option(False, "--markdown", help="Print docs/settings.md"),
+                     json_schema: bool = typer.Option(False, "--json-schema", help="Print docs/dramac.schema.json")) -> None:
+    """List every setting of dramac.toml (and of a script's front matter): type, default, range, who may set it."""
+    from compiler import settings_doc
+    from compiler.settings_schema import all_settings
+
+    if markdown or json_schema:
+        sys.stdout.write(settings_doc.markdown() if markdown else settings_doc.schema_text())
+        return
+    for s in all_settings():
+        if s.kind == "driver":
+            continue
+        where = settings_doc.table_title(s)
+        out.print(f"{where} {s.key}: {s.expected()}"
+                  + (f" (default {settings_doc.default_text(s)})" if s.default is not None else "")
+                  + ("" if s.who.value == "script" else " — dramac.toml or the command line only"), soft_wrap=True, markup=False)
+
+
 @app.command("lock")
 def lock_command(file: Path = typer.Argument(..., help="Script file"),
                  names: Optional[List[str]] = typer.Argument(None, help="With --update: the characters to cast again (default: all)"),
