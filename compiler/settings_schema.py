@@ -20,6 +20,8 @@ import math
 from dataclasses import dataclass
 from enum import Enum
 
+from compiler.gender import GENDERS
+
 AUDIO_FORMATS = ("wav", "flac", "mp3", "ogg")
 
 
@@ -175,7 +177,7 @@ CORE: tuple[Setting, ...] = (
             help="`Word = \"how to say it\"`: whole-word pronunciation overrides, e.g. `Nguyen = \"Win\"`."),
     Setting("cast", "voice", "string",
             help="A palette voice by name (`dramac cast` lists the palette of the backend)."),
-    Setting("cast", "gender", "choice", choices=("female", "male", "neutral"),
+    Setting("cast", "gender", "choice", choices=GENDERS,
             help="Guides automatic casting: the character gets a voice of this gender (docs/lock.md)."),
     _stitch("same_speaker_gap", "number", 0.25, *_S, "s", "Gap between two lines of one speaker."),
     _stitch("speaker_change_gap", "number", 0.45, *_S, "s", "Gap when the speaker changes."),
