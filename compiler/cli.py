@@ -234,6 +234,38 @@ def lock_command(file: Path = typer.Argument(..., help="Script file"),
     out.print(f"{prepared.lock.display}: {len(members)} voices locked for {script} ({prepared.backend_name})", soft_wrap=True)
 
 
+@app.command("cache-key")
+def cache_key_command(files: List[Path] = typer.Argument(..., help="Script files; a series (season1/*.fountain)"),
+                      backend: Optional[str] = typer.Option(None, help="Backend that renders them (default: [build] backend)")) -> None:
+    """Print the key to store the clip cache under in CI: a digest of what dramac.lock records for these
+    scripts (voices, clip sources) and the backend's identity; the same from any directory. Nothing
+    is rendered, loaded or written (docs/ci.md)."""
+    from compiler import backends
+    from compiler import lock as lockfile
+    from compiler.config import load_settings
+    from compiler.diagnostics import error
+    from compiler.parser import parse_file
+
+    entries = []
+    for file in files:
+        parsed = parse_file(file)
+        if not parsed.ok:
+            _fail(CompileError(parsed.diagnostics), {parsed.source.path: parsed.source.lines} if parsed.source else None)
+        try:  # the front matter may set a backend's options that are part of its identity ([dia2] seed)
+            settings = load_settings(parsed.project, parsed.script.metadata, parsed.source.path, parsed.source.text)
+            name = backend or settings.build.get("backend", "embedded")
+            workspace = backends.Workspace(str(parsed.project.root), str(parsed.project.cache_dir))
+            identity = backends.shared(name, workspace, **settings.backends.get(name, {})).identity()
+            lock = lockfile.load(parsed.project)
+        except CompileError as exc:
+            _fail(exc, {parsed.source.path: parsed.source.lines})
+        except (backends.BackendUnavailable, ValueError) as exc:
+            _fail(CompileError(error(str(exc), Span.point(str(file), 1, 1))))
+        script = lockfile.script_key(parsed.project, parsed.source.path)
+        entries.append((script, name, identity, lock.entry(script, name)))
+    sys.stdout.write(lockfile.cache_key(entries) + "\n")
+
+
 @app.command()
 def plan(file: Path = typer.Argument(..., help="Script file"),
          backend: Optional[str] = typer.Option(None, help="Backend to plan for"),
