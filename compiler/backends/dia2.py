@@ -96,18 +96,18 @@ OPTIONS = (
     _option("repo", "text", "nari-labs/Dia2-2B", who=Who.MACHINE,
             help="A Hugging Face repository id, or a folder (from the project root) holding config.json, "
                  "model.safetensors and the tokenizer files, for weights kept offline."),
-    _option("device", "string", "cuda", who=Who.MACHINE, help="The torch device, e.g. \"cuda\", \"cuda:1\", \"cpu\"."),
+    _option("device", "string", "cuda", who=Who.MACHINE, help="The torch device, e.g. \"cuda\", \"cuda:1\", \"cpu\"; not part of the cache key."),
     _option("dtype", "choice", "bfloat16", who=Who.MACHINE, choices=DTYPES,
             help="Weights' precision; \"auto\" is bfloat16 on CUDA, float32 elsewhere."),
-    _option("cfg_scale", "number", 2.0, 0.0, low_open=True, help="Classifier-free guidance; 1.0 turns it off."),
+    _option("cfg_scale", "number", 2.0, 0.0, low_open=True, help="Classifier-free guidance; 1.0 turns it off (upstream CLI 1.0, GenerationConfig 2.0, README 6.0)."),
     _option("temp_text", "number", 0.6, 0.0, help="Temperature of the text stream; 0 is greedy."),
     _option("topk_text", "integer", 50, 0, help="Top-k of the text stream; 0 means no filter."),
     _option("temp_audio", "number", 0.8, 0.0, help="Temperature of the audio streams; 0 is greedy."),
     _option("topk_audio", "integer", 50, 0, help="Top-k of the audio streams; 0 means no filter."),
     _option("cfg_filter_k", "integer", 50, 0, help="Top-k filter applied with guidance."),
     _option("initial_padding", "integer", 2, 0, help="Frames of padding Dia2 generates before the first word."),
-    _option("use_cuda_graph", "boolean", False, who=Who.MACHINE, help="Capture CUDA graphs (faster on a GPU)."),
-    _option("use_torch_compile", "boolean", False, who=Who.MACHINE, help="torch.compile the model (slow start)."),
+    _option("use_cuda_graph", "boolean", False, who=Who.MACHINE, help="Capture CUDA graphs (faster on a GPU; re-captured every clip)."),
+    _option("use_torch_compile", "boolean", False, who=Who.MACHINE, help="torch.compile the model (the first run is slow)."),
     _option("seed", "integer", 0, 0, 2**63 - 1, help="Seed of every generation; part of the cache key."),
 )
 _OPTION = {s.key: s for s in OPTIONS}
