@@ -21,6 +21,7 @@ from compiler.plan_types import Clip, Plan
 from compiler.project import FolderRefused, build_folders
 from compiler.settings_schema import SettingError
 
+
 @dataclass
 class Prepared:
     parsed: Parsed
@@ -56,7 +57,7 @@ def _typed(cls, table: str, settings: Settings):
     try:
         return cls(**getattr(settings, table))
     except SettingError as exc:
-        raise CompileError(error(str(exc), settings.span_at(table, exc.key or ""))) from None
+        raise CompileError(error(str(exc), settings.span_at(table, *filter(None, [exc.key])))) from None
 
 
 def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | None = None, backend_options: dict | None = None,
@@ -84,7 +85,7 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
     except backends.BackendUnavailable as exc:
         raise CompileError(error(str(exc), Span.point(str(path), 1, 1))) from None
     except SettingError as exc:  # a bad option given in code (dramac.toml's were checked when read)
-        raise CompileError(error(f"[{name}] {exc}", settings.span_at(name, exc.key or ""))) from None
+        raise CompileError(error(f"[{name}] {exc}", settings.span_at(name, *filter(None, [exc.key])))) from None
     except TypeError:  # an option the backend does not declare
         declared = settings_schema.table_settings(name)
         bad = next((k for k in options if k not in declared), name)
