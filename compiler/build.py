@@ -5,14 +5,12 @@ Each stage is a module of its own; this file only wires them together and report
 
 from __future__ import annotations
 
-import difflib
-import re
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from compiler import backends, build_record
+from compiler import backends, build_record, settings_schema
 from compiler.cast import Cast, cast_script
 from compiler.config import Settings, load_settings
 from compiler.diagnostics import CompileError, Diagnostic, Span, error
@@ -21,8 +19,7 @@ from compiler.parser import Parsed, parse_file
 from compiler.plan import plan_script
 from compiler.plan_types import Clip, Plan
 from compiler.project import FolderRefused, build_folders
-
-AUDIO_FORMATS = ("wav", "flac", "mp3", "ogg")
+from compiler.settings_schema import SettingError
 
 
 @dataclass
@@ -55,39 +52,13 @@ class BuildResult:
     segments: dict | None = None  # {"total", "mixed", "limited"}: the mix work done (compiler/master_segments.py)
 
 
-def _settings_from(cls, table: dict, settings: Settings, table_name: str):
-    """Map a settings table onto a settings dataclass by field name, checking each value's type
-    against the field's default; unknown keys and wrong types are diagnostics at the key."""
-    defaults = cls()
-    names = {f.name for f in fields(cls)}
-    values = {}
-    for key, value in table.items():
-        if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
-            raise CompileError(error(f"unknown setting '{key}' in [{table_name}]", settings.span_of_key(key),
-                                     f"did you mean '{close[0]}'?" if close else f"known: {', '.join(sorted(names))}"))
-        default = getattr(defaults, key)
-        if isinstance(default, bool):
-            ok = isinstance(value, bool)
-        elif isinstance(default, int):
-            ok = not isinstance(value, bool) and (isinstance(value, int) or (isinstance(value, float) and value.is_integer()))
-            value = int(value) if ok else value
-        elif isinstance(default, float):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            value = float(value) if ok else value
-        elif isinstance(default, tuple):
-            ok = isinstance(value, list) and len(value) == len(default) and all(isinstance(v, (int, float)) for v in value)
-            value = tuple(float(v) for v in value) if ok else value
-        else:
-            ok = isinstance(value, type(default))
-        if not ok:
-            raise CompileError(error(f"[{table_name}] {key} must be {type(default).__name__}, not {value!r}", settings.span_of_key(key)))
-        values[key] = value
+def _typed(cls, table: str, settings: Settings):
+    """A table's checked values as the dataclass the stage takes (defaults and ranges are the table's
+    declarations, compiler/settings_schema.py); a refusal is a diagnostic at the key."""
     try:
-        return cls(**values)
-    except ValueError as exc:  # the dataclass's own range checks; point at the key they name
-        bad = next((k for k in table if re.search(rf"\b{re.escape(k)}\b", str(exc))), table_name)
-        raise CompileError(error(str(exc), settings.span_of_key(bad))) from None
+        return cls(**getattr(settings, table))
+    except SettingError as exc:
+        raise CompileError(error(str(exc), settings.span_at(table, *filter(None, [exc.key])))) from None
 
 
 def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | None = None, backend_options: dict | None = None,
@@ -114,10 +85,12 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
         backend.check()
     except backends.BackendUnavailable as exc:
         raise CompileError(error(str(exc), Span.point(str(path), 1, 1))) from None
-    except (TypeError, ValueError) as exc:  # an unknown or bad option in the [<backend>] table
-        bad = next((k for k in options if re.search(rf"\b{re.escape(k)}\b", str(exc))), name)
-        message = f"unknown option '{bad}' for the {name} backend" if isinstance(exc, TypeError) else str(exc)
-        raise CompileError(error(f"[{name}] {message}", settings.span_of_key(bad))) from None
+    except SettingError as exc:  # a bad option given in code (dramac.toml's were checked when read)
+        raise CompileError(error(f"[{name}] {exc}", settings.span_at(name, *filter(None, [exc.key])))) from None
+    except TypeError:  # an option the backend does not declare
+        declared = settings_schema.table_settings(name)
+        bad = next((k for k in options if k not in declared), name)
+        raise CompileError(error(f"[{name}] unknown option '{bad}' for the {name} backend", settings.span_at(name, bad))) from None
     narrator_settings = dict(settings.narrator)
     if narrator is not None:
         narrator_settings["enabled"] = narrator
@@ -136,8 +109,8 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
     from compiler import master, stitch
 
     # Every settings error is reported before any audio is rendered.
-    stitch_settings = _settings_from(stitch.StitchSettings, settings.stitch, settings, "stitch")
-    master_settings = _settings_from(master.MasterSettings, settings.master, settings, "master")
+    stitch_settings = _typed(stitch.StitchSettings, "stitch", settings)
+    master_settings = _typed(master.MasterSettings, "master", settings)
     stages = {"parse": parsed_at - started, "plan": time.perf_counter() - parsed_at}
     return Prepared(parsed, settings, backend, name, options, cast, plan, stitch_settings, master_settings,
                     parsed.diagnostics + sink.items, stages, lock=locks)

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from compiler import gender
+from compiler import gender, settings_schema
 from compiler.diagnostics import CompileError, Sink, Span, error
 from compiler.nodes import Action, Script, SceneHeading
 from compiler.voices import Voice
@@ -185,10 +185,10 @@ def _from_settings(cast_settings: dict[str, dict], names: list[str], palette: li
 
 
 def _gender_setting(name: str, value, settings_span: Callable[[str], Span]) -> str:
-    if not isinstance(value, str) or value.lower() not in gender.GENDERS:
-        raise CompileError(error(f"cast entry '{name}': gender must be \"female\", \"male\" or \"neutral\", not {value!r}",
-                                 settings_span(name)))
-    return value.lower()
+    try:  # checked when the settings were read; a caller of cast_script may pass any table
+        return settings_schema.check(settings_schema.voice_settings()["gender"], value, f"cast entry '{name}': gender")
+    except settings_schema.SettingError as exc:
+        raise CompileError(error(str(exc), settings_span(name))) from None
 
 
 def _guesses(script: Script, names: list[str], gender_set: dict[str, str], locked: dict[str, Locked]) -> dict[str, gender.Guess]:

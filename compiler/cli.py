@@ -190,6 +190,25 @@ def _print_cast_notes(rows: list[dict], prepared) -> None:
                   soft_wrap=True)
 
 
+@app.command("settings")
+def settings_command(markdown: bool = typer.Option(False, "--markdown", help="Print docs/settings.md"),
+                     json_schema: bool = typer.Option(False, "--json-schema", help="Print docs/dramac.schema.json")) -> None:
+    """List every setting of dramac.toml (and of a script's front matter): type, default, range, who may set it."""
+    from compiler import settings_doc
+    from compiler.settings_schema import all_settings
+
+    if markdown or json_schema:
+        sys.stdout.write(settings_doc.markdown() if markdown else settings_doc.schema_text())
+        return
+    for s in all_settings():
+        if s.kind == "driver":
+            continue
+        where = settings_doc.table_title(s)
+        out.print(f"{where} {s.key}: {s.expected()}"
+                  + (f" (default {settings_doc.default_text(s)})" if s.default is not None else "")
+                  + ("" if s.who.value == "script" else " — dramac.toml or the command line only"), soft_wrap=True, markup=False)
+
+
 @app.command("lock")
 def lock_command(file: Path = typer.Argument(..., help="Script file"),
                  names: Optional[List[str]] = typer.Argument(None, help="With --update: the characters to cast again (default: all)"),
@@ -228,6 +247,38 @@ def lock_command(file: Path = typer.Argument(..., help="Script file"),
         if old is None or old.key != m.voice.key:
             out.print(f"{m.name}: {old.voice + ' -> ' if old else ''}{m.voice.name}", soft_wrap=True)
     out.print(f"{prepared.lock.display}: {len(members)} voices locked for {script} ({prepared.backend_name})", soft_wrap=True)
+
+
+@app.command("cache-key")
+def cache_key_command(files: List[Path] = typer.Argument(..., help="Script files; a series (season1/*.fountain)"),
+                      backend: Optional[str] = typer.Option(None, help="Backend that renders them (default: [build] backend)")) -> None:
+    """Print the key to store the clip cache under in CI: a digest of what dramac.lock records for these
+    scripts (voices, clip sources) and the backend's identity; the same from any directory. Nothing
+    is rendered, loaded or written (docs/ci.md)."""
+    from compiler import backends
+    from compiler import lock as lockfile
+    from compiler.config import load_settings
+    from compiler.diagnostics import error
+    from compiler.parser import parse_file
+
+    entries = []
+    for file in files:
+        parsed = parse_file(file)
+        if not parsed.ok:
+            _fail(CompileError(parsed.diagnostics), {parsed.source.path: parsed.source.lines} if parsed.source else None)
+        try:  # the front matter may set a backend's options that are part of its identity ([dia2] seed)
+            settings = load_settings(parsed.project, parsed.script.metadata, parsed.source.path, parsed.source.text)
+            name = backend or settings.build.get("backend", "embedded")
+            workspace = backends.Workspace(str(parsed.project.root), str(parsed.project.cache_dir))
+            identity = backends.shared(name, workspace, **settings.backends.get(name, {})).identity()
+            lock = lockfile.load(parsed.project)
+        except CompileError as exc:
+            _fail(exc, {parsed.source.path: parsed.source.lines})
+        except (backends.BackendUnavailable, ValueError) as exc:
+            _fail(CompileError(error(str(exc), Span.point(str(file), 1, 1))))
+        script = lockfile.script_key(parsed.project, parsed.source.path)
+        entries.append((script, name, identity, lock.entry(script, name)))
+    sys.stdout.write(lockfile.cache_key(entries) + "\n")
 
 
 @app.command()
@@ -282,7 +333,7 @@ def plan(file: Path = typer.Argument(..., help="Script file"),
 
 def _check_formats(value: str) -> list[str]:
     """Comma-separated audio formats; ValueError naming the unknown ones."""
-    from compiler.build import AUDIO_FORMATS
+    from compiler.settings_schema import AUDIO_FORMATS
 
     formats = [f.strip().lower() for f in value.split(",") if f.strip()]
     bad = [f for f in formats if f not in AUDIO_FORMATS]
@@ -332,7 +383,7 @@ def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], j
     try:
         formats = _check_formats(formats or defaults.get("format", "wav"))
     except ValueError as exc:
-        raise CompileError(error(str(exc), prepared.settings.span_of_key("format"))) from None
+        raise CompileError(error(str(exc), prepared.settings.span_at("build", "format"))) from None
     jobs = _worker_count(jobs, prepared.settings, entry)
     with _progress(file, show_progress) as (on_start, on_clip):
         result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip, before_publish, frozen)
@@ -382,7 +433,7 @@ def _worker_count(flag: int, settings, entry=None) -> int:
         # Not about a file: the record's convention for the command line (docs/ci.md).
         diagnostic = warning(f"--jobs: {message}", Span.point(COMMAND_LINE, 0, 0))
     else:
-        diagnostic = warning(f"[build] jobs: {message}", settings.span_of_key("jobs"))
+        diagnostic = warning(f"[build] jobs: {message}", settings.span_at("build", "jobs"))
         _report([diagnostic])
     if entry is not None:
         entry.add([diagnostic])

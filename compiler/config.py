@@ -9,9 +9,11 @@
     [master]   target_lufs = -16, true_peak_db = -1
     [dia2]     repo = "nari-labs/Dia2-2B", cfg_scale = 2.0, seed = 0 …   (options of one backend)
 
-Front matter may set only what `SETTINGS` below allows a script; settings that touch the building
-machine come from dramac.toml or the command line. Errors point into the file that holds the value: `dramac.toml:3:1: error: …`, or the script for a
-value that came from its front matter.
+Every key is declared once in compiler/settings_schema.py (type, range, default, who may set it;
+docs/settings.md lists them). Front matter may set only what a declaration allows a script; settings
+that touch the building machine come from dramac.toml or the command line. Errors point at the key
+in the file that holds the value (`dramac.toml:3:1: error: …`, or the script for a value from its
+front matter): positions come from parsers that report them (compiler/key_positions.py).
 """
 
 from __future__ import annotations
@@ -20,69 +22,32 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 
-from compiler.diagnostics import CompileError, Span, error
+from compiler import settings_schema as schema
+from compiler.diagnostics import CompileError, Diagnostic, Span, error
+from compiler.key_positions import Positions, front_matter_positions, nearest, toml_positions
 from compiler.project import Project
+from compiler.settings_schema import Setting, SettingError, Who
 from compiler.source import read_regular_file
 
 # dramac.toml holds settings and cast tables: a few KiB. Anything near this is not a settings file.
 MAX_SETTINGS_BYTES = 1024 * 1024
 
-BACKEND_TABLES = {"embedded", "dia2"}  # options passed to that backend's constructor
-KNOWN_TABLES = {"project", "build", "cast", "narrator", "lexicon", "stitch", "master"} | BACKEND_TABLES
-BUILD_KEYS = {"backend": str, "format": str, "jobs": int}
+CORE_TABLES = ("project", "build", "cast", "narrator", "lexicon", "stitch", "master")
+__all__ = ["Settings", "Who", "known_tables", "load_settings", "usable_cores"]
 
 
-class Who(Enum):
-    """Who may write a setting."""
-
-    SCRIPT = "script"  # a script's front matter, dramac.toml or the command line: it shapes the play
-    MACHINE = "machine"  # dramac.toml or the command line only: it decides what runs on the building machine
-    DRIVER = "driver"  # nobody: dramac sets it from the project (its root, its cache folder)
-
-
-@dataclass(frozen=True)
-class Rule:
-    who: Who
-    flag: str = ""  # the command-line option that sets it too
-
-
-# Which settings a script may set: the one place that says so. A script is text from anyone (a
-# downloaded play, a pull request); the machine that builds it belongs to someone else, so a script
-# may not choose the code that runs (backend, model repository, compilation), the hardware and its
-# load (device, precision, workers) or the folders written and read. "*" covers a table's other keys;
-# tests check that every backend option is declared here.
-SETTINGS: dict[tuple[str, str], Rule] = {
-    ("project", "*"): Rule(Who.MACHINE),
-    ("build", "format"): Rule(Who.SCRIPT, "--format"),
-    ("build", "backend"): Rule(Who.MACHINE, "--backend"),
-    ("build", "jobs"): Rule(Who.MACHINE, "--jobs"),
-    ("cast", "*"): Rule(Who.SCRIPT),  # every key of [cast.NAME]: voice, pitch, tempo, formant, gender, reference…
-    ("narrator", "*"): Rule(Who.SCRIPT, "--narrator"),
-    ("lexicon", "*"): Rule(Who.SCRIPT),
-    ("stitch", "*"): Rule(Who.SCRIPT),
-    ("master", "*"): Rule(Who.SCRIPT),
-    ("embedded", "threads"): Rule(Who.MACHINE),
-    ("embedded", "workspace"): Rule(Who.DRIVER),
-    **{("dia2", key): Rule(Who.SCRIPT) for key in ("cfg_scale", "temp_text", "topk_text", "temp_audio", "topk_audio",
-                                                   "cfg_filter_k", "initial_padding", "seed")},
-    **{("dia2", key): Rule(Who.MACHINE) for key in ("repo", "device", "dtype", "use_cuda_graph", "use_torch_compile")},
-    # The project's own root and cache folder are passed by the driver; earlier versions took them as options.
-    **{(table, key): Rule(Who.DRIVER) for table in BACKEND_TABLES for key in ("workspace", "project_root", "cache_dir")},
-}
-
-
-def rule_for(table: str, key: str) -> Rule | None:
-    """Who may set `[table] key`; None for a key nobody declared (the stage that reads it rejects it)."""
-    return SETTINGS.get((table, key)) or SETTINGS.get((table, "*"))
+def known_tables() -> list[str]:
+    """The tables of dramac.toml: the core ones and one per backend (its options)."""
+    return [*CORE_TABLES, *schema.backend_names()]
 
 
 @dataclass
 class _Origin:
     path: str
     text: str
+    positions: Positions = field(default_factory=dict)  # key path → where it is written
 
 
 @dataclass
@@ -99,25 +64,38 @@ class Settings:
     # Where each value came from, so a diagnostic points into the right file.
     origins: list[_Origin] = field(default_factory=list)
 
-    def span_of_key(self, key: str) -> Span:
-        """Best-effort position of a key (tomllib and YAML give no positions): the last file that
-        set it wins, as in the merge; the front matter is searched before dramac.toml."""
-        pattern = re.compile(
-            r"^[ \t]*(\[[^\]]*\b" + re.escape(key) + r"\b[^\]]*\]|[\"']?" + re.escape(key) + r"[\"']?\s*[=:])", re.M)
+    def span_at(self, *path: str) -> Span:
+        """Where the key `path` (e.g. "cast", "MOM", "pitch") is written: in the last file that set
+        it, as in the merge (front matter after dramac.toml); else its nearest enclosing key."""
         for origin in reversed(self.origins):
-            m = pattern.search(origin.text)
-            if m:
-                at = m.start(1)  # the key itself, after any indentation
-                line = origin.text.count("\n", 0, at) + 1
-                col = at - (origin.text.rfind("\n", 0, at) + 1) + 1
-                return Span(origin.path, line, col, line, col + len(m.group(1)))
+            if path in origin.positions:
+                return origin.positions[path]
+        for origin in reversed(self.origins):
+            found = nearest(origin.positions, path)
+            if found is not None:
+                return found
+        return self._nowhere()
+
+    def span_of_key(self, key: str) -> Span:
+        """Where a key named `key` is written, in whichever table (a cast entry's name, `narrator`):
+        the last file that set it wins, as in the merge; within a file, the first place."""
+        for origin in reversed(self.origins):
+            spans = [span for path, span in origin.positions.items() if path[-1] == key]
+            if spans:
+                return min(spans, key=lambda s: (s.line, s.col))
+        return self._nowhere()
+
+    def _nowhere(self) -> Span:
         last = self.origins[-1].path if self.origins else (self.path or "dramac.toml")
         return Span.point(last, 1, 1)
 
 
 def load_settings(project: Project, front_matter: dict | None = None, script_path: str | None = None,
                   script_text: str = "") -> Settings:
+    """dramac.toml overlaid by a script's front matter, every value checked against its declaration
+    (compiler/settings_schema.py); all the errors of both files are raised together, each at its key."""
     settings = Settings()
+    problems: list[Diagnostic] = []
     cfg = project.config_path
     if cfg.is_file():
         settings.path = _display(cfg)
@@ -130,67 +108,133 @@ def load_settings(project: Project, front_matter: dict | None = None, script_pat
             raise CompileError(error("settings file is not valid UTF-8", Span.point(settings.path, 1, 1))) from None
         except tomllib.TOMLDecodeError as exc:
             raise CompileError(_toml_error(settings.path, exc)) from None
-        settings.origins.append(_Origin(settings.path, settings.text))
-        for name in sorted(set(data) - KNOWN_TABLES):
-            raise CompileError(
-                error(f"unknown table [{name}] in settings", settings.span_of_key(name), f"known tables: {', '.join(sorted(KNOWN_TABLES))}")
-            )
-        _refuse(data, {Who.DRIVER}, lambda key, table: settings.span_of_key(key))
-        _merge(settings, data)
+        origin = _Origin(settings.path, settings.text, toml_positions(settings.text, settings.path))
+        settings.origins.append(origin)
+        checker = _Checker(origin, {Who.DRIVER})
+        for name in data:
+            if name not in known_tables():
+                checker.fail(f"unknown table [{name}] in settings{schema.suggest(name, known_tables())}", (name,))
+        _merge(settings, checker.tables({k: v for k, v in data.items() if k in known_tables()}))
+        problems += checker.problems
     if front_matter:
-        tables = {k: v for k, v in front_matter.items() if k in KNOWN_TABLES}
-        if script_path:
-            origin = _Origin(script_path, script_text)
-            _refuse(tables, {Who.DRIVER, Who.MACHINE}, lambda key, table: _front_matter_span(origin, table, key))
+        tables = {k: v for k, v in front_matter.items() if k in known_tables()}
+        if tables:
+            path = script_path or "<script>"
+            origin = _Origin(path, script_text, front_matter_positions(script_text, path) if script_text else {})
             settings.origins.append(origin)
-        _merge(settings, tables)
-    _check(settings)
+            checker = _Checker(origin, {Who.DRIVER, Who.MACHINE})
+            _merge(settings, checker.tables(tables))
+            problems += checker.problems
+    if problems:
+        raise CompileError(problems)
     return settings
 
 
-def _refuse(tables: dict, refused: set[Who], span_of) -> None:
-    """One diagnostic at each key of `tables` whose rule is in `refused`, raised together."""
-    found = []
-    for table, entries in tables.items():
-        if not isinstance(entries, dict):
-            continue  # _merge reports a table that is not a table
-        for key in entries:
-            rule = rule_for(table, str(key))
-            if rule is not None and rule.who in refused:
-                found.append(error(_refusal(table, str(key), rule), span_of(str(key), table)))
-    if found:
-        raise CompileError(found)
+class _Checker:
+    """Checks one file's tables against the declarations; each problem is a diagnostic at its key."""
+
+    def __init__(self, origin: _Origin, refused: set[Who]):
+        self.origin = origin
+        self.refused = refused
+        self.problems: list[Diagnostic] = []
+
+    def fail(self, message: str, path: tuple[str, ...]) -> None:
+        span = nearest(self.origin.positions, path) or Span.point(self.origin.path, 1, 1)
+        self.problems.append(error(message, span))
+
+    def tables(self, data: dict) -> dict:
+        clean = {}
+        for table, entries in data.items():
+            if table == "cast":
+                clean[table] = self.cast(entries)
+            elif not isinstance(entries, dict):
+                what = "backend options" if table in schema.backend_names() else "settings"
+                self.fail(f"'{table}' must be a table of {what}, not {entries!r}", (table,))
+            elif table == "narrator":
+                clean[table] = self.voice(entries, (table,), schema.table_settings(table))
+            else:
+                clean[table] = self.table(table, entries)
+        return clean
+
+    def table(self, table: str, entries: dict) -> dict:
+        declared = schema.table_settings(table)
+        clean = {}
+        for key, value in entries.items():
+            key = str(key)
+            setting = declared.get(key) or declared.get("*")
+            if setting is None:
+                what = (f"[{table}] unknown option '{key}' for the {table} backend" if table in schema.backend_names()
+                        else f"unknown setting '{key}' in [{table}]")
+                self.fail(what + schema.suggest(key, declared), (table, key))
+            elif self.allowed(setting, table, key):
+                clean[key] = self.value(setting, value, (table, key), f"[{table}] {key}")
+        return clean
+
+    def cast(self, cast) -> dict:
+        if not isinstance(cast, dict):
+            self.fail(f"'cast' must be a table of characters, not {cast!r}", ("cast",))
+            return {}
+        clean = {}
+        for name, entry in cast.items():
+            name = str(name)
+            if isinstance(entry, str):  # `MOM = "warm-female"` is shorthand for voice =
+                entry = {"voice": entry}
+            if entry is None:  # a bare name in a front-matter list: cast automatically
+                entry = {}
+            if not isinstance(entry, dict):
+                self.fail(f"cast entry '{name}' must be a table or a voice name, not {entry!r}", ("cast", name))
+                continue
+            clean[name] = self.voice(entry, ("cast", name))
+        return clean
+
+    def voice(self, entry: dict, path: tuple[str, ...], extra: dict[str, Setting] | None = None) -> dict:
+        """A cast entry (or [narrator]): voice settings of any backend, and `<backend>` sub-tables
+        holding that backend's."""
+        where = ".".join(path)
+        known = {**schema.voice_settings(), **(extra or {})}
+        clean = {}
+        for key, value in entry.items():
+            key = str(key)
+            if isinstance(value, dict) and key in schema.backend_names():
+                sub = {}
+                for sub_key, sub_value in value.items():
+                    sub_key = str(sub_key)
+                    setting = schema.voice_settings(key).get(sub_key)
+                    if setting is None:
+                        self.fail(f"[{where}.{key}] unknown voice setting '{sub_key}' for the {key} backend"
+                                  + schema.suggest(sub_key, schema.voice_settings(key)), path + (key, sub_key))
+                    else:
+                        sub[sub_key] = self.value(setting, sub_value, path + (key, sub_key), f"[{where}.{key}] {sub_key}")
+                clean[key] = sub
+            elif key in known:
+                if self.allowed(known[key], path[0], key):
+                    clean[key] = self.value(known[key], value, path + (key,), f"[{where}] {key}")
+            else:
+                self.fail(f"[{where}] unknown voice setting '{key}'" + schema.suggest(key, {**known, **dict.fromkeys(schema.backend_names())}),
+                          path + (key,))
+        return clean
+
+    def allowed(self, setting: Setting, table: str, key: str) -> bool:
+        if setting.who in self.refused or setting.kind == "driver":
+            self.fail(_refusal(table, key, setting), (table, key))
+            return False
+        return True
+
+    def value(self, setting: Setting, value, path: tuple[str, ...], label: str):
+        try:
+            return schema.check(setting, value, label)
+        except SettingError as exc:
+            self.fail(str(exc), path)
+            return value
 
 
-def _refusal(table: str, key: str, rule: Rule) -> str:
-    if rule.who is Who.DRIVER:
+def _refusal(table: str, key: str, setting: Setting) -> str:
+    if setting.who is Who.DRIVER:
         return (f"[{table}] {key} is not a setting: dramac uses the project's own root and its .dramac-cache "
                 "folder (choose the clip cache with --cache-dir)")
-    where = f"dramac.toml ([{table}] {key} = …)" + (f" or the command line ({rule.flag})" if rule.flag else "")
+    where = f"dramac.toml ([{table}] {key} = …)" + (f" or the command line ({setting.flag})" if setting.flag else "")
     return (f"[{table}] {key} cannot be set in a script: it decides what runs on the machine that builds it; "
             f"set it in {where}")
-
-
-def _front_matter_span(origin: _Origin, table: str, key: str) -> Span:
-    """Where `key` of `table` is written in a script's front matter (YAML or TOML, block or inline):
-    the first `key:` or `key =` after the table's name, inside the header only."""
-    text = origin.text
-    end = _front_matter_end(text)
-    table_at = re.compile(r"(?m)^[ \t]*(?:\[[ \t]*)?[\"']?" + re.escape(table) + r"\b").search(text, 0, end)
-    start = table_at.start() if table_at else 0
-    key_at = re.compile(r"(?<![\w.-])[\"']?" + re.escape(key) + r"[\"']?[ \t]*[:=]").search(text, start, end)
-    at = key_at.start() if key_at else start
-    width = len(key) if key_at else 1
-    line = text.count("\n", 0, at) + 1
-    col = at - (text.rfind("\n", 0, at) + 1) + 1
-    return Span(origin.path, line, col, line, col + width)
-
-
-def _front_matter_end(text: str) -> int:
-    """Offset of the line that closes the front matter (`---` or `+++`), or the text's end."""
-    delimiter = text[:3]
-    m = re.compile(r"(?m)^" + re.escape(delimiter) + r"[ \t]*$").search(text, 4)
-    return m.start() if m else len(text)
 
 
 def usable_cores() -> int:
@@ -202,48 +246,15 @@ def usable_cores() -> int:
 
 
 def _merge(settings: Settings, data: dict) -> None:
+    """Checked tables into `settings`: a later file's keys replace an earlier one's."""
     for table in ("build", "narrator", "lexicon", "stitch", "master"):
-        if table not in data:
-            continue
-        value = data[table]
-        if not isinstance(value, dict):
-            raise CompileError(error(f"'{table}' must be a table of settings, not {value!r}", settings.span_of_key(table)))
-        getattr(settings, table).update(value)
-    for table in BACKEND_TABLES & set(data):
-        if not isinstance(data[table], dict):
-            raise CompileError(error(f"'{table}' must be a table of backend options", settings.span_of_key(table)))
-        settings.backends.setdefault(table, {}).update(data[table])
-    if "cast" not in data:
-        return
-    cast = data["cast"]
-    if not isinstance(cast, dict):
-        raise CompileError(error(f"'cast' must be a table of characters, not {cast!r}", settings.span_of_key("cast")))
-    for name, entry in cast.items():
-        if isinstance(entry, str):  # `MOM = "warm-female"` is shorthand for voice =
-            entry = {"voice": entry}
-        if entry is None:  # a bare name in a front-matter list: cast automatically
-            entry = {}
-        if not isinstance(entry, dict):
-            raise CompileError(error(f"cast entry '{name}' must be a table or a voice name, not {entry!r}", settings.span_of_key(str(name))))
-        settings.cast.setdefault(str(name), {}).update(entry)
-
-
-def _check(settings: Settings) -> None:
-    """Types the later stages rely on; the stitch and master tables are checked by build.py against
-    their dataclasses, the cast tables by the backend."""
-    for key, value in settings.build.items():
-        kind = BUILD_KEYS.get(key)
-        if kind is None:
-            raise CompileError(error(f"unknown setting '{key}' in [build]", settings.span_of_key(key), f"known: {', '.join(BUILD_KEYS)}"))
-        if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0):
-            raise CompileError(error(f"[build] {key} must be {'a whole number >= 0' if kind is int else 'a string'}, not {value!r}",
-                                     settings.span_of_key(key)))
-    enabled = settings.narrator.get("enabled")
-    if enabled is not None and not isinstance(enabled, bool):
-        raise CompileError(error(f"[narrator] enabled must be true or false, not {enabled!r}", settings.span_of_key("enabled")))
-    for word, said in settings.lexicon.items():
-        if not isinstance(said, str) or not said.strip():
-            raise CompileError(error(f"[lexicon] {word} must be the words to say, as a string, not {said!r}", settings.span_of_key(word)))
+        if isinstance(data.get(table), dict):
+            getattr(settings, table).update(data[table])
+    for table in schema.backend_names():
+        if isinstance(data.get(table), dict):
+            settings.backends.setdefault(table, {}).update(data[table])
+    for name, entry in (data.get("cast") or {}).items():
+        settings.cast.setdefault(name, {}).update(entry)
 
 
 def _toml_error(path: str, exc: tomllib.TOMLDecodeError):

@@ -22,6 +22,7 @@ would be rendered again: its text, how it is spoken, a voice, or the backend cha
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import tomllib
@@ -190,6 +191,24 @@ def updated(lock: LockFile, script: str, backend: str, cast: Cast, clips: list[d
     entry["voices"] = voice_table(cast)
     entry["clips"] = clips if clips is not None else entry.get("clips", [])
     return scripts
+
+
+CACHE_KEY_PREFIX = "dramac-clips-"
+
+
+def cache_key(entries: list[tuple[str, str, str, dict]]) -> str:
+    """The key a CI job stores the clip cache under (`dramac cache-key`): a digest of what the locks
+    record for the scripts built (their voices and each clip's sources) and the identity of the
+    backend that renders them, from entries (script from the project root, backend, identity, the
+    lock's entry). Paths are the lock's own, relative to the project root, and the digest is of sorted
+    JSON, so the key is the same from any directory, in any process. It changes exactly when the
+    lock or the backend does: a build that renders new clips records them, and the key after it
+    names the cache that holds them. "dramac-clips-<backend>-" is a stable prefix, for restore-keys."""
+    rows = sorted({json.dumps([script, backend, identity, entry], sort_keys=True, separators=(",", ":"))
+                   for script, backend, identity, entry in entries})
+    digest = hashlib.sha256(("\n".join(["dramac cache key 1", *rows])).encode("utf-8")).hexdigest()[:32]
+    names = "+".join(sorted({backend for _, backend, _, _ in entries}))
+    return f"{CACHE_KEY_PREFIX}{names}-{digest}"
 
 
 def write(lock: LockFile, scripts: dict) -> bool:

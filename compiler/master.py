@@ -11,43 +11,33 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
+
+from compiler.settings_schema import check_table, defaults
 
 # scipy.signal and pyloudnorm take about a second to import, so they are imported by the functions
 # that measure and limit: a build whose outputs are up to date never needs them.
 
 
+_DEFAULT = defaults("master")  # the [master] declarations in compiler/settings_schema.py: defaults and ranges
+
+
 @dataclass(frozen=True)
 class MasterSettings:
-    target_lufs: float = -16.0
-    true_peak_db: float = -1.0
-    tolerance_lu: float = 0.2  # iterate until within this of the target (the promise is +-0.5)
-    limiter_margin_db: float = 0.2  # the limiter aims this far below the ceiling
-    lookahead_ms: float = 5.0
-    max_iterations: int = 10
+    target_lufs: float = _DEFAULT["target_lufs"]
+    true_peak_db: float = _DEFAULT["true_peak_db"]
+    tolerance_lu: float = _DEFAULT["tolerance_lu"]  # iterate until within this of the target (the promise is +-0.5)
+    limiter_margin_db: float = _DEFAULT["limiter_margin_db"]  # the limiter aims this far below the ceiling
+    lookahead_ms: float = _DEFAULT["lookahead_ms"]
+    max_iterations: int = _DEFAULT["max_iterations"]
 
     def __post_init__(self):
         # Checked here so a dramac.toml typo becomes a diagnostic at the key, not NaN gain or a
-        # limiter with no look-ahead. Bounds are inclusive unless marked "above".
-        for name, low, high, low_open in (
-            ("target_lufs", -40.0, -5.0, False),
-            ("true_peak_db", -20.0, 0.0, False),
-            ("tolerance_lu", 0.0, 0.5, True),
-            ("limiter_margin_db", 0.0, 3.0, False),
-            ("lookahead_ms", 0.0, 50.0, True),
-        ):
-            value = getattr(self, name)
-            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-                    or value > high or value < low or (low_open and value == low)):
-                bound = f"above {low:g} and at most {high:g}" if low_open else f"from {low:g} to {high:g}"
-                raise ValueError(f"[master] {name} must be a number {bound}, got {value!r}")
-        n = self.max_iterations
-        if (isinstance(n, bool) or not isinstance(n, (int, float)) or not math.isfinite(n) or n != int(n)
-                or not 1 <= n <= 50):
-            raise ValueError(f"[master] max_iterations must be a whole number from 1 to 50, got {n!r}")
-        object.__setattr__(self, "max_iterations", int(n))
+        # limiter with no look-ahead.
+        for name, value in check_table("master", {f.name: getattr(self, f.name) for f in fields(self)}).items():
+            object.__setattr__(self, name, value)
 
 
 @dataclass(frozen=True)

@@ -33,11 +33,9 @@ with the take's own fade and there is no step where tone meets speech. Shorter g
 silence between two fades: a breath-length hole in a -62 dB floor cannot be heard, and it keeps
 a fast exchange of lines free of noise pumping.
 
-Settings are checked when built (`StitchSettings.__post_init__`, ranges in `_BOUNDS`): every
-number finite; gaps, fades, lead-in and tail 0..60 s; fade_ms 0..1000; room_tone_db -120..-20
-dBFS; volumes -60..+24 dB; music_duck_db 0..60 dB; muffle_cutoff_hz and both ends of
-phone_band_hz 20..20000 Hz with low < high; phone_drive 0.01..20; room_tone_seed a whole number
->= 0. A cue's `duration` may not exceed MAX_CUE_SECONDS (4 h).
+Settings are checked when built (`StitchSettings.__post_init__`) against their declarations in
+compiler/settings_schema.py, which hold every default, range and unit (docs/settings.md lists them).
+A cue's `duration` may not exceed MAX_CUE_SECONDS (4 h).
 
 Line effects by `PlannedLine.extension` are applied per take before placement (see compiler.effects);
 sound files are read and music is laid into the mix by compiler.sounds.
@@ -46,7 +44,7 @@ sound files are read and music is laid into the mix by compiler.sounds.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -54,6 +52,7 @@ from compiler.diagnostics import CompileError, Diagnostic, Span, error, warning
 from compiler.effects import apply_effect, line_effect
 from compiler.pieces import MappedSources, mix, play_pieces, room_tone_loop
 from compiler.plan_types import Clip, PauseStep, Plan, PlannedLine, SceneBreak, SoundCue
+from compiler.settings_schema import check_table, defaults
 from compiler.sounds import load_sounds
 
 # apply_effect, line_effect and load_sounds live in compiler.effects / compiler.sounds; they are
@@ -67,80 +66,41 @@ __all__ = [
 # Settings and timeline values
 
 
+_DEFAULT = defaults("stitch")  # the [stitch] declarations in compiler/settings_schema.py: defaults, ranges, units
+
+
 @dataclass(frozen=True)
 class StitchSettings:
-    same_speaker_gap: float = 0.25  # s between two lines of one speaker
-    speaker_change_gap: float = 0.45  # s when the speaker changes
-    scene_gap: float = 1.6  # s across a scene break
-    cue_gap: float = 0.3  # s between a line and a sound cue (and after a waited sfx)
-    lead_in: float = 0.5  # s of room tone before the first sound
-    tail: float = 1.5  # s after the last line or effect
-    fade_ms: float = 8.0  # fade at both ends of every take and effect, against clicks
-    room_tone: bool = True
-    room_tone_db: float = -62.0  # dBFS RMS of the room tone
-    room_tone_min_gap: float = 0.3  # s; a silence strictly longer than this gets room tone
-    room_tone_seed: int = 1907
-    sfx_volume_db: float = 0.0
-    music_volume_db: float = -8.0
-    music_fade_in: float = 1.0
-    music_fade_out: float = 2.0
-    music_duck_db: float = 12.0  # reduction under speech, dB
-    duck_attack: float = 0.25  # s the music takes to duck before a line starts
-    duck_release: float = 0.6  # s it takes to come back after a line ends
-    duck_bridge: float = 1.2  # s; speech gaps shorter than this stay ducked (no pumping)
-    muffle_cutoff_hz: float = 2500.0
-    muffle_gain_db: float = -4.0
-    phone_band_hz: tuple[float, float] = (300.0, 3400.0)
-    phone_drive: float = 2.5  # tanh saturation drive of the phone/radio effect
+    same_speaker_gap: float = _DEFAULT["same_speaker_gap"]
+    speaker_change_gap: float = _DEFAULT["speaker_change_gap"]
+    scene_gap: float = _DEFAULT["scene_gap"]
+    cue_gap: float = _DEFAULT["cue_gap"]
+    lead_in: float = _DEFAULT["lead_in"]
+    tail: float = _DEFAULT["tail"]
+    fade_ms: float = _DEFAULT["fade_ms"]
+    room_tone: bool = _DEFAULT["room_tone"]
+    room_tone_db: float = _DEFAULT["room_tone_db"]
+    room_tone_min_gap: float = _DEFAULT["room_tone_min_gap"]
+    room_tone_seed: int = _DEFAULT["room_tone_seed"]
+    sfx_volume_db: float = _DEFAULT["sfx_volume_db"]
+    music_volume_db: float = _DEFAULT["music_volume_db"]
+    music_fade_in: float = _DEFAULT["music_fade_in"]
+    music_fade_out: float = _DEFAULT["music_fade_out"]
+    music_duck_db: float = _DEFAULT["music_duck_db"]
+    duck_attack: float = _DEFAULT["duck_attack"]
+    duck_release: float = _DEFAULT["duck_release"]
+    duck_bridge: float = _DEFAULT["duck_bridge"]
+    muffle_cutoff_hz: float = _DEFAULT["muffle_cutoff_hz"]
+    muffle_gain_db: float = _DEFAULT["muffle_gain_db"]
+    phone_band_hz: tuple[float, float] = _DEFAULT["phone_band_hz"]
+    phone_drive: float = _DEFAULT["phone_drive"]
 
     def __post_init__(self):
         # A dramac.toml value that passes these checks cannot crash the mixer or wreck the audio:
         # no NaN/inf, no buffer sized by a runaway duration, no filter beyond the audio band.
-        for name, (low, high, unit) in _BOUNDS.items():
-            _check_number(name, getattr(self, name), low, high, unit)
-        if not isinstance(self.room_tone, bool):
-            raise ValueError(f"[stitch] room_tone must be true or false, got {self.room_tone!r}")
-        seed = self.room_tone_seed
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"[stitch] room_tone_seed must be a whole number >= 0, got {seed!r}")
-        band = self.phone_band_hz
-        if not isinstance(band, (tuple, list)) or len(band) != 2:
-            raise ValueError(f"[stitch] phone_band_hz must be two frequencies [low, high] in Hz, got {band!r}")
-        lo = _check_number("phone_band_hz low", band[0], *_AUDIO_BAND)
-        hi = _check_number("phone_band_hz high", band[1], *_AUDIO_BAND)
-        if lo >= hi:
-            raise ValueError(f"[stitch] phone_band_hz must be [low, high] with low < high, got {list(band)!r}")
-        object.__setattr__(self, "phone_band_hz", (lo, hi))
+        for name, value in check_table("stitch", {f.name: getattr(self, f.name) for f in fields(self)}).items():
+            object.__setattr__(self, name, value)
 
-
-# Allowed ranges of the numeric StitchSettings fields, inclusive (low, high, unit); docs/build.md
-# lists them. Every duration is capped at a minute: longer gaps or fades are typos, and lead_in or
-# tail size the play's buffer directly.
-_SECONDS = (0.0, 60.0, "s")
-_LEVEL_DB = (-60.0, 24.0, "dB")
-_AUDIO_BAND = (20.0, 20000.0, "Hz")
-_BOUNDS: dict[str, tuple[float, float, str]] = {
-    **dict.fromkeys(("same_speaker_gap", "speaker_change_gap", "scene_gap", "cue_gap", "lead_in", "tail",
-                     "room_tone_min_gap", "music_fade_in", "music_fade_out", "duck_attack", "duck_release",
-                     "duck_bridge"), _SECONDS),
-    "fade_ms": (0.0, 1000.0, "ms"),
-    "room_tone_db": (-120.0, -20.0, "dBFS"),
-    "sfx_volume_db": _LEVEL_DB,
-    "music_volume_db": _LEVEL_DB,
-    "muffle_gain_db": _LEVEL_DB,
-    "music_duck_db": (0.0, 60.0, "dB"),
-    "muffle_cutoff_hz": _AUDIO_BAND,
-    # tanh(drive * x) / tanh(drive): 0 divides zero by zero; past 20 the line is a square wave.
-    "phone_drive": (0.01, 20.0, ""),
-}
-
-
-def _check_number(name: str, value: object, low: float, high: float, unit: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not low <= value <= high:
-        raise ValueError(f"[stitch] {name} must be a number from {low:g} to {high:g}{' ' + unit if unit else ''}, "
-                         f"got {value!r}")
-    return float(value)
 
 
 @dataclass(frozen=True)

@@ -287,26 +287,66 @@ def workflow_jobs() -> dict:
 
 
 def dramac_lines(job: dict) -> list[str]:
+    """The lines of a job's `run` steps that call dramac (also inside `$(…)`)."""
     return [line.strip() for step in job["steps"] for line in step.get("run", "").splitlines()
-            if line.strip().startswith("dramac ")]
+            if line.strip().startswith("dramac ") or "$(dramac " in line]
+
+
+def dramac_steps(job: dict) -> list[dict]:
+    return [step for step in job["steps"] if dramac_lines({"steps": [step]})]
+
+
+def run_steps(steps: list[dict], cwd: Path) -> dict[str, dict[str, str]]:
+    """Each step's `run` script as the runner's bash runs it (globs, redirections, set -e), with this
+    dramac first on PATH; returns the outputs each step wrote to $GITHUB_OUTPUT, by step id."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", NO_COLOR="1")
+    outputs: dict[str, dict[str, str]] = {}
+    for number, step in enumerate(steps):
+        output = cwd / f".github-output-{number}"
+        output.write_text("", encoding="utf-8")
+        r = subprocess.run(["bash", "-eo", "pipefail", "-c", step["run"]], cwd=cwd, capture_output=True, text=True,
+                           env=dict(env, GITHUB_OUTPUT=str(output)), timeout=600)
+        assert r.returncode == 0, f"{step['run']}\n{r.stderr}"
+        written = dict(line.split("=", 1) for line in output.read_text(encoding="utf-8").splitlines() if "=" in line)
+        output.unlink()
+        if "id" in step:
+            outputs[step["id"]] = written
+    return outputs
 
 
 def run_lines(lines: list[str], cwd: Path) -> None:
-    """Each line as the runner's bash runs it (globs, redirections), with this dramac first on PATH."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", NO_COLOR="1")
-    for line in lines:
-        r = subprocess.run(["bash", "-eo", "pipefail", "-c", line], cwd=cwd, env=env, capture_output=True, text=True,
-                           timeout=600)
-        assert r.returncode == 0, f"{line}\n{r.stderr}"
+    run_steps([{"run": line} for line in lines], cwd)
 
 
-def test_the_workflow_has_a_cpu_render_a_cache_keyed_on_the_lock_artifacts_and_a_gpu_job():
+def _cache_steps(job: dict) -> tuple[dict, dict]:
+    uses = {step.get("uses", "").split("@")[0]: step for step in job["steps"]}
+    return uses["actions/cache/restore"], uses["actions/cache/save"]
+
+
+def _key_step(job: dict, expression: str) -> dict:
+    """The step whose output `${{ steps.ID.outputs.key }}` names."""
+    step_id = expression.removeprefix("${{ steps.").removesuffix(".outputs.key }}")
+    return next(step for step in job["steps"] if step.get("id") == step_id)
+
+
+def test_the_workflow_has_a_cpu_render_a_cache_keyed_by_dramac_artifacts_and_a_gpu_job():
     jobs = workflow_jobs()
     assert jobs["render"]["needs"] == "check" and "gpu" in jobs["render-dia2"]["runs-on"]
+    for name, backend in (("render", "embedded"), ("render-dia2", "dia2")):
+        job = jobs[name]
+        restore, save = _cache_steps(job)
+        assert restore["with"]["path"] == save["with"]["path"] == ".dramac-cache"
+        assert restore["with"]["restore-keys"].split() == [f"dramac-clips-{backend}-"]
+        steps = [s["id"] for s in job["steps"] if "id" in s]
+        for cache_step, when in ((restore, "before"), (save, "after")):
+            key_step = _key_step(job, cache_step["with"]["key"])  # dramac prints the key
+            assert "$(dramac cache-key season1/*.fountain" in key_step["run"], key_step
+            build_at = next(i for i, s in enumerate(job["steps"]) if "dramac build" in s.get("run", ""))
+            at = job["steps"].index(key_step)
+            assert (at < build_at) if when == "before" else (at > build_at and key_step["if"] == "always()")
+        assert len(steps) == len(set(steps))
+    restore, save = _cache_steps(jobs["render"])
     uses = {step.get("uses", "").split("@")[0]: step for step in jobs["render"]["steps"]}
-    restore, save = uses["actions/cache/restore"], uses["actions/cache/save"]
-    assert restore["with"]["path"] == save["with"]["path"] == ".dramac-cache"
-    assert "hashFiles('**/dramac.lock')" in restore["with"]["key"] and "hashFiles('**/dramac.lock')" in save["with"]["key"]
     assert save["if"] == "always()" and uses["actions/upload-artifact"]["if"] == "always()"
     assert all("--backend dia2" in line for line in dramac_lines(jobs["render-dia2"]))
     assert not any("dia2" in line for name in ("check", "render") for line in dramac_lines(jobs[name]))
@@ -316,21 +356,33 @@ def test_the_workflow_commands_render_the_example_and_its_cache_serves_the_next_
     import yaml  # noqa: F401  (the workflow is read with PyYAML)
 
     jobs = workflow_jobs()
+    render = jobs["render"]
+    restore, save = _cache_steps(render)
+    restore_id, save_id = (_key_step(render, step["with"]["key"])["id"] for step in (restore, save))
     first = tmp_path / "first"
     shutil.copytree(EXAMPLE, first, ignore=shutil.ignore_patterns(".dramac-cache", "outputs", "dramac.lock"))
-    run_lines(dramac_lines(jobs["check"]) + dramac_lines(jobs["render"]), first)
+    run_lines(dramac_lines(jobs["check"]), first)
+    keys = run_steps(dramac_steps(render), first)
     record = validated((first / "build-record.json").read_text(encoding="utf-8"))
     assert record["ok"] and record["summary"]["built"] == 2 and record["summary"]["clips_rendered"] > 0
-    uses = {step.get("uses", "").split("@")[0]: step for step in jobs["render"]["steps"]}
+    uses = {step.get("uses", "").split("@")[0]: step for step in render["steps"]}
     for path in uses["actions/upload-artifact"]["with"]["path"].split():
         assert (first / path).exists(), path
     assert sorted(p.name for p in (first / "outputs").glob("*.ogg")) == ["ep1.ogg", "ep2.ogg"]
-    assert list(first.glob("**/dramac.lock")), "the cache key's input"
-    # The next run restores what this one saved: nothing is rendered again.
+    # The build recorded its clips in the lock: the cache is saved under a new key, which dramac
+    # prints again from anywhere (another directory, absolute paths).
+    saved = keys[save_id]["key"]
+    assert keys[restore_id]["key"] != saved and saved.startswith(restore["with"]["restore-keys"].strip())
+    elsewhere = dramac("cache-key", *sorted((first / "season1").glob("*.fountain")), cwd=tmp_path)
+    assert elsewhere.returncode == 0 and elsewhere.stdout.strip() == saved, elsewhere.stderr
+    # The next run, with the lock committed: its key before the build is the key saved, an exact hit,
+    # and nothing is rendered again.
     second = tmp_path / "second"
     shutil.copytree(EXAMPLE, second, ignore=shutil.ignore_patterns(".dramac-cache", "outputs", "dramac.lock"))
-    shutil.copytree(first / uses["actions/cache/save"]["with"]["path"], second / uses["actions/cache/restore"]["with"]["path"])
-    run_lines(dramac_lines(jobs["render"]), second)
+    shutil.copy(first / "dramac.lock", second / "dramac.lock")
+    shutil.copytree(first / save["with"]["path"], second / restore["with"]["path"])
+    again_keys = run_steps(dramac_steps(render), second)
+    assert again_keys[restore_id]["key"] == again_keys[save_id]["key"] == saved
     again = validated((second / "build-record.json").read_text(encoding="utf-8"))
     assert again["summary"]["clips_rendered"] == 0 and again["summary"]["clips_cached"] == record["summary"]["clips_rendered"]
     for name in ("ep1.flac", "ep2.ogg", "ep1.json"):

@@ -103,7 +103,7 @@ def test_broken_non_editable_install_is_named(clean_dia2, monkeypatch, tmp_path,
 
 
 def test_float16_is_rejected_at_construction_not_at_first_generate():
-    with pytest.raises(Dia2ConfigError, match="float16.*auto, bfloat16, float32"):
+    with pytest.raises(Dia2ConfigError, match="dtype must be one of auto, bfloat16, float32, not .float16."):
         Dia2Backend(dtype="float16")
     assert Dia2Backend(dtype="Float32").dtype == "float32"
 

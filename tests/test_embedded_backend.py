@@ -183,11 +183,11 @@ def test_settings_overrides_change_the_voice_key():
         ({"voice": "bright-femal"}, "did you mean 'bright-female'"),
         ({"voice": 3}, "unknown embedded voice"),
         ({"pich": 120}, "did you mean 'pitch'"),
-        ({"pitch": 1000}, "out of range"),
-        ({"pitch": "high"}, "must be a number"),
-        ({"tempo": True}, "must be a number"),
-        ({"tempo": 0}, "out of range"),
-        ({"formant": float("nan")}, "must be a number"),
+        ({"pitch": 1000}, "voice setting 'pitch' must be a number from 65 to 320 Hz, not 1000"),
+        ({"pitch": "high"}, "must be a number from 65 to 320 Hz"),
+        ({"tempo": True}, "must be a number from 0.5 to 2"),
+        ({"tempo": 0}, "must be a number from 0.5 to 2, not 0"),
+        ({"formant": float("nan")}, "must be a number from 0.8 to 1.3"),
     ],
 )
 def test_bad_settings_are_clear_errors(settings, message):

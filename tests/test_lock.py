@@ -279,3 +279,57 @@ def test_locked_variants_are_rebuilt_from_the_palette_without_warnings(tmp_path)
     again = prepare(play, backend_name=None)
     assert {m.name: m.voice.key for m in again.cast.members} == {m.name: m.voice.key for m in first.cast.members}
     assert all(m.locked for m in again.cast.members) and not again.diagnostics
+
+
+# --- the CI cache key (`dramac cache-key`) ----------------------------------------------------------
+
+
+def _cache_key(*args, cwd):
+    from tests.test_cli import dramac
+
+    r = dramac("cache-key", *args, cwd=cwd)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_the_cache_key_is_the_same_from_any_directory_and_follows_the_locked_voices(tmp_path):
+    from tests.test_cli import dramac
+
+    (tmp_path / "dramac.toml").write_text("[cast.ELENA]\nvoice = \"low-female\"\n", encoding="utf-8")
+    episodes = tmp_path / "season1"
+    episodes.mkdir()
+    for n in (1, 2):
+        (episodes / f"ep{n}.fountain").write_text(PLAY, encoding="utf-8")
+    assert dramac("lock", episodes / "ep1.fountain").returncode == 0
+    key = _cache_key("season1/ep1.fountain", "season1/ep2.fountain", cwd=tmp_path)
+    assert key.startswith("dramac-clips-embedded-") and len(key) == len("dramac-clips-embedded-") + 32
+    # Another working directory, absolute paths, another order, another process: the same key.
+    assert _cache_key(episodes / "ep2.fountain", episodes / "ep1.fountain", cwd="/") == key
+    assert _cache_key("ep1.fountain", "ep2.fountain", cwd=episodes) == key
+    # A comment in the settings changes nothing the lock records.
+    (tmp_path / "dramac.toml").write_text("# voices\n[cast.ELENA]\nvoice = \"low-female\"\n", encoding="utf-8")
+    assert _cache_key("season1/ep1.fountain", "season1/ep2.fountain", cwd=tmp_path) == key
+    # A locked voice that changes changes the key; going back restores it.
+    (tmp_path / "dramac.toml").write_text("[cast.ELENA]\nvoice = \"high-female\"\n", encoding="utf-8")
+    assert dramac("lock", episodes / "ep1.fountain").returncode == 0
+    changed = _cache_key("season1/ep1.fountain", "season1/ep2.fountain", cwd=tmp_path)
+    assert changed != key
+    (tmp_path / "dramac.toml").write_text("[cast.ELENA]\nvoice = \"low-female\"\n", encoding="utf-8")
+    assert dramac("lock", episodes / "ep1.fountain").returncode == 0
+    assert _cache_key("season1/ep1.fountain", "season1/ep2.fountain", cwd=tmp_path) == key
+    # Only the scripts named count.
+    assert _cache_key("season1/ep1.fountain", cwd=tmp_path) != key
+
+
+def test_the_cache_key_follows_the_backend_identity(tmp_path):
+    from tests.test_cli import dramac
+
+    (tmp_path / "play.fountain").write_text(PLAY, encoding="utf-8")
+    (tmp_path / "dramac.toml").write_text("[dia2]\nseed = 1\n", encoding="utf-8")
+    one = _cache_key("play.fountain", "--backend", "dia2", cwd=tmp_path)
+    assert one.startswith("dramac-clips-dia2-") and one != _cache_key("play.fountain", cwd=tmp_path)
+    (tmp_path / "dramac.toml").write_text("[dia2]\nseed = 2\n", encoding="utf-8")  # part of Dia2's identity
+    assert _cache_key("play.fountain", "--backend", "dia2", cwd=tmp_path) != one
+    (tmp_path / "dramac.toml").write_text("[dia2]\nseed = -2\n", encoding="utf-8")
+    r = dramac("cache-key", "play.fountain", cwd=tmp_path)
+    assert r.returncode == 1 and "dramac.toml:2:1: error: [dia2] seed must be a whole number" in r.stderr, r.stderr

@@ -34,6 +34,12 @@ class Backend(Protocol):
     name: str
     sample_rate: int
     capabilities: Capabilities
+    # The backend's settings, declared once (compiler.settings_schema.Setting): `options` are the keys of
+    # its [<name>] table, each a keyword of its constructor with the declared default; `voice_settings`
+    # the keys it adds to [cast.NAME] and [cast.NAME.<name>]. Validation, docs/settings.md and the JSON
+    # Schema of dramac.toml are derived from them; the class attributes are read without an instance.
+    options: tuple
+    voice_settings: tuple
 
     def palette(self) -> list["Voice"]:
         """Distinct default voices, in the order automatic casting hands them out."""

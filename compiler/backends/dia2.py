@@ -43,6 +43,7 @@ from compiler.backends import BackendUnavailable, Capabilities, Workspace
 from compiler.backends.dia2_takes import build_script, split_takes, spoken_words, spread_words, voiced_bounds
 from compiler.diagnostics import CompileError, error
 from compiler.plan_types import Clip, PlannedLine
+from compiler.settings_schema import Setting, SettingError, Who, check, suggest
 from compiler.voices import Voice, file_digest
 
 ADAPTER_VERSION = "1"
@@ -80,42 +81,72 @@ INSTALL_HELP = (
 )
 
 
-class Dia2ConfigError(ValueError):
+class Dia2ConfigError(SettingError):
     """A backend option or a voice setting Dia2 cannot use; the message says which and why."""
+
+
+def _option(key, kind, default, low=None, high=None, who=Who.SCRIPT, help="", low_open=False, choices=()):
+    return Setting("dia2", key, kind, default, low, high, low_open, choices, help=help, who=who, backend="dia2")
+
+
+# Every [dia2] option, declared once (compiler/settings_schema.py collects them through the registry).
+# Sampling defaults are Dia2's GenerationConfig defaults (its CLI says cfg 1.0, its README 6.0); the
+# ranges are upstream's own: a temperature of 0 is greedy, a top-k of 0 means no filter.
+OPTIONS = (
+    _option("repo", "text", "nari-labs/Dia2-2B", who=Who.MACHINE,
+            help="A Hugging Face repository id, or a folder (from the project root) holding config.json, "
+                 "model.safetensors and the tokenizer files, for weights kept offline."),
+    _option("device", "string", "cuda", who=Who.MACHINE, help="The torch device, e.g. \"cuda\", \"cuda:1\", \"cpu\"; not part of the cache key."),
+    _option("dtype", "choice", "bfloat16", who=Who.MACHINE, choices=DTYPES,
+            help="Weights' precision; \"auto\" is bfloat16 on CUDA, float32 elsewhere."),
+    _option("cfg_scale", "number", 2.0, 0.0, low_open=True, help="Classifier-free guidance; 1.0 turns it off (upstream CLI 1.0, GenerationConfig 2.0, README 6.0)."),
+    _option("temp_text", "number", 0.6, 0.0, help="Temperature of the text stream; 0 is greedy."),
+    _option("topk_text", "integer", 50, 0, help="Top-k of the text stream; 0 means no filter."),
+    _option("temp_audio", "number", 0.8, 0.0, help="Temperature of the audio streams; 0 is greedy."),
+    _option("topk_audio", "integer", 50, 0, help="Top-k of the audio streams; 0 means no filter."),
+    _option("cfg_filter_k", "integer", 50, 0, help="Top-k filter applied with guidance."),
+    _option("initial_padding", "integer", 2, 0, help="Frames of padding Dia2 generates before the first word."),
+    _option("use_cuda_graph", "boolean", False, who=Who.MACHINE, help="Capture CUDA graphs (faster on a GPU; re-captured every clip)."),
+    _option("use_torch_compile", "boolean", False, who=Who.MACHINE, help="torch.compile the model (the first run is slow)."),
+    _option("seed", "integer", 0, 0, 2**63 - 1, help="Seed of every generation; part of the cache key."),
+)
+_OPTION = {s.key: s for s in OPTIONS}
+_DEFAULT = {s.key: s.default for s in OPTIONS}
+
+
+def _voice(key, kind, help, low=None):
+    return Setting("cast", key, kind, None, low, help=help, backend="dia2")
+
+
+VOICE_SETTINGS = (
+    _voice("seed", "integer", "The seed a palette-less voice's timbre is drawn with.", 0),
+    _voice("calibration", "text", "The line rendered once to fix the voice (its reference), when no reference is given."),
+    _voice("reference", "string", "A WAV recording of the voice (path from the project root, at most 8 s); needs `transcript`."),
+    _voice("transcript", "text", "What the reference recording says (Whisper is never run)."),
+    _voice("description", "string", "A description for people, shown by `dramac cast`."),
+)
+_VOICE = {s.key: s for s in VOICE_SETTINGS}
 
 
 @dataclass(frozen=True)
 class Sampling:
     """Generation settings. Field names are exactly Dia2's override keywords, so they can be passed
     as `**overrides` without a mapping that could drift (a misspelt key would be ignored upstream).
-    Defaults are Dia2's GenerationConfig defaults; its CLI (cfg 1.0) and README (cfg 6.0) differ."""
+    Defaults and ranges are the OPTIONS declarations."""
 
-    cfg_scale: float = 2.0
-    temp_text: float = 0.6
-    topk_text: int = 50
-    temp_audio: float = 0.8
-    topk_audio: int = 50
-    cfg_filter_k: int = 50
-    initial_padding: int = 2
-    use_cuda_graph: bool = False
-    use_torch_compile: bool = False
+    cfg_scale: float = _DEFAULT["cfg_scale"]
+    temp_text: float = _DEFAULT["temp_text"]
+    topk_text: int = _DEFAULT["topk_text"]
+    temp_audio: float = _DEFAULT["temp_audio"]
+    topk_audio: int = _DEFAULT["topk_audio"]
+    cfg_filter_k: int = _DEFAULT["cfg_filter_k"]
+    initial_padding: int = _DEFAULT["initial_padding"]
+    use_cuda_graph: bool = _DEFAULT["use_cuda_graph"]
+    use_torch_compile: bool = _DEFAULT["use_torch_compile"]
 
     def __post_init__(self) -> None:
-        # Upstream's own ranges: a temperature of 0 is greedy, a top-k of 0 means no filter.
         for f in fields(self):
-            value = getattr(self, f.name)
-            if f.type == "bool":
-                if not isinstance(value, bool):
-                    raise Dia2ConfigError(f"{f.name} must be true or false, not {value!r}")
-            elif f.type == "int":
-                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                    raise Dia2ConfigError(f"{f.name} must be a whole number of at least 0, not {value!r}")
-            elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise Dia2ConfigError(f"{f.name} must be a number, not {value!r}")
-            elif f.name == "cfg_scale" and not value > 0:
-                raise Dia2ConfigError(f"cfg_scale must be above 0 (1.0 turns guidance off), not {value!r}")
-            elif value < 0:
-                raise Dia2ConfigError(f"{f.name} must be at least 0 (0 is greedy), not {value!r}")
+            object.__setattr__(self, f.name, check(_OPTION[f.name], getattr(self, f.name), f.name, Dia2ConfigError))
 
     def overrides(self) -> dict:
         return asdict(self)
@@ -166,6 +197,8 @@ class _Generated:
 
 class Dia2Backend:
     name = "dia2"
+    options = OPTIONS
+    voice_settings = VOICE_SETTINGS
     sample_rate = SAMPLE_RATE
     capabilities = Capabilities(
         max_clip_seconds=CONTEXT_FRAMES / FRAME_RATE - 2 * MAX_REFERENCE_SECONDS - SAFETY_SECONDS,
@@ -178,35 +211,31 @@ class Dia2Backend:
     def __init__(
         self,
         *,
-        repo: str = "nari-labs/Dia2-2B",
-        device: str = "cuda",
-        dtype: str = "bfloat16",
-        cfg_scale: float = 2.0,
-        temp_text: float = 0.6,
-        topk_text: int = 50,
-        temp_audio: float = 0.8,
-        topk_audio: int = 50,
-        cfg_filter_k: int = 50,
-        initial_padding: int = 2,
-        use_cuda_graph: bool = False,
-        use_torch_compile: bool = False,
-        seed: int = 0,
+        repo: str = _DEFAULT["repo"],
+        device: str = _DEFAULT["device"],
+        dtype: str = _DEFAULT["dtype"],
+        cfg_scale: float = _DEFAULT["cfg_scale"],
+        temp_text: float = _DEFAULT["temp_text"],
+        topk_text: int = _DEFAULT["topk_text"],
+        temp_audio: float = _DEFAULT["temp_audio"],
+        topk_audio: int = _DEFAULT["topk_audio"],
+        cfg_filter_k: int = _DEFAULT["cfg_filter_k"],
+        initial_padding: int = _DEFAULT["initial_padding"],
+        use_cuda_graph: bool = _DEFAULT["use_cuda_graph"],
+        use_torch_compile: bool = _DEFAULT["use_torch_compile"],
+        seed: int = _DEFAULT["seed"],
         workspace: Workspace | None = None,
     ):
         """`repo`: a Hugging Face repository id, or a folder (relative to the project root) holding
         config.json, model.safetensors and the tokenizer files, for weights kept offline."""
-        if not isinstance(dtype, str) or dtype.lower() not in DTYPES:
-            raise Dia2ConfigError(f"dtype {dtype!r} is not supported by Dia2; use one of {', '.join(DTYPES)}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-            raise Dia2ConfigError(f"seed must be a whole number from 0 to 2**63-1, not {seed!r}")
-        if not isinstance(repo, str) or not repo.strip():
-            raise Dia2ConfigError("repo must name a Hugging Face repository such as nari-labs/Dia2-2B, or a folder")
+        repo, device, dtype, seed = (check(_OPTION[k], v, k, Dia2ConfigError)
+                                     for k, v in (("repo", repo), ("device", device), ("dtype", dtype), ("seed", seed)))
         workspace = workspace or Workspace(str(Path.cwd()), str(Path.cwd() / ".dramac-cache"))
         self.root = Path(workspace.root).resolve()
         self.cache_dir = Path(workspace.cache_dir).resolve()
         self.repo = repo
-        self.device = str(device)
-        self.dtype = dtype.lower()
+        self.device = device
+        self.dtype = dtype
         self.sampling = Sampling(cfg_scale, temp_text, topk_text, temp_audio, topk_audio, cfg_filter_k,
                                  initial_padding, use_cuda_graph, use_torch_compile)
         self.seed = seed
@@ -262,10 +291,11 @@ class Dia2Backend:
     def voice_from_settings(self, settings: dict, palette: list[Voice] | None = None) -> Voice:
         """A `[cast.NAME]` table → Voice. Keys: voice (palette name), seed, calibration, reference
         (WAV path inside the project), transcript, description. Raises ValueError with a message."""
-        known = {"voice", "seed", "calibration", "reference", "transcript", "description"}
+        known = {"voice", *_VOICE}
         unknown = sorted(set(settings) - known)
         if unknown:
-            raise Dia2ConfigError(f"unknown Dia2 voice setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise Dia2ConfigError(f"unknown Dia2 voice setting(s) {', '.join(unknown)}{suggest(unknown[0], known)}", unknown[0])
+        settings = {k: v if k == "voice" else check(_VOICE[k], v, k, Dia2ConfigError) for k, v in settings.items()}
         pal = palette if palette is not None else self.palette()
         base = Voice("custom", "dia2")
         if "voice" in settings:
@@ -275,13 +305,10 @@ class Dia2Backend:
             base = match[0]
         params = dict(base.params)
         if "seed" in settings:
-            seed = settings["seed"]
-            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-                raise Dia2ConfigError(f"seed must be a non-negative whole number, not {seed!r}")
-            params["seed"] = seed
+            params["seed"] = settings["seed"]
         if "calibration" in settings:
-            if not isinstance(settings["calibration"], str) or not spoken_words(settings["calibration"]):
-                raise Dia2ConfigError("calibration must be a non-empty line of text")
+            if not spoken_words(settings["calibration"]):
+                raise Dia2ConfigError("calibration must be a line of words to say", "calibration")
             params["calibration"] = settings["calibration"]
         reference = transcript = None
         if "reference" in settings:

@@ -31,6 +31,7 @@ from importlib import metadata
 import numpy as np
 
 from compiler.backends import BackendUnavailable, Capabilities, Workspace
+from compiler.settings_schema import Setting, Who, check
 from compiler.voices import Voice, make_voice
 
 # Bump when the synthesis or post-processing changes the audio: it is part of every cache key.
@@ -72,15 +73,25 @@ _PALETTE: tuple[_PaletteEntry, ...] = (
     _PaletteEntry("low-female", "low alto female, measured", 158, 1.12, 0.9, 1.04),
 )
 
-# Bounds for cast-file settings. Pitch: the palette's measured intelligible range with a margin;
-# tempo: the 0.8 … 1.3 the docs suggest, with room either side.
-_LIMITS = {
-    "pitch": (65.0, 320.0),
-    "tempo": (0.5, 2.0),
-    "formant": (0.8, 1.3),
-    "pitch_range": (0.0, 2.0),
-}
-_SETTING_KEYS = ("voice", "pitch", "tempo", "formant", "pitch_range")
+# Declared once (compiler/settings_schema.py collects them through the registry). Pitch: the
+# palette's measured intelligible range with a margin; tempo: the 0.8 … 1.3 the docs suggest, with
+# room either side.
+def _voice(key, low, high, unit, help):
+    return Setting("cast", key, "number", None, low, high, unit=unit, help=help, backend=BACKEND_NAME)
+
+
+OPTIONS = (
+    Setting(BACKEND_NAME, "threads", "integer", 1, 1, who=Who.MACHINE, backend=BACKEND_NAME,
+            help="onnxruntime threads per render worker (parallel rendering already uses one process per core)."),
+)
+VOICE_SETTINGS = (
+    _voice("pitch", 65.0, 320.0, "Hz", "Median pitch; without `voice`, the palette voice nearest to it is the base."),
+    _voice("tempo", 0.5, 2.0, "", "Speaking rate, 1 = the voice's own; above 1 is faster."),
+    _voice("formant", 0.8, 1.3, "", "Formant ratio; above 1 shortens the vocal tract (brighter)."),
+    _voice("pitch_range", 0.0, 2.0, "", "Intonation: 1 keeps the voice's own, below 1 flatter, above 1 livelier."),
+)
+_SETTING_KEYS = ("voice",) + tuple(s.key for s in VOICE_SETTINGS)
+_NUMBERS = {s.key: s for s in VOICE_SETTINGS}
 _PARAM_KEYS = frozenset({"pitch_hz", "formant_ratio", "pitch_range", "length_scale", "tempo"})
 
 
@@ -158,13 +169,7 @@ def voice_from_settings(settings: dict, voices: list[Voice] | None = None) -> Vo
 
 
 def _number(key: str, value) -> float:
-    lo, hi = _LIMITS[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"voice setting {key!r} must be a number between {_fmt(lo)} and {_fmt(hi)}, not {value!r}")
-    if not lo <= value <= hi:
-        unit = " Hz" if key == "pitch" else ""
-        raise ValueError(f"voice setting {key!r} = {_fmt(value)}{unit} is out of range; use {_fmt(lo)} to {_fmt(hi)}{unit}")
-    return float(value)
+    return check(_NUMBERS[key], value, f"voice setting {key!r}")
 
 
 def _fmt(x: float) -> str:
@@ -236,6 +241,8 @@ def _import_runtime():
 
 class EmbeddedBackend:
     name = BACKEND_NAME
+    options = OPTIONS
+    voice_settings = VOICE_SETTINGS
     capabilities = Capabilities(
         max_clip_seconds=60.0,
         min_clip_seconds=4.0,
@@ -243,11 +250,10 @@ class EmbeddedBackend:
         parallel=True,
     )
 
-    def __init__(self, threads: int = 1, workspace: Workspace | None = None):
+    def __init__(self, threads: int = OPTIONS[0].default, workspace: Workspace | None = None):
         """`threads`: onnxruntime threads for this instance; 1 because parallel rendering uses
         one process per core. The workspace is unused: this voice reads and keeps no files."""
-        if not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"threads must be a positive integer, not {threads!r}")
+        threads = check(OPTIONS[0], threads, "threads")
         self._threads = threads
         # The voice stack (onnxruntime, Piper, Praat) is imported on the first render only: a build
         # whose clips are all cached, `cast` and `plan` never pay for it.
