@@ -15,14 +15,15 @@ import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 import numpy as np
 
 from compiler import atomic
-from compiler.diagnostics import CompileError, Span, error
-from compiler.encode import EncodeFailed, encode
+from compiler.diagnostics import CompileError, Span, error, warning
+from compiler.encode import MISSING_AAC, EncodeFailed, aac_encoder, encode
 from compiler.stitch import Timeline
+from compiler.tagging import TaggingFailed
 
 # format name -> (soundfile container, subtype)
 AUDIO_FORMATS: dict[str, tuple[str, str]] = {
@@ -33,6 +34,8 @@ AUDIO_FORMATS: dict[str, tuple[str, str]] = {
     "flac24": ("FLAC", "PCM_24"),
     "ogg": ("OGG", "VORBIS"),
     "mp3": ("MP3", "MPEG_LAYER_III"),
+    "opus": ("OGG", "OPUS"),  # resampled to 48 kHz unless the play is at an Opus rate (compiler.encode)
+    "m4b": ("M4B", "AAC"),  # through ffmpeg, when it has an AAC encoder; else a warning (compiler.encode)
 }
 MP3_RATES = {8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000}
 
@@ -41,7 +44,7 @@ WRAP_WIDTH = 42  # characters per subtitle line (common broadcast guideline)
 
 # What a build writes into its output folder; a legacy temporary file (no writer pid in its name) is
 # recognised only when it was written for one of these.
-_OUTPUT_NAME = re.compile(r".+\.(?:wav|flac|mp3|ogg|srt|vtt|json)")
+_OUTPUT_NAME = re.compile(r".+\.(?:wav|flac|mp3|ogg|opus|m4b|srt|vtt|json)")
 
 
 def sweep_stale(out_dir: str | Path) -> list[str]:
@@ -68,9 +71,15 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
 # Audio
 
 
-def write_audio(path: str | Path, audio: np.ndarray, sr: int, format: str = "wav") -> None:
-    """Write mono audio as wav/wav16/wav24/flac/flac24/ogg (Vorbis)/mp3, through soundfile (no ffmpeg),
-    in blocks; lossy codecs in a child process, so a codec crash is a diagnostic (compiler.encode)."""
+# Called on an audio output's temporary file, once encoded and before it is moved into place, with the
+# soundfile container and subtype: where tags and chapters are written (compiler.tagging).
+Finish = Callable[[str, str, str], None]
+
+
+def write_audio(path: str | Path, audio: np.ndarray, sr: int, format: str = "wav", finish: Finish | None = None) -> None:
+    """Write mono audio as wav/wav16/wav24/flac/flac24/ogg (Vorbis)/opus/mp3 through soundfile, in
+    blocks, or m4b through ffmpeg; lossy codecs in a child process, so a codec crash is a diagnostic
+    (compiler.encode)."""
     fmt = format.lower().lstrip(".")
     if fmt not in AUDIO_FORMATS:
         raise _fail(path, f"unknown audio format '{format}'; choose one of {', '.join(AUDIO_FORMATS)}")
@@ -81,9 +90,13 @@ def write_audio(path: str | Path, audio: np.ndarray, sr: int, format: str = "wav
     try:
         with atomic.atomic_path(path, keep_if_same=True) as tmp:
             encode(tmp, data, sr, container, subtype)
+            if finish is not None:
+                finish(tmp, container, subtype)
             _sync(tmp)
     except EncodeFailed as exc:
         raise _fail(path, f"cannot encode {fmt}: {exc}") from None
+    except TaggingFailed as exc:
+        raise _fail(path, f"cannot tag {fmt}: {exc}") from None
     except OSError as exc:
         raise _fail(path, f"cannot write output: {exc.strerror or exc}") from None
 
@@ -97,15 +110,19 @@ def _clipped(audio: np.ndarray) -> np.ndarray:
     return audio if inside else np.clip(audio, -1.0, 1.0)
 
 
-def write_audio_files(out_dir: Path, stem: str, audio: np.ndarray, sr: int, formats: list[str]) -> tuple[list[Path], list]:
+def write_audio_files(out_dir: Path, stem: str, audio: np.ndarray, sr: int, formats: list[str],
+                      finish: Finish | None = None) -> tuple[list[Path], list]:
     """`<stem>.<format>` for every format; a format that fails (a codec crash included) is a diagnostic
     returned beside the files that were written, so one codec cannot cost the others, the subtitles or
-    the manifest."""
+    the manifest. M4B without an AAC encoder is a warning, and the build goes on without it."""
     written, failures = [], []
     for fmt in formats:
         target = out_dir / f"{stem}.{fmt}"
+        if AUDIO_FORMATS.get(fmt, ("",))[0] == "M4B" and aac_encoder() is None:
+            failures.append(warning(f"{target.name} was not written: {MISSING_AAC}", Span.point(str(target), 1, 1)))
+            continue
         try:
-            write_audio(target, audio, sr, fmt)
+            write_audio(target, audio, sr, fmt, finish)
         except CompileError as exc:
             failures += exc.diagnostics
             continue
