@@ -22,7 +22,7 @@ from compiler.plan import plan_script
 from compiler.plan_types import Clip, Plan
 from compiler.project import FolderRefused, build_folders
 
-AUDIO_FORMATS = ("wav", "flac", "mp3", "ogg")
+AUDIO_FORMATS = ("wav", "flac", "mp3", "ogg", "opus", "m4b")
 
 
 @dataclass
@@ -52,6 +52,8 @@ class BuildResult:
     seconds: float
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage: parse, plan, render, stitch, master, write
     fresh_clips: list[Clip] = field(default_factory=list)  # the clips this build rendered (not from the cache)
+    diagnostics: list[Diagnostic] = field(default_factory=list)  # warnings about the outputs (M4B with no AAC encoder)
+    encoders: dict[str, str] = field(default_factory=dict)  # audio output path -> the encoder that wrote it
 
 
 def _settings_from(cls, table: dict, settings: Settings, table_name: str):
@@ -213,8 +215,18 @@ def build(
     if before_publish is not None:  # `watch`: may refuse outputs of a script that changed meanwhile
         before_publish(prepared)
     mixed_at = time.perf_counter()
+    # Chapters and tags go into each audio file before it is moved into place (compiler/tagging.py).
+    from compiler import chapters, tagging
+
+    script = prepared.parsed.script
+    play_chapters, play_tags = chapters.chapters(script, timeline, plan.title), chapters.tags(script.title_page, plan.title)
+
+    def finish(tmp: str, container: str, subtype: str) -> None:
+        tagging.tag_file(tmp, container, subtype, play_tags, play_chapters)
+
     # A format that fails does not stop the others, the subtitles or the manifest; the build fails after.
-    outputs, audio_failures = emit.write_audio_files(out_dir, stem, audio, result.sample_rate, formats)
+    outputs, audio_failures = emit.write_audio_files(out_dir, stem, audio, result.sample_rate, formats, finish)
+    encoders = {str(path): emit.encoder_of(path) for path in outputs}
     emit.write_srt(out_dir / f"{stem}.srt", timeline)
     emit.write_vtt(out_dir / f"{stem}.vtt", timeline)
     extra = {
@@ -224,14 +236,15 @@ def build(
         "backend_identity": prepared.backend.identity(),
         "loudness": {"integrated_lufs": report.output_lufs, "true_peak_db": report.true_peak_db, "gain_db": report.gain_db},
         "cast": {m.name: {"voice": m.voice.name, "voice_key": m.voice.key} for m in prepared.cast.members},
+        "encoders": {Path(path).suffix.lstrip("."): name for path, name in encoders.items()},
     }
-    emit.write_manifest(out_dir / f"{stem}.json", timeline, extra, prepared.parsed.project.root)
+    emit.write_manifest(out_dir / f"{stem}.json", timeline, extra, prepared.parsed.project.root, play_chapters, play_tags)
     if prepared.lock is not None and not frozen:  # voices and clip sources, for the next build (compiler/lock.py)
         from compiler import lock as lockfile
 
         lockfile.record(prepared, cache)
     outputs += [out_dir / f"{stem}.srt", out_dir / f"{stem}.vtt", out_dir / f"{stem}.json"]
-    if audio_failures:
+    if any(d.is_error for d in audio_failures):
         raise CompileError(audio_failures)
     build_record.remember(cache_root, out_dir, stem, digest, outputs, timeline.duration, asdict(report),
                           result.rendered + result.cached)
@@ -239,7 +252,7 @@ def build(
     stages = {**prepared.stages, "render": rendered_at - started, "stitch": stitched_at - rendered_at,
               "master": mixed_at - stitched_at, "write": finished - mixed_at}
     return BuildResult(prepared, outputs, timeline.duration, report, result.rendered, result.cached, finished - started, stages,
-                       fresh)
+                       fresh, audio_failures, encoders)
 
 
 def _unchanged_build(prepared: Prepared, recorded: build_record.Recorded, cache, before_publish, frozen: bool,
@@ -266,4 +279,8 @@ def _unchanged_build(prepared: Prepared, recorded: build_record.Recorded, cache,
     report = MasterReport(**figures, limited=bool(recorded.loudness.get("limited", False)))
     seconds = time.perf_counter() - started
     stages = {**prepared.stages, "render": 0.0, "stitch": 0.0, "master": 0.0, "write": 0.0}
-    return BuildResult(prepared, list(recorded.outputs), recorded.duration, report, 0, recorded.clips, seconds, stages)
+    from compiler import emit
+
+    encoders = {str(path): emit.encoder_of(path) for path in recorded.outputs if emit.encoder_of(path)}
+    return BuildResult(prepared, list(recorded.outputs), recorded.duration, report, 0, recorded.clips, seconds, stages,
+                       encoders=encoders)

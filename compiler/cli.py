@@ -320,6 +320,9 @@ def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], j
     jobs = _worker_count(jobs, prepared.settings, entry)
     with _progress(file, show_progress) as (on_start, on_clip):
         result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip, before_publish, frozen)
+    if result.diagnostics:  # warnings about the outputs (an M4B that could not be encoded)
+        _report(result.diagnostics)
+        entry.add(result.diagnostics)
     entry.result = result
     entry.seconds.update(result.stages or {"build": result.seconds})
     entry.seconds["total"] = time.perf_counter() - started

@@ -130,6 +130,17 @@ def write_audio_files(out_dir: Path, stem: str, audio: np.ndarray, sr: int, form
     return written, failures
 
 
+def encoder_of(path: str | Path) -> str | None:
+    """The encoder an audio output is written with (e.g. "ffmpeg 5.1.9 aac", "libsndfile 1.2.2 vorbis");
+    None for a file that is not audio."""
+    from compiler.encode import describe
+
+    fmt = Path(path).suffix.lstrip(".")
+    if fmt not in AUDIO_FORMATS:
+        return None
+    return describe(*AUDIO_FORMATS[fmt])
+
+
 def _sync(path: str) -> None:
     """On disk before the rename, as atomic_open does for the other outputs."""
     fd = os.open(path, os.O_RDONLY)
@@ -246,7 +257,9 @@ def _relative(path: str | None, root: Path | None) -> str | None:
     return path
 
 
-def manifest_dict(timeline: Timeline, extra: dict | None = None, root: Path | None = None) -> dict:
+def manifest_dict(timeline: Timeline, extra: dict | None = None, root: Path | None = None,
+                  chapters: list | None = None, tags=None) -> dict:
+    """The manifest; `chapters` and `tags` are compiler.chapters values (None: not listed)."""
     data = {
         "version": 1,
         "title": timeline.title,
@@ -280,12 +293,19 @@ def manifest_dict(timeline: Timeline, extra: dict | None = None, root: Path | No
             for ps in timeline.sounds
         ],
     }
+    if chapters is not None:
+        from compiler.chapters import chapters_json
+
+        data["chapters"] = chapters_json(chapters, lambda span: _span(span, root))
+    if tags is not None:
+        data["tags"] = dataclasses.asdict(tags)
     data.update(extra or {})
     data["source"] = _relative(data["source"], root)
     return _jsonable(data)
 
 
-def write_manifest(path: str | Path, timeline: Timeline, extra: dict | None = None, root: Path | None = None) -> None:
-    text = json.dumps(manifest_dict(timeline, extra, root), indent=2, ensure_ascii=False, allow_nan=False)
+def write_manifest(path: str | Path, timeline: Timeline, extra: dict | None = None, root: Path | None = None,
+                   chapters: list | None = None, tags=None) -> None:
+    text = json.dumps(manifest_dict(timeline, extra, root, chapters, tags), indent=2, ensure_ascii=False, allow_nan=False)
     with atomic_open(path, "w") as fh:
         fh.write(text + "\n")

@@ -88,20 +88,38 @@ def _ms(seconds: float) -> int:
 
 
 def _tag_id3(path: str, container: str, tags: Tags, chapters: list[Chapter]) -> None:
-    if container == "WAV":
-        from mutagen.wave import WAVE
-
-        audio = WAVE(path)
-    else:
-        from mutagen.mp3 import MP3
-
-        audio = MP3(path)
-    if audio.tags is None:
-        audio.add_tags()
-    audio.tags.clear()  # whatever the encoder wrote: the file says only what the script says
+    tag = _wav_id3() if container == "WAV" else _mp3_id3()
     for frame in id3_frames(tags, chapters):
-        audio.tags.add(frame)
-    audio.save(v2_version=ID3_VERSION, v1=0, padding=_no_padding)
+        tag.add(frame)
+    tag.update_to_v23()  # TDRC becomes TYER (+TDAT): ID3v2.3 has no TDRC
+    # A new tag replaces whatever the encoder wrote (an MP3's ID3v2 tag, a WAV's id3 chunk); v1=0
+    # removes an ID3v1 tag: the file says only what the script says.
+    tag.save(path, v2_version=ID3_VERSION, v1=0, padding=_no_padding)
+
+
+def _in_written_order(base):
+    """`base` (mutagen's ID3 tag class) writing its frames in the order they were added. mutagen
+    sorts frames by size, which put CHAP frames out of chapter order, and ffmpeg before 6 and other
+    readers that ignore the CTOC list chapters in the order of the file."""
+    from mutagen.id3._tags import save_frame
+
+    class Ordered(base):
+        def _write(self, config):
+            return b"".join(save_frame(frame, config=config) for frame in self.values())
+
+    return Ordered
+
+
+def _mp3_id3():
+    from mutagen.id3 import ID3
+
+    return _in_written_order(ID3)()
+
+
+def _wav_id3():
+    from mutagen.wave import _WaveID3
+
+    return _in_written_order(_WaveID3)()
 
 
 def _no_padding(info) -> int:
