@@ -381,7 +381,7 @@ def build(files: List[Path] = typer.Argument(..., help="Script files; a series (
           output: Path = typer.Option(Path("outputs"), "-o", "--output", help="Output directory"),
           backend: Optional[str] = typer.Option(None, help="Render backend: embedded (default) or dia2"),
           format: Optional[str] = typer.Option(None, "--format", callback=_format_option,
-                                               help="Audio formats, comma-separated: wav,flac,mp3,ogg (default: [build] format, else wav)"),
+                                               help="Audio formats, comma-separated: wav,flac,mp3,ogg,opus,m4b (default: [build] format, else wav)"),
           jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="Parallel render workers (0: [build] jobs, else all cores)"),
           narrator: Optional[bool] = typer.Option(None, "--narrator/--no-narrator", help="Read action and scene headings aloud"),
           cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Clip cache (default: <project>/.dramac-cache)"),
