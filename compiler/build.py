@@ -194,7 +194,10 @@ def build(
     digest = build_record.inputs_digest(prepared, formats)
     unchanged = build_record.unchanged(cache_root, out_dir, stem, digest)
     if unchanged is not None:  # inputs and outputs as the last build left them: nothing to do
-        return _unchanged_build(prepared, unchanged, cache, before_publish, frozen, on_clip, started)
+        result = _unchanged_build(prepared, unchanged, cache, before_publish, frozen, on_clip, started)
+        # The format left out last time for want of an encoder is still left out: say so again.
+        result.diagnostics = [d for d in (emit.missing_encoder(out_dir / f"{stem}.{fmt}", fmt) for fmt in formats) if d]
+        return result
     build_record.forget(cache_root, out_dir, stem)
     try:
         result = render.render_plan(clips, prepared.backend_name, prepared.backend_options, cache, jobs, clip_ready)

@@ -25,6 +25,7 @@ Nothing here reads a clock: the same script and timeline give the same chapters 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 
 from compiler.diagnostics import Span
@@ -114,13 +115,15 @@ def chapters(script: Script, timeline: Timeline, play_title: str | None = None) 
     """The play's chapters in time order (see the module docstring)."""
     sounds = sorted([(_position(pl.line.span), pl.start) for pl in timeline.lines]
                     + [(_position(ps.cue.span), ps.start) for ps in timeline.sounds])
+    where = [position for position, _ in sounds]
     found = marks(script, play_title or timeline.title)
     starts: list[tuple[float, Mark]] = []
     for index, mark in enumerate(found):
-        begin, end = _position(mark.span), _region_end(found, index)
-        inside = [start for where, start in sounds if where >= begin and (end is None or where < end)]
-        if inside:
-            starts.append((min(inside), mark))
+        end = _region_end(found, index)
+        first = bisect_left(where, _position(mark.span))
+        last = len(where) if end is None else bisect_left(where, end)
+        if first < last:  # min, not the first: a line may start before an sfx (wait=false) written above it
+            starts.append((min(start for _, start in sounds[first:last]), mark))
     grouped: dict[float, list[Mark]] = {}
     for start, mark in sorted(starts, key=lambda pair: pair[0]):  # stable: source order within an instant
         grouped.setdefault(start, []).append(mark)

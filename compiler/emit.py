@@ -118,8 +118,9 @@ def write_audio_files(out_dir: Path, stem: str, audio: np.ndarray, sr: int, form
     written, failures = [], []
     for fmt in formats:
         target = out_dir / f"{stem}.{fmt}"
-        if AUDIO_FORMATS.get(fmt, ("",))[0] == "M4B" and aac_encoder() is None:
-            failures.append(warning(f"{target.name} was not written: {MISSING_AAC}", Span.point(str(target), 1, 1)))
+        missing = missing_encoder(target, fmt)
+        if missing is not None:
+            failures.append(missing)
             continue
         try:
             write_audio(target, audio, sr, fmt, finish)
@@ -128,6 +129,13 @@ def write_audio_files(out_dir: Path, stem: str, audio: np.ndarray, sr: int, form
             continue
         written.append(target)
     return written, failures
+
+
+def missing_encoder(target: Path, fmt: str):
+    """The warning for a format whose encoder is not installed (M4B without an AAC encoder), else None."""
+    if AUDIO_FORMATS.get(fmt, ("",))[0] == "M4B" and aac_encoder() is None:
+        return warning(f"{target.name} was not written: {MISSING_AAC}", Span.point(str(target), 1, 1))
+    return None
 
 
 def encoder_of(path: str | Path) -> str | None:

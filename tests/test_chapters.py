@@ -284,6 +284,8 @@ def test_m4b_without_an_aac_encoder_is_a_warning_and_the_rest_is_built(built, tm
     assert not (tmp_path / "out" / "play.m4b").exists()
     assert mutagen_chapters(tmp_path / "out" / "play.mp3")[0][1] == EXPECTED_TITLES[0]
     assert "m4b" not in json.loads((tmp_path / "out" / "play.json").read_text())["encoders"]
+    again = build(prepare(script), tmp_path / "out", ["m4b", "mp3"], 1, built["cache"])  # nothing changed
+    assert again.stages["write"] == 0.0 and [d.message for d in again.diagnostics] == [message]  # the no-op path
 
 
 def test_the_cli_reports_the_missing_encoder_in_its_record(tmp_path, built):
