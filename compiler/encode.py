@@ -142,11 +142,30 @@ def opus_ready(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
         return samples, sample_rate
     from math import gcd
 
+    up, down = 48000 // gcd(48000, sample_rate), sample_rate // gcd(48000, sample_rate)
+    return resample(samples, up, down), 48000
+
+
+def resample(samples: np.ndarray, up: int, down: int, block: int = 1 << 18) -> np.ndarray:
+    """`samples` resampled by up/down (scipy's polyphase filter), in float32 and in blocks: scipy works
+    in float64 over whatever it is given, which for an hour-long play is gigabytes. Each block is
+    filtered with a margin on both sides longer than scipy's filter reaches, and the margins' output
+    is dropped; blocks and margins are whole multiples of `down`, so every output sample is the one
+    a single call would compute."""
     from scipy.signal import resample_poly
 
-    up, down = 48000 // gcd(48000, sample_rate), sample_rate // gcd(48000, sample_rate)
-    resampled = resample_poly(samples, up, down, axis=0).astype(np.float32)
-    return np.clip(resampled, -1.0, 1.0), 48000
+    step = max(1, block // down) * down
+    reach = 10 * max(up, down) // up + 2  # scipy's filter: 10 * max(up, down) taps each side, upsampled
+    margin = -(-reach // down) * down
+    n_out = -(-len(samples) * up // down)
+    out = np.empty((n_out,) + samples.shape[1:], np.float32)
+    for a in range(0, len(samples), step):
+        lo, hi = max(0, a - margin), min(len(samples), a + step + margin)
+        piece = resample_poly(samples[lo:hi], up, down, axis=0)
+        skip = (a - lo) * up // down
+        first, last = a * up // down, min(n_out, -(-min(len(samples), a + step) * up // down))
+        out[first:last] = piece[skip: skip + last - first]
+    return np.clip(out, -1.0, 1.0, out=out)
 
 
 # --------------------------------------------------------------------------------------------------

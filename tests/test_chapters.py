@@ -413,3 +413,18 @@ def test_a_tagging_failure_is_a_diagnostic_at_the_output(tmp_path):
     assert written == [] and [d.severity.value for d in failures] == ["error", "error"]
     assert failures[0].message == "cannot tag flac: cannot write tags: disk on fire"
     assert list(tmp_path.iterdir()) == []  # the temporary files went with the failure
+
+
+@pytest.mark.parametrize("rate", [22050, 44100, 96000, 11025])
+def test_opus_resampling_in_blocks_is_one_call_of_scipy(rate):
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    x = (np.random.default_rng(3).standard_normal(rate * 3 + 17) * 0.3).astype(np.float32)
+    up, down = 48000 // gcd(48000, rate), rate // gcd(48000, rate)
+    whole = np.clip(resample_poly(x, up, down).astype(np.float32), -1, 1)
+    got, to = encode.opus_ready(x, rate)
+    assert to == 48000 and got.dtype == np.float32
+    assert np.array_equal(encode.resample(x, up, down, block=5000), whole)
+    assert np.array_equal(got, whole)
