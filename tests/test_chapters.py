@@ -95,8 +95,16 @@ def built(tmp_path_factory):
     formats = FORMATS if encode.aac_encoder() else [f for f in FORMATS if f != "m4b"]
     r = dramac("build", script, "-o", out, "--cache-dir", cache, "--format", ",".join(formats), "--json")
     assert r.returncode == 0, r.stderr
+    record = json.loads(r.stdout)
+    validate_record(record)
     return {"out": out, "cache": cache, "script": script, "formats": formats,
-            "record": json.loads(r.stdout)["builds"][0], "manifest": json.loads((out / "play.json").read_text())}
+            "record": record["builds"][0], "manifest": json.loads((out / "play.json").read_text())}
+
+
+def validate_record(record: dict) -> None:
+    import jsonschema
+
+    jsonschema.validate(record, json.loads((ROOT / "docs" / "build-record.schema.json").read_text()))
 
 
 # --- readers ---------------------------------------------------------------------------------------
@@ -298,6 +306,7 @@ def test_the_cli_reports_the_missing_encoder_in_its_record(tmp_path, built):
                         str(built["cache"]), "--format", "m4b,ogg", "--json"], capture_output=True, text=True, env=env,
                        cwd=ROOT, timeout=600)
     assert r.returncode == 0, r.stderr
+    validate_record(json.loads(r.stdout))
     entry = json.loads(r.stdout)["builds"][0]
     assert entry["ok"] and [o["format"] for o in entry["outputs"]] == ["ogg", "srt", "vtt", "json"]
     assert [d["severity"] for d in entry["diagnostics"]] == ["warning"]
