@@ -437,3 +437,20 @@ def test_opus_resampling_in_blocks_is_one_call_of_scipy(rate):
     assert to == 48000 and got.dtype == np.float32
     assert np.array_equal(encode.resample(x, up, down, block=5000), whole)
     assert np.array_equal(got, whole)
+
+
+def test_a_play_without_chapters_gets_tags_only(tmp_path):
+    from compiler.tagging import tag_file
+    from tinytag import TinyTag
+
+    tags = chaptering.Tags("Untitled", ("A. Writer",))
+    formats = [f for f in FORMATS if f != "m4b" or encode.aac_encoder()]
+    written, failures = emit.write_audio_files(tmp_path, "x", np.zeros(22050, np.float32), 22050, formats,
+                                               lambda tmp, c, s: tag_file(tmp, c, s, tags, []))
+    assert failures == [] and len(written) == len(formats)
+    for path in written:
+        tag = TinyTag.get(path)
+        assert (tag.title, tag.artist) == ("Untitled", "A. Writer"), path.suffix
+        assert not any(k.startswith("chapter") for k in tag.other), path.suffix
+        if FFPROBE:
+            assert ffprobe_chapters(path) == [], path.suffix
