@@ -62,15 +62,6 @@ class Tags:
     date: str | None = None  # ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
     draft_date: str | None = None  # as written
 
-    def items(self) -> list[tuple[str, str]]:
-        """(name, value) pairs of the tags that are set, names as docs/build.md lists them."""
-        pairs = [("title", self.title)] + [("author", a) for a in self.authors]
-        for name in ("credit", "copyright", "date", "draft_date"):
-            value = getattr(self, name)
-            if value:
-                pairs.append((name, value))
-        return pairs
-
 
 # --------------------------------------------------------------------------------------------------
 # Chapters
