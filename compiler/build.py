@@ -239,7 +239,6 @@ def build(
         "backend_identity": prepared.backend.identity(),
         "loudness": {"integrated_lufs": report.output_lufs, "true_peak_db": report.true_peak_db, "gain_db": report.gain_db},
         "cast": {m.name: {"voice": m.voice.name, "voice_key": m.voice.key} for m in prepared.cast.members},
-        "encoders": {Path(path).suffix.lstrip("."): name for path, name in encoders.items()},
     }
     emit.write_manifest(out_dir / f"{stem}.json", timeline, extra, prepared.parsed.project.root, play_chapters, play_tags)
     if prepared.lock is not None and not frozen:  # voices and clip sources, for the next build (compiler/lock.py)
