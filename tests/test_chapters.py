@@ -322,8 +322,7 @@ def timeline_of(script: Path):
     """The real plan's timeline, with silent takes of a second per line (no voice rendered)."""
     prepared = prepare(script)
     takes = {clip.key: [np.zeros(22050, np.float32) for _ in clip.lines] for clip in prepared.plan.clips}
-    lengths = {str(HORN.resolve()): 1.0}
-    lengths.update({step.path: 1.0 for step in prepared.plan.steps if getattr(step, "path", None)})
+    lengths = {step.path: 1.0 for step in prepared.plan.steps if getattr(step, "path", None)}
     return prepared, build_timeline(prepared.plan, takes, 22050, prepared.stitch, lengths)
 
 
