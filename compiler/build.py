@@ -49,6 +49,8 @@ class BuildResult:
     seconds: float
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage: parse, plan, render, stitch, master, write
     fresh_clips: list[Clip] = field(default_factory=list)  # the clips this build rendered (not from the cache)
+    diagnostics: list[Diagnostic] = field(default_factory=list)  # warnings about the outputs (M4B with no AAC encoder)
+    encoders: dict[str, str] = field(default_factory=dict)  # audio output path -> the encoder that wrote it
     segments: dict | None = None  # {"total", "mixed", "limited"}: the mix work done (compiler/master_segments.py)
 
 
@@ -168,9 +170,14 @@ def build(
     digest = build_record.inputs_digest(prepared, formats)
     unchanged = build_record.unchanged(cache_root, out_dir, stem, digest)
     if unchanged is not None:  # inputs and outputs as the last build left them: nothing to do
-        return _unchanged_build(prepared, unchanged, cache, before_publish, frozen, on_clip, started)
+        result = _unchanged_build(prepared, unchanged, cache, before_publish, frozen, on_clip, started)
+        # The format left out last time for want of an encoder is still left out: say so again.
+        result.diagnostics = [d for d in (emit.missing_encoder(out_dir / f"{stem}.{fmt}", fmt) for fmt in formats) if d]
+        return result
     build_record.forget(cache_root, out_dir, stem)
     record = f"{Path(out_dir).resolve()}\n{stem}"
+    from compiler import chapters, tagging
+
     for lazy in (True, False):
         try:
             mixed = _render_and_master(prepared, cache, MixCache(cache_root, record), sounds, sound_lengths, jobs,
@@ -179,12 +186,21 @@ def build(
             if before_publish is not None:  # `watch`: may refuse outputs of a script that changed meanwhile
                 before_publish(prepared)
             mixed_at = time.perf_counter()
+            # Chapters and tags go into each audio file before it is moved into place (compiler/tagging.py).
+            script = prepared.parsed.script
+            play_chapters = chapters.chapters(script, timeline, plan.title)
+            play_tags = chapters.tags(script.title_page, plan.title)
+
+            def finish(tmp: str, container: str, subtype: str) -> None:
+                tagging.tag_file(tmp, container, subtype, play_tags, play_chapters)
+
             # A format that fails does not stop the others, the subtitles or the manifest; the build fails after.
-            outputs, audio_failures = emit.write_audio_files(out_dir, stem, audio, result.sample_rate, formats)
+            outputs, audio_failures = emit.write_audio_files(out_dir, stem, audio, result.sample_rate, formats, finish)
             break
         except render.TakesChanged:  # an entry changed under its unchanged signature: build reading every one
             if not lazy:
                 raise
+    encoders = {str(path): emit.encoder_of(path) for path in outputs}
     emit.write_srt(out_dir / f"{stem}.srt", timeline)
     emit.write_vtt(out_dir / f"{stem}.vtt", timeline)
     extra = {
@@ -195,13 +211,13 @@ def build(
         "loudness": {"integrated_lufs": report.output_lufs, "true_peak_db": report.true_peak_db, "gain_db": report.gain_db},
         "cast": {m.name: {"voice": m.voice.name, "voice_key": m.voice.key} for m in prepared.cast.members},
     }
-    emit.write_manifest(out_dir / f"{stem}.json", timeline, extra, prepared.parsed.project.root)
+    emit.write_manifest(out_dir / f"{stem}.json", timeline, extra, prepared.parsed.project.root, play_chapters, play_tags)
     if prepared.lock is not None and not frozen:  # voices and clip sources, for the next build (compiler/lock.py)
         from compiler import lock as lockfile
 
         lockfile.record(prepared, cache)
     outputs += [out_dir / f"{stem}.srt", out_dir / f"{stem}.vtt", out_dir / f"{stem}.json"]
-    if audio_failures:
+    if any(d.is_error for d in audio_failures):
         raise CompileError(audio_failures)
     result.takes.clear()
     mixer.cache.save()
@@ -212,7 +228,7 @@ def build(
               "master": mixed_at - stitched_at, "write": finished - mixed_at}
     work = {"total": len(mixer.segments), "mixed": mixer.computed, "limited": mixer.limited_computed}
     return BuildResult(prepared, outputs, timeline.duration, report, result.rendered, result.cached, finished - started, stages,
-                       fresh, work)
+                       fresh, audio_failures, encoders, work)
 
 
 def _render_and_master(prepared: Prepared, cache, mix_cache, sounds: dict, sound_lengths: dict, jobs: int, clip_ready,
@@ -308,4 +324,8 @@ def _unchanged_build(prepared: Prepared, recorded: build_record.Recorded, cache,
     report = MasterReport(**figures, limited=bool(recorded.loudness.get("limited", False)))
     seconds = time.perf_counter() - started
     stages = {**prepared.stages, "render": 0.0, "stitch": 0.0, "master": 0.0, "write": 0.0}
-    return BuildResult(prepared, list(recorded.outputs), recorded.duration, report, 0, recorded.clips, seconds, stages)
+    from compiler import emit
+
+    encoders = {str(path): emit.encoder_of(path) for path in recorded.outputs if emit.encoder_of(path)}
+    return BuildResult(prepared, list(recorded.outputs), recorded.duration, report, 0, recorded.clips, seconds, stages,
+                       encoders=encoders)

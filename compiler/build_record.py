@@ -28,10 +28,10 @@ from compiler.atomic import write_atomically
 
 RECORD_FORMAT = "dramac-build-1"
 # The modules whose code turns takes into output bytes; a change to any of them builds again.
-_OUTPUT_CODE = ("build.py", "build_record.py", "effects.py", "emit.py", "encode.py", "master.py",
-                "master_segments.py", "mix_cache.py", "pieces.py", "segments.py", "sounds.py", "stitch.py",
+_OUTPUT_CODE = ("build.py", "build_record.py", "chapters.py", "effects.py", "emit.py", "encode.py", "master.py",
+                "master_segments.py", "mix_cache.py", "pieces.py", "segments.py", "sounds.py", "stitch.py", "tagging.py",
                 "wav_link.py")
-_LIBRARIES = ("numpy", "scipy", "soundfile", "pyloudnorm")
+_LIBRARIES = ("numpy", "scipy", "soundfile", "pyloudnorm", "mutagen")
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,16 @@ def inputs_digest(prepared, formats: list[str]) -> str | None:
     add("formats", ",".join(formats))
     add("root", str(prepared.parsed.project.root))  # the manifest names sound files relative to it
     add("cast", repr([(m.name, m.voice.name, m.voice.key) for m in prepared.cast.members]))
+    # Chapters and tags come from the script's sections, headings and title page, which the plan omits.
+    from compiler import chapters
+
+    script = prepared.parsed.script
+    add("chapters", repr(chapters.marks(script, plan.title)))
+    add("tags", repr(chapters.tags(script.title_page, plan.title)))
+    if "m4b" in formats:  # written by whichever ffmpeg is on the PATH, or not at all
+        from compiler.encode import aac_encoder
+
+        add("aac", repr(aac_encoder()))
     for path in sorted({step.path for step in plan.steps if getattr(step, "path", None)}):
         try:
             add(f"sound {path}", Path(path).read_bytes())

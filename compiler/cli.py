@@ -387,6 +387,9 @@ def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], j
     jobs = _worker_count(jobs, prepared.settings, entry)
     with _progress(file, show_progress) as (on_start, on_clip):
         result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip, before_publish, frozen)
+    if result.diagnostics:  # warnings about the outputs (an M4B that could not be encoded)
+        _report(result.diagnostics)
+        entry.add(result.diagnostics)
     entry.result = result
     entry.seconds.update(result.stages or {"build": result.seconds})
     entry.seconds["total"] = time.perf_counter() - started
@@ -445,7 +448,7 @@ def build(files: List[Path] = typer.Argument(..., help="Script files; a series (
           output: Path = typer.Option(Path("outputs"), "-o", "--output", help="Output directory"),
           backend: Optional[str] = typer.Option(None, help="Render backend: embedded (default) or dia2"),
           format: Optional[str] = typer.Option(None, "--format", callback=_format_option,
-                                               help="Audio formats, comma-separated: wav,flac,mp3,ogg (default: [build] format, else wav)"),
+                                               help="Audio formats, comma-separated: wav,flac,mp3,ogg,opus,m4b (default: [build] format, else wav)"),
           jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="Parallel render workers (0: [build] jobs, else all cores)"),
           narrator: Optional[bool] = typer.Option(None, "--narrator/--no-narrator", help="Read action and scene headings aloud"),
           cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Clip cache (default: <project>/.dramac-cache)"),

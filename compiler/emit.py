@@ -15,14 +15,15 @@ import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 import numpy as np
 
 from compiler import atomic, wav_link
-from compiler.diagnostics import CompileError, Span, error
-from compiler.encode import EncodeFailed, Samples, encode
+from compiler.diagnostics import CompileError, Span, error, warning
+from compiler.encode import MISSING_AAC, EncodeFailed, Samples, aac_encoder, encode
 from compiler.stitch import Timeline
+from compiler.tagging import TaggingFailed
 
 # format name -> (soundfile container, subtype)
 AUDIO_FORMATS: dict[str, tuple[str, str]] = {
@@ -33,6 +34,8 @@ AUDIO_FORMATS: dict[str, tuple[str, str]] = {
     "flac24": ("FLAC", "PCM_24"),
     "ogg": ("OGG", "VORBIS"),
     "mp3": ("MP3", "MPEG_LAYER_III"),
+    "opus": ("OGG", "OPUS"),  # resampled to 48 kHz unless the play is at an Opus rate (compiler.encode)
+    "m4b": ("M4B", "AAC"),  # through ffmpeg, when it has an AAC encoder; else a warning (compiler.encode)
 }
 MP3_RATES = {8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000}
 
@@ -41,7 +44,7 @@ WRAP_WIDTH = 42  # characters per subtitle line (common broadcast guideline)
 
 # What a build writes into its output folder; a legacy temporary file (no writer pid in its name) is
 # recognised only when it was written for one of these.
-_OUTPUT_NAME = re.compile(r".+\.(?:wav|flac|mp3|ogg|srt|vtt|json)")
+_OUTPUT_NAME = re.compile(r".+\.(?:wav|flac|mp3|ogg|opus|m4b|srt|vtt|json)")
 
 
 def sweep_stale(out_dir: str | Path) -> list[str]:
@@ -68,10 +71,16 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
 # Audio
 
 
-def write_audio(path: str | Path, audio: Samples, sr: int, format: str = "wav") -> None:
+# Called on an audio output's temporary file, once encoded and before it is moved into place, with the
+# soundfile container and subtype: where tags and chapters are written (compiler.tagging).
+Finish = Callable[[str, str, str], None]
+
+
+def write_audio(path: str | Path, audio: Samples, sr: int, format: str = "wav", finish: Finish | None = None) -> None:
     """Write mono audio (an array, or a function yielding it in parts: compiler.encode.Samples) as
-    wav/wav16/wav24/flac/flac24/ogg (Vorbis)/mp3, through soundfile (no ffmpeg), in blocks clipped
-    to [-1, 1]; lossy codecs in a child process, so a codec crash is a diagnostic (compiler.encode)."""
+    wav/wav16/wav24/flac/flac24/ogg (Vorbis)/opus/mp3 through soundfile, in blocks clipped to [-1, 1],
+    or m4b through ffmpeg; lossy codecs in a child process, so a codec crash is a diagnostic
+    (compiler.encode)."""
     fmt = format.lower().lstrip(".")
     if fmt not in AUDIO_FORMATS:
         raise _fail(path, f"unknown audio format '{format}'; choose one of {', '.join(AUDIO_FORMATS)}")
@@ -85,29 +94,56 @@ def write_audio(path: str | Path, audio: Samples, sr: int, format: str = "wav") 
                 wav_link.write(tmp, audio, sr, Path(path), audio.cache.layouts.get(fmt))
             else:
                 encode(tmp, audio, sr, container, subtype)
+            if finish is not None:
+                finish(tmp, container, subtype)
             _sync(tmp)
         if linked:
             audio.cache.layouts[fmt] = wav_link.layout_of(Path(path), audio)
     except EncodeFailed as exc:
         raise _fail(path, f"cannot encode {fmt}: {exc}") from None
+    except TaggingFailed as exc:
+        raise _fail(path, f"cannot tag {fmt}: {exc}") from None
     except OSError as exc:
         raise _fail(path, f"cannot write output: {exc.strerror or exc}") from None
 
 
-def write_audio_files(out_dir: Path, stem: str, audio: Samples, sr: int, formats: list[str]) -> tuple[list[Path], list]:
+def write_audio_files(out_dir: Path, stem: str, audio: Samples, sr: int, formats: list[str],
+                      finish: Finish | None = None) -> tuple[list[Path], list]:
     """`<stem>.<format>` for every format; a format that fails (a codec crash included) is a diagnostic
     returned beside the files that were written, so one codec cannot cost the others, the subtitles or
-    the manifest."""
+    the manifest. M4B without an AAC encoder is a warning, and the build goes on without it."""
     written, failures = [], []
     for fmt in formats:
         target = out_dir / f"{stem}.{fmt}"
+        missing = missing_encoder(target, fmt)
+        if missing is not None:
+            failures.append(missing)
+            continue
         try:
-            write_audio(target, audio, sr, fmt)
+            write_audio(target, audio, sr, fmt, finish)
         except CompileError as exc:
             failures += exc.diagnostics
             continue
         written.append(target)
     return written, failures
+
+
+def missing_encoder(target: Path, fmt: str):
+    """The warning for a format whose encoder is not installed (M4B without an AAC encoder), else None."""
+    if AUDIO_FORMATS.get(fmt, ("",))[0] == "M4B" and aac_encoder() is None:
+        return warning(f"{target.name} was not written: {MISSING_AAC}", Span.point(str(target), 1, 1))
+    return None
+
+
+def encoder_of(path: str | Path) -> str | None:
+    """The encoder an audio output is written with (e.g. "ffmpeg 5.1.9 aac", "libsndfile 1.2.2 vorbis");
+    None for a file that is not audio."""
+    from compiler.encode import describe
+
+    fmt = Path(path).suffix.lstrip(".")
+    if fmt not in AUDIO_FORMATS:
+        return None
+    return describe(*AUDIO_FORMATS[fmt])
 
 
 def _sync(path: str) -> None:
@@ -226,7 +262,9 @@ def _relative(path: str | None, root: Path | None) -> str | None:
     return path
 
 
-def manifest_dict(timeline: Timeline, extra: dict | None = None, root: Path | None = None) -> dict:
+def manifest_dict(timeline: Timeline, extra: dict | None = None, root: Path | None = None,
+                  chapters: list | None = None, tags=None) -> dict:
+    """The manifest; `chapters` and `tags` are compiler.chapters values (None: not listed)."""
     data = {
         "version": 1,
         "title": timeline.title,
@@ -260,12 +298,19 @@ def manifest_dict(timeline: Timeline, extra: dict | None = None, root: Path | No
             for ps in timeline.sounds
         ],
     }
+    if chapters is not None:
+        from compiler.chapters import chapters_json
+
+        data["chapters"] = chapters_json(chapters, lambda span: _span(span, root))
+    if tags is not None:
+        data["tags"] = dataclasses.asdict(tags)
     data.update(extra or {})
     data["source"] = _relative(data["source"], root)
     return _jsonable(data)
 
 
-def write_manifest(path: str | Path, timeline: Timeline, extra: dict | None = None, root: Path | None = None) -> None:
-    text = json.dumps(manifest_dict(timeline, extra, root), indent=2, ensure_ascii=False, allow_nan=False)
+def write_manifest(path: str | Path, timeline: Timeline, extra: dict | None = None, root: Path | None = None,
+                   chapters: list | None = None, tags=None) -> None:
+    text = json.dumps(manifest_dict(timeline, extra, root, chapters, tags), indent=2, ensure_ascii=False, allow_nan=False)
     with atomic_open(path, "w") as fh:
         fh.write(text + "\n")

@@ -96,6 +96,13 @@ def encode(target: str, samples: Samples, sample_rate: int, container: str, subt
     """Write `samples` to `target` (a path the caller owns); EncodeFailed if the codec fails, crashes included."""
     import soundfile as sf
 
+    if container == "M4B" or subtype == "OPUS":  # whole-play encoders: the samples as one array
+        samples = np.concatenate([np.zeros(0, np.float32), *blocks(samples)])
+    if container == "M4B":
+        _encode_aac(target, samples, sample_rate)
+        return
+    if subtype == "OPUS":
+        samples, sample_rate = opus_ready(samples, sample_rate)
     if container not in ISOLATED_CONTAINERS:
         try:
             write_blocks(target, samples, sample_rate, container, subtype)
@@ -157,3 +164,121 @@ def _main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(_main(sys.argv[1:]))
+
+
+# --------------------------------------------------------------------------------------------------
+# Opus: libopus codes 8, 12, 16, 24 or 48 kHz only; other rates are resampled to 48 kHz (polyphase).
+
+OPUS_RATES = frozenset({8000, 12000, 16000, 24000, 48000})
+
+
+def opus_ready(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
+    if sample_rate in OPUS_RATES:
+        return samples, sample_rate
+    from math import gcd
+
+    up, down = 48000 // gcd(48000, sample_rate), sample_rate // gcd(48000, sample_rate)
+    return resample(samples, up, down), 48000
+
+
+def resample(samples: np.ndarray, up: int, down: int, block: int = 1 << 18) -> np.ndarray:
+    """`samples` resampled by up/down (scipy's polyphase filter), in float32 and in blocks: scipy works
+    in float64 over whatever it is given, which for an hour-long play is gigabytes. Each block is
+    filtered with a margin on both sides longer than scipy's filter reaches, and the margins' output
+    is dropped; blocks and margins are whole multiples of `down`, so every output sample is the one
+    a single call would compute."""
+    from scipy.signal import resample_poly
+
+    step = max(1, block // down) * down
+    reach = 10 * max(up, down) // up + 2  # scipy's filter: 10 * max(up, down) taps each side, upsampled
+    margin = -(-reach // down) * down
+    n_out = -(-len(samples) * up // down)
+    out = np.empty((n_out,) + samples.shape[1:], np.float32)
+    for a in range(0, len(samples), step):
+        lo, hi = max(0, a - margin), min(len(samples), a + step + margin)
+        piece = resample_poly(samples[lo:hi], up, down, axis=0)
+        skip = (a - lo) * up // down
+        first, last = a * up // down, min(n_out, -(-min(len(samples), a + step) * up // down))
+        out[first:last] = piece[skip: skip + last - first]
+    return np.clip(out, -1.0, 1.0, out=out)
+
+
+# --------------------------------------------------------------------------------------------------
+# M4B: AAC in MP4, through an ffmpeg found on the PATH (libsndfile has no AAC encoder). The
+# Fraunhofer encoder (libfdk_aac) is preferred where ffmpeg has it, else ffmpeg's own `aac`.
+
+AAC_ENCODERS = ("libfdk_aac", "aac")
+AAC_BITRATE = 64000  # bits/s per channel: transparent for speech, the common audiobook rate
+
+
+def ffmpeg_path() -> str | None:
+    import shutil
+
+    return shutil.which("ffmpeg")
+
+
+def aac_encoder() -> tuple[str, str] | None:
+    """(encoder name, description such as "ffmpeg 5.1.9 aac"), or None when no AAC encoder is present."""
+    ffmpeg = ffmpeg_path()
+    if ffmpeg is None:
+        return None
+    return _aac_encoder(ffmpeg)
+
+
+_FOUND: dict[str, tuple[str, str] | None] = {}
+
+
+def _aac_encoder(ffmpeg: str) -> tuple[str, str] | None:
+    if ffmpeg not in _FOUND:
+        _FOUND[ffmpeg] = _ask_ffmpeg(ffmpeg)
+    return _FOUND[ffmpeg]
+
+
+def _ask_ffmpeg(ffmpeg: str) -> tuple[str, str] | None:
+    try:
+        listing = subprocess.run([ffmpeg, "-hide_banner", "-encoders"], capture_output=True, check=False, timeout=30)
+        version = subprocess.run([ffmpeg, "-version"], capture_output=True, check=False, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    names = {line.split()[1] for line in listing.stdout.decode("utf-8", "replace").splitlines()
+             if len(line.split()) > 1 and line.split()[0].startswith("A")}
+    words = version.stdout.decode("utf-8", "replace").split()
+    release = words[2].split("-")[0] if len(words) > 2 and words[:2] == ["ffmpeg", "version"] else "?"
+    for name in AAC_ENCODERS:
+        if name in names:
+            return name, f"ffmpeg {release} {name}"
+    return None
+
+
+MISSING_AAC = ("no AAC encoder was found: M4B needs ffmpeg with an AAC encoder on the PATH "
+               "(Debian/Ubuntu: apt-get install ffmpeg)")
+
+
+def _encode_aac(target: str, samples: np.ndarray, sample_rate: int) -> None:
+    found = aac_encoder()
+    if found is None:
+        raise EncodeFailed(MISSING_AAC)
+    name, _ = found
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    command = [ffmpeg_path() or "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
+               "-f", "f32le", "-ar", str(sample_rate), "-ac", str(channels), "-i", "pipe:0",
+               "-map_metadata", "-1", "-c:a", name, "-b:a", str(AAC_BITRATE * channels),
+               # bit-exact: no encoder version string, no creation time, so builds are reproducible
+               "-fflags", "+bitexact", "-flags:a", "+bitexact", "-movflags", "+faststart", "-f", "ipod", "-y", target]
+    try:
+        child = subprocess.run(command, input=samples.tobytes(), capture_output=True, check=False)
+    except OSError as exc:
+        raise EncodeFailed(f"cannot start ffmpeg: {exc.strerror or exc}") from None
+    if child.returncode != 0:
+        reason = child.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise EncodeFailed(f"ffmpeg failed: {reason[-1] if reason else f'exit status {child.returncode}'}")
+
+
+def describe(container: str, subtype: str) -> str:
+    """The encoder a format is written with, for the manifest and the build record."""
+    if container == "M4B":
+        found = aac_encoder()
+        return found[1] if found else "none"
+    import soundfile as sf
+
+    return f"libsndfile {sf.__libsndfile_version__} {subtype.lower()}"

@@ -38,6 +38,11 @@ def file_json(path: Path) -> dict:
     return {"path": str(path), "format": path.suffix.lstrip("."), "bytes": size, "sha256": digest.hexdigest()}
 
 
+def _with_encoder(output: dict, encoder: str | None) -> dict:
+    """An audio output names the encoder that wrote it (which ffmpeg's AAC encoder wrote an M4B)."""
+    return {**output, "encoder": encoder} if encoder else output
+
+
 def _number(value: float, digits: int) -> float | None:
     """Rounded, and null where JSON has no number (silence measures -inf LUFS)."""
     value = float(value)
@@ -73,7 +78,8 @@ class ScriptRecord:
             return data
         report = result.loudness
         data.update(
-            outputs=[file_json(Path(p)) for p in result.outputs],
+            outputs=[_with_encoder(file_json(Path(p)), getattr(result, "encoders", {}).get(str(p)))
+                     for p in result.outputs],
             duration=round(result.duration, 3),
             integrated_lufs=_number(report.output_lufs, 2),
             true_peak_db=_number(report.true_peak_db, 2),

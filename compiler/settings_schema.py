@@ -22,7 +22,7 @@ from enum import Enum
 
 from compiler.gender import GENDERS
 
-AUDIO_FORMATS = ("wav", "flac", "mp3", "ogg")
+AUDIO_FORMATS = ("wav", "flac", "mp3", "ogg", "opus", "m4b")
 
 
 class Who(Enum):
