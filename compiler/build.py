@@ -153,7 +153,7 @@ def build(
     before_publish: Callable[[Prepared], None] | None = None,
     frozen: bool = False,
 ) -> BuildResult:
-    from compiler import emit, estimate, master, render, stitch
+    from compiler import emit, estimate, master, render, stitch, subtitles
 
     started = time.perf_counter()
     plan = prepared.plan
@@ -215,8 +215,8 @@ def build(
     mixed_at = time.perf_counter()
     # A format that fails does not stop the others, the subtitles or the manifest; the build fails after.
     outputs, audio_failures = emit.write_audio_files(out_dir, stem, audio, result.sample_rate, formats)
-    emit.write_srt(out_dir / f"{stem}.srt", timeline)
-    emit.write_vtt(out_dir / f"{stem}.vtt", timeline)
+    subtitles.write_srt(out_dir / f"{stem}.srt", timeline)
+    subtitles.write_vtt(out_dir / f"{stem}.vtt", timeline)
     extra = {
         "title": plan.title,
         "source": plan.source,

@@ -29,7 +29,7 @@ from compiler.atomic import write_atomically
 RECORD_FORMAT = "dramac-build-1"
 # The modules whose code turns takes into output bytes; a change to any of them builds again.
 _OUTPUT_CODE = ("build.py", "build_record.py", "effects.py", "emit.py", "encode.py", "master.py", "sounds.py",
-                "stitch.py")
+                "stitch.py", "subtitles.py", "words.py")
 _LIBRARIES = ("numpy", "scipy", "soundfile", "pyloudnorm")
 
 
