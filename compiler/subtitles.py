@@ -60,6 +60,7 @@ RULES = Rules()
 class Token:
     text: str
     time: float | None = None  # when the word is spoken, where the backend said (absolute seconds)
+    at: float = 0.0  # when the word is spoken: `time` where known, else the line's time shared by characters
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def layout(parts: tuple[Part, ...], rules: Rules = RULES) -> list[list[Token]] |
         rows = []
         for part in parts:
             row = _label(part) + list(part.tokens)
-            row = [Token("-" + row[0].text, row[0].time)] + row[1:] if row else [Token("-")]
+            row = [replace(row[0], text="-" + row[0].text)] + row[1:] if row else [Token("-")]
             if _width(row) > rules.max_chars:
                 return None
             rows.append(row)
@@ -251,7 +252,7 @@ def line_cues(pl: PlacedLine, labelled: bool, rules: Rules = RULES) -> list[Cue]
     n = len(words)
 
     def part(i: int, j: int) -> Part:
-        tokens = tuple(Token(words[k], times[k] if k > i else None) for k in range(i, j))
+        tokens = tuple(Token(words[k], times[k] if k > i else None, onsets[k]) for k in range(i, j))
         return Part(pl.line.speaker, tokens, labelled and i == 0)
 
     best: list[tuple[float, int] | None] = [None] * (n + 1)  # best[j]: (cost, i) of the best cover of words[:j]
@@ -319,25 +320,71 @@ def _room(cs: list[Cue], k: int, rules: Rules) -> float:
     return limit
 
 
+def _stamped(tokens: tuple[Token, ...], start: float) -> tuple[Token, ...]:
+    """Tokens that begin a cue and now follow others in a merged one: the first is stamped with the
+    time its cue began (a take's start or the backend's word time: when it is heard)."""
+    return tuple(replace(t, time=start) if k == 0 and t.time is None else t for k, t in enumerate(tokens))
+
+
+def _joined(a: tuple[Part, ...], b: Part, b_start: float) -> tuple[Part, ...] | None:
+    """The parts of a cue made of a's parts and then b: one part when the speaker continues, two (a
+    dual-speaker cue, both labelled) when it changes; None for a third speaker."""
+    later = _stamped(b.tokens, b_start)
+    if len(a) == 1 and a[0].speaker == b.speaker:
+        return (Part(b.speaker, a[0].tokens + later, a[0].labelled),)
+    if len(a) == 1:
+        return (replace(a[0], labelled=True), Part(b.speaker, later, True))
+    return None
+
+
+def _fits(parts: tuple[Part, ...] | None, start: float, end: float, rules: Rules) -> bool:
+    return parts is not None and end - start <= rules.max_seconds and layout(parts, rules) is not None
+
+
 def _merged(a: Cue, b: Cue, rules: Rules) -> Cue | None:
-    """a and b as one cue, if the result obeys the rules (b's end extended to the minimum if it can)."""
-    if len(a.parts) == 1 and len(b.parts) == 1 and a.parts[0].speaker == b.parts[0].speaker:
-        pa, pb = a.parts[0], b.parts[0]
-        later = tuple(Token(t.text, t.time if t.time is not None else (b.start if k == 0 else None))
-                      for k, t in enumerate(pb.tokens))
-        parts = (Part(pa.speaker, pa.tokens + later, pa.labelled),)
-    elif len(a.parts) + len(b.parts) == 2:
-        first = replace(a.parts[0], labelled=True)
-        second = b.parts[0]
-        second = replace(second, labelled=True,
-                         tokens=tuple(Token(t.text, t.time if t.time is not None else (b.start if k == 0 else None))
-                                      for k, t in enumerate(second.tokens)))
-        parts = (first, second)
-    else:
+    """a and b as one cue, if the result obeys the rules."""
+    if len(b.parts) != 1:
         return None
-    if b.end - a.start > rules.max_seconds or layout(parts, rules) is None:
+    parts = _joined(a.parts, b.parts[0], b.start)
+    return Cue(a.start, b.end, parts) if _fits(parts, a.start, b.end, rules) else None
+
+
+def _share_forward(a: Cue, b: Cue, rules: Rules) -> list[Cue] | None:
+    """A short cue a and the first words of the next cue b as one cue (dual-speaker when b's speaker is
+    another), the rest of b after it, when b is too long to join whole: the most of b's words that fit."""
+    if len(a.parts) != 1 or len(b.parts) != 1:
         return None
-    return Cue(a.start, b.end, parts)
+    tokens = b.parts[0].tokens
+    for m in range(len(tokens) - 1, 0, -1):
+        rest_start = tokens[m].at
+        head = replace(b.parts[0], tokens=tokens[:m])
+        parts = _joined(a.parts, head, b.start)
+        end = rest_start - rules.min_gap
+        if end - a.start < rules.min_seconds or b.end - rest_start < rules.min_seconds:
+            continue
+        rest = Cue(rest_start, b.end, (Part(head.speaker, tokens[m:], False),))
+        if _fits(parts, a.start, end, rules) and layout(rest.parts, rules) is not None:
+            return [Cue(a.start, end, parts), rest]
+    return None
+
+
+def _share_back(p: Cue, a: Cue, room: float, rules: Rules) -> list[Cue] | None:
+    """The last words of the previous cue p and a short cue a as one cue (dual-speaker when p's speaker
+    is another), the rest of p before it: the fewest of p's words that make a long enough cue."""
+    if len(p.parts) != 1 or len(a.parts) != 1:
+        return None
+    tokens = p.parts[0].tokens
+    for m in range(len(tokens) - 1, 0, -1):
+        tail_start = tokens[m].at
+        head = Cue(p.start, tail_start - rules.min_gap, (replace(p.parts[0], tokens=tokens[:m]),))
+        tail = Part(p.parts[0].speaker, tokens[m:], p.parts[0].speaker != a.parts[0].speaker)
+        parts = _joined((tail,), a.parts[0], a.start)
+        end = max(a.end, min(tail_start + rules.min_seconds, room))
+        if head.end - head.start < rules.min_seconds or end - tail_start < rules.min_seconds:
+            continue
+        if _fits(parts, tail_start, end, rules) and layout(head.parts, rules) is not None:
+            return [head, Cue(tail_start, end, parts)]
+    return None
 
 
 def _lengthen_short(cs: list[Cue], rules: Rules) -> list[Cue]:
@@ -354,8 +401,7 @@ def _lengthen_short(cs: list[Cue], rules: Rules) -> list[Cue]:
             k += 1
             continue
         if k + 1 < len(cs):
-            nxt = cs[k + 1]
-            merged = _merged(cue, nxt, rules)
+            merged = _merged(cue, cs[k + 1], rules)
             if merged is not None:
                 cs[k: k + 2] = [merged]
                 continue  # look at the merged cue again: it may still be short
@@ -364,6 +410,18 @@ def _lengthen_short(cs: list[Cue], rules: Rules) -> list[Cue]:
             if merged is not None:
                 cs[k - 1: k + 1] = [merged]
                 k -= 1
+                continue
+        if k + 1 < len(cs):
+            shared = _share_forward(cue, cs[k + 1], rules)
+            if shared is not None:
+                cs[k: k + 2] = shared
+                k += 1
+                continue
+        if k > 0:
+            shared = _share_back(cs[k - 1], cue, _room(cs, k, rules), rules)
+            if shared is not None:
+                cs[k - 1: k + 1] = shared
+                k += 1
                 continue
         k += 1  # nothing allowed: the cue keeps its (short) time rather than overlap or break a rule
     return cs

@@ -7,6 +7,7 @@ at most 2 lines per cue, each cue from 5/6 s to 7 s long, cues in order and neve
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,8 @@ def _vtt_seconds(stamp: str) -> float:
 
 
 def read_vtt(path: Path) -> list[Cue]:
-    return [Cue(_vtt_seconds(c.start), _vtt_seconds(c.end), c.text.split("\n")) for c in webvtt.read(str(path))]
+    # webvtt-py removes the tags; the character references (&amp; &lt; &gt;) a player decodes too.
+    return [Cue(_vtt_seconds(c.start), _vtt_seconds(c.end), html.unescape(c.text).split("\n")) for c in webvtt.read(str(path))]
 
 
 def vtt_raw(path: Path) -> list[tuple[float, float, str]]:
