@@ -201,7 +201,8 @@ def build(
     # What each voice took to say its lines: `dramac plan` times plays by it (compiler/estimate.py).
     estimate.learn(cache_root, clips, result.takes, result.sample_rate)
     rendered_at = time.perf_counter()
-    timeline = stitch.build_timeline(plan, result.takes, result.sample_rate, stitch_settings, sound_lengths)
+    timeline = stitch.build_timeline(plan, result.takes, result.sample_rate, stitch_settings, sound_lengths,
+                                     result.takes.words)
     audio = stitch.assemble(timeline, result.takes, stitch_settings, sounds)
     result.takes.clear()  # placed in the mix: an hour of takes is not held through mastering
     stitched_at = time.perf_counter()
