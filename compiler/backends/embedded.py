@@ -11,6 +11,12 @@ per call); setting the noise scales to 0 would make it deterministic but flat an
 so `_seedable_model` replaces the two random ops with slices of a noise input that we fill from a
 seeded generator. Praat's overlap-add is seeded too.
 
+Word times: the model's duration predictor decides how many frames each phoneme lasts (its rounded
+`w_ceil` tensor, which Piper's own alignment option exposes as a graph output too). The phonemes
+of each word are those between espeak's word spaces, so a word starts where its first phoneme's
+frames start; the times then follow the take through Praat's time-stretch and the trim. A take whose
+phoneme words do not pair one to one with the words of its text gets no word times.
+
 Tempo: a voice's "tempo" divides Piper's length_scale (on top of the palette's own length_scale).
 VITS rounds phoneme durations to whole frames, which swallows small changes, so a Praat
 time-stretch then makes the take exactly 1/tempo as long as at tempo 1 (costing one more Piper run
@@ -30,8 +36,9 @@ from importlib import metadata
 
 import numpy as np
 
-from compiler.backends import BackendUnavailable, Capabilities, Workspace
+from compiler.backends import BackendUnavailable, Capabilities, Take, Workspace
 from compiler.voices import Voice, make_voice
+from compiler.words import Word
 
 # Bump when the synthesis or post-processing changes the audio: it is part of every cache key.
 ALGORITHM_VERSION = "embedded-1"
@@ -299,23 +306,30 @@ class EmbeddedBackend:
         return "embedded;" + ";".join(parts)
 
     def render(self, clip) -> list[np.ndarray]:
+        return [take.audio for take in self.render_timed(clip)]
+
+    def render_timed(self, clip) -> list[Take]:
         takes = []
         for line in clip.lines:
             voice = clip.voices[clip.slot(line.speaker)]
-            takes.append(self.speak(line.spoken, voice))
+            takes.append(self.speak_timed(line.spoken, voice))
         return takes
 
     # -- synthesis ------------------------------------------------------------------------------
 
     def speak(self, text: str, voice: Voice) -> np.ndarray:
         """One trimmed take of `text` in `voice`: float32 mono in [-1, 1] at `sample_rate`."""
+        return self.speak_timed(text, voice).audio
+
+    def speak_timed(self, text: str, voice: Voice) -> Take:
+        """speak(), with the time of each word of `text` in the take (none when they cannot be paired)."""
         settings = _settings_of(voice)
         silence = np.zeros(int(2 * _TRIM_KEEP_S * self.sample_rate), dtype=np.float32)
         if not text.strip():
-            return silence
-        raw = self._synthesize(text, settings.length_scale / settings.tempo)
+            return Take(silence)
+        raw, bounds = self._synthesize_timed(text, settings.length_scale / settings.tempo)
         if raw.size == 0 or not np.any(raw):  # only punctuation: Piper produced nothing
-            return silence
+            return Take(silence)
         stretch = 1.0
         if settings.tempo != 1.0:
             # VITS rounds every phoneme up to whole frames, so small length_scale changes barely
@@ -325,7 +339,18 @@ class EmbeddedBackend:
             stretch = _speech_length(reference) / settings.tempo / max(_speech_length(raw), 1)
             stretch = min(max(stretch, 0.6), 1.6)
         shaped = self._change_gender(raw, settings, stretch)
-        return _finish(shaped, self.sample_rate)
+        take, first = _finish_at(shaped, self.sample_rate)
+        spoken = text.split()
+        if len(bounds) != len(spoken) or not take.any():
+            return Take(take)
+        scale = len(shaped) / len(raw)  # Praat's time-stretch scales every time alike
+        sr = self.sample_rate
+        seconds = len(take) / sr
+
+        def at(sample: float) -> float:  # a time in the trimmed take (the trim cut silence only)
+            return min(max((sample * scale - first) / sr, 0.0), seconds)
+
+        return Take(take, tuple(Word(w, at(a), at(b)) for w, (a, b) in zip(spoken, bounds)))
 
     def _load(self):
         if self._piper is None:
@@ -344,12 +369,17 @@ class EmbeddedBackend:
         return self._piper
 
     def _synthesize(self, text: str, length_scale: float) -> np.ndarray:
+        return self._synthesize_timed(text, length_scale)[0]
+
+    def _synthesize_timed(self, text: str, length_scale: float) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Piper's audio for `text`, and the first and last sample (exclusive) of each of its phoneme
+        words, from the frames the duration predictor gave each phoneme."""
         piper = self._load()
         inference = self._config.get("inference", {})
         scales = np.array(
             [inference.get("noise_scale", 0.667), length_scale, inference.get("noise_w", 0.8)], dtype=np.float32
         )
-        pieces = []
+        pieces, bounds, offset = [], [], 0
         # One run per sentence, as Piper does; each sentence ends with its natural pause.
         for phonemes in piper.phonemize(text):
             if not phonemes:
@@ -360,7 +390,7 @@ class EmbeddedBackend:
             seed = int.from_bytes(hashlib.sha256("".join(phonemes).encode()).digest()[:8], "little")
             frames = int(32 * len(ids) * max(length_scale, 1.0)) + 256  # far above VITS's frames per id
             noise = np.random.default_rng(seed).standard_normal((1, _NOISE_CHANNELS, frames), dtype=np.float32)
-            audio = piper.session.run(
+            audio, frames = piper.session.run(
                 None,
                 {
                     "input": np.array([ids], dtype=np.int64),
@@ -368,9 +398,12 @@ class EmbeddedBackend:
                     "scales": scales,
                     _NOISE_INPUT: noise,
                 },
-            )[0]
-            pieces.append(np.asarray(audio, dtype=np.float64).reshape(-1))
-        return np.concatenate(pieces) if pieces else np.zeros(0)
+            )[:2]
+            audio = np.asarray(audio, dtype=np.float64).reshape(-1)
+            bounds += [(offset + a, offset + b) for a, b in _word_bounds(phonemes, frames, len(ids), len(audio))]
+            offset += len(audio)
+            pieces.append(audio)
+        return (np.concatenate(pieces) if pieces else np.zeros(0)), bounds
 
     def _change_gender(self, audio: np.ndarray, s: _VoiceSettings, stretch: float) -> np.ndarray:
         if s.pitch_hz == 0 and s.formant_ratio == 1.0 and s.pitch_range == 1.0 and stretch == 1.0:
@@ -386,6 +419,26 @@ class EmbeddedBackend:
             s.formant_ratio, s.pitch_hz, s.pitch_range, stretch,
         )
         return np.asarray(changed.values[0], dtype=np.float64)
+
+
+def _word_bounds(phonemes: list[str], frames, n_ids: int, n_samples: int) -> list[tuple[int, int]]:
+    """First and last sample (exclusive) of each word of one sentence. Piper's ids are BOS, PAD, then
+    each phoneme followed by PAD, then EOS (piper.phoneme_ids), so phoneme k is id 2 + 2k; `frames`
+    holds the frames of every id, and the audio has the same number of samples in each frame."""
+    frames = np.asarray(frames, dtype=np.float64).reshape(-1)
+    if len(frames) != n_ids or n_ids != 2 * len(phonemes) + 3 or frames.sum() <= 0:
+        return []
+    per_frame = n_samples / frames.sum()
+    edges = np.concatenate([[0.0], np.cumsum(frames)]) * per_frame  # edges[j]: first sample of id j
+    out, first = [], None
+    for k, ph in enumerate(list(phonemes) + [" "]):
+        if ph == " " or ph.isspace():
+            if first is not None:
+                out.append((int(round(edges[first])), int(round(edges[2 + 2 * k if k < len(phonemes) else n_ids - 1]))))
+            first = None
+        elif first is None:
+            first = 2 + 2 * k
+    return out
 
 
 _NOISE_INPUT = "dramac_noise"
@@ -421,6 +474,12 @@ def _seedable_model(onnx, model_path) -> bytes:
         raise BackendUnavailable(f"{model_path} has no random nodes to seed; is it a Piper VITS model?")
     del graph.node[:]
     graph.node.extend(nodes)
+    # The frames of each phoneme id (the rounded output of the duration predictor, VITS's `w_ceil`)
+    # as a second output: what Piper's own alignment option exposes. It adds no computation.
+    ceil = [out for node in graph.node if node.op_type == "Ceil" for out in node.output]
+    if len(ceil) != 1:
+        raise BackendUnavailable(f"{model_path} has {len(ceil)} Ceil nodes, not the one duration tensor of a Piper VITS model")
+    graph.output.append(helper.make_empty_tensor_value_info(ceil[0]))
     return model.SerializeToString()
 
 
@@ -433,9 +492,14 @@ def _speech_length(audio: np.ndarray) -> int:
 
 def _finish(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """Peak-normalise, trim silence to `_TRIM_KEEP_S` each side, fade the cuts; float32."""
+    return _finish_at(audio, sample_rate)[0]
+
+
+def _finish_at(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
+    """_finish(), and the sample of `audio` where the take begins."""
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if peak < 1e-6:
-        return np.zeros(int(2 * _TRIM_KEEP_S * sample_rate), dtype=np.float32)
+        return np.zeros(int(2 * _TRIM_KEEP_S * sample_rate), dtype=np.float32), 0
     audio = audio * (_PEAK / peak)
     loud = np.flatnonzero(np.abs(audio) > _TRIM_THRESHOLD * _PEAK)
     keep = int(_TRIM_KEEP_S * sample_rate)
@@ -447,7 +511,7 @@ def _finish(audio: np.ndarray, sample_rate: int) -> np.ndarray:
         ramp = np.linspace(0.0, 1.0, fade, endpoint=False)
         take[:fade] *= ramp
         take[-fade:] *= ramp[::-1]
-    return np.clip(take, -1.0, 1.0).astype(np.float32)
+    return np.clip(take, -1.0, 1.0).astype(np.float32), start
 
 
 def _version(dist: str) -> str:
