@@ -453,7 +453,8 @@ def _unpacked(result: list, rate: int) -> tuple[list[np.ndarray], list[tuple[Wor
     """Audio and word times of checked takes (plain arrays: no word times). Word times that do not
     fit their take are dropped (compiler.words.checked), never passed on."""
     audio = [t.audio if isinstance(t, Take) else t for t in result]
-    words = [word_times.checked(t.words, len(t.audio) / rate) if isinstance(t, Take) else () for t in result]
+    words = [word_times.as_stored(word_times.checked(t.words, len(t.audio) / rate)) if isinstance(t, Take) else ()
+             for t in result]
     return audio, words
 
 

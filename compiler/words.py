@@ -50,6 +50,12 @@ def to_rows(words: tuple[Word, ...]) -> list[list]:
     return [[w.text, round(w.start, 4), round(w.end, 4)] for w in words]
 
 
+def as_stored(words: tuple[Word, ...]) -> tuple[Word, ...]:
+    """The words as the clip cache gives them back (times rounded to 0.1 ms): a fresh render and a
+    cache hit give the same subtitles, as they give the same samples."""
+    return from_rows(to_rows(words))
+
+
 def from_rows(rows) -> tuple[Word, ...]:
     """Words from rows written by `to_rows`; ValueError on anything else."""
     if not isinstance(rows, list):
