@@ -129,7 +129,8 @@ def layout(parts: tuple[Part, ...], rules: Rules = RULES) -> list[list[Token]] |
         return rows
     if len(parts) != 1:
         return None
-    tokens = _label(parts[0]) + list(parts[0].tokens)
+    label = _label(parts[0])
+    tokens = label + list(parts[0].tokens)
     if not tokens:
         return [[Token("…")]]
     if _width(tokens) <= rules.max_chars:
@@ -142,8 +143,7 @@ def layout(parts: tuple[Part, ...], rules: Rules = RULES) -> list[list[Token]] |
         a, b = _width(first), _width(second)
         if a > rules.max_chars or b > rules.max_chars:
             continue
-        cost = max(a, b) + _line_break_cost(tokens[i - 1].text, tokens[i].text, label_only=i == 1 and tokens[0].time is None
-                                            and tokens[0].text.endswith(":") and parts[0].labelled)
+        cost = max(a, b) + _line_break_cost(tokens[i - 1].text, tokens[i].text, label_only=i == len(label))
         if best_cost is None or cost < best_cost:
             best, best_cost = i, cost
     return None if best is None else [tokens[:best], tokens[best:]]

@@ -200,3 +200,30 @@ def test_every_cue_of_any_play_obeys_the_rules(tmp_path_factory, lines):
             any(p.start < c.start < p.end for p in tl.lines), c
     for p in tl.lines:  # every line's first cue starts where its take starts, or the line shares a cue begun before
         assert any(abs(c.start - p.start) <= 0.0006 or c.start < p.start < c.end for c in cues), p
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(_LINE, st.lists(st.floats(0.05, 2.0), min_size=45, max_size=45)), min_size=1, max_size=8))
+def test_cues_obey_the_rules_and_stamp_words_in_order_with_any_word_times(tmp_path_factory, lines):
+    """Backend word times with any pacing (pauses up to 2 s between words): the rules still hold, the
+    WebVTT timestamps rise inside their cue, and a split cue starts at one of its line's word times."""
+    tmp = tmp_path_factory.mktemp("timed")
+    plays, timed = [], {}
+    for n, ((who, text, _rate), gaps) in enumerate(lines):
+        spoken = text.lower().split()
+        t, rows = 0.02, []
+        for w, gap in zip(spoken, gaps):
+            rows.append((w, t, t + 0.8 * gap))
+            t += gap
+        plays.append((who, text, t + 0.02))
+        timed[n] = rows
+    tl = timeline_of(plays, timed)
+    cues, vtt = write_both(tmp, tl)
+    assert not any(violations(cues).values()), (violations(cues), [(c.start, c.end, c.lines) for c in cues])
+    word_starts = [w.start for p in tl.lines for w in p.words] + [p.start for p in tl.lines]
+    for c in cues:  # every word is timed here, so every cue starts at a line's start or a word's time
+        assert any(abs(c.start - t) <= 0.0006 for t in word_starts), c
+    for cue_start, cue_end, raw in vtt_raw(tmp / "p.vtt"):
+        stamps = [sum(float(x) * m for x, m in zip(s.split(":"), (3600, 60, 1)))
+                  for s in re.findall(r"<(\d\d:\d\d:\d\d\.\d\d\d)>", raw)]
+        assert stamps == sorted(set(stamps)) and all(cue_start < s < cue_end for s in stamps), raw
