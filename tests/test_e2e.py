@@ -20,7 +20,7 @@ from compiler.master import true_peak_db
 from tests.listen import (
     heard_onset, median_f0, normalize, script_speeches, speech_regions, transcribe, unheard_speeches, unmapped_speeches, wer,
 )
-from tests.subtitle_rules import read_srt, read_vtt, violations, words
+from tests.subtitle_rules import nearest_onset, read_srt, read_vtt, violations, words
 
 pytestmark = pytest.mark.slow
 
@@ -171,18 +171,12 @@ def test_subtitle_cues_start_where_speech_starts(built):
 def test_split_cues_start_at_speech_onset(built):
     """A cue that starts inside a line (a long line split to the rules) starts within 0.1 s of a speech
     onset measured on the audio: 20 ms below -35 dBFS (5 ms frames), then sound."""
-    r, frame = built.rate, int(0.005 * built.rate)
     starts = [line["start"] for line in built.manifest["lines"]]
     split = [c for c in read_srt(built.out / f"{built.name}.srt") if not any(abs(c.start - s) <= 0.0015 for s in starts)]
     assert split  # each example has a line too long for one cue
     misses = []
     for cue in split:
-        i0 = int((cue.start - 0.3) * r)
-        seg = built.audio[i0: i0 + int(0.6 * r)]
-        seg = seg[: len(seg) // frame * frame].reshape(-1, frame)
-        loud = 20 * np.log10(np.sqrt((seg.astype(np.float64) ** 2).mean(axis=1)) + 1e-12) > -35.0
-        onsets = [k * 0.005 - 0.3 for k in range(4, len(loud)) if loud[k] and not loud[k - 4: k].any()]
-        nearest = min(onsets, key=abs) if onsets else None
+        nearest = nearest_onset(built.audio, built.rate, cue.start)
         print(f"{built.name}: split cue at {cue.start:.3f} s, nearest onset {nearest}")
         if nearest is None or abs(nearest) > 0.1:
             misses.append((cue.start, cue.lines, nearest))
