@@ -47,9 +47,11 @@ def test_embedded_word_times_start_where_the_audio_does(voice):
 
 def test_words_that_do_not_pair_with_phonemes_are_not_guessed():
     backend = EmbeddedBackend()
-    take = backend.speak_timed("Well — maybe.", palette()[0])  # "—" is a word of the text, not of espeak
+    take = backend.speak_timed("In 1945.", palette()[0])  # espeak says one written word as two
     assert take.audio.size and take.words == ()
-    assert np.array_equal(backend.speak("Well — maybe.", palette()[0]), take.audio)
+    assert np.array_equal(backend.speak("In 1945.", palette()[0]), take.audio)
+    # A text word espeak does not say ("—") joins its neighbour's phoneme word and gets no time.
+    assert [w.text for w in backend.speak_timed("Well — maybe.", palette()[0]).words] == ["Well", "maybe."]
 
 
 def line(speaker: str, text: str, n: int) -> PlannedLine:
@@ -123,3 +125,11 @@ def test_a_backend_without_render_timed_renders_without_word_times(tmp_path, mon
     assert np.array_equal(plain.takes[clip.key][0], timed.takes[clip.key][0])  # the same audio either way
     tl = build_timeline(Plan("p.fountain", "T", (SceneBreak(0), clip)), plain.takes, SR, words=plain.takes.words)
     assert tl.lines[0].words == ()
+
+
+def test_words_espeak_says_as_one_keep_the_first_words_time():
+    """espeak says "I am" as one phoneme word: "I" gets that word's time, "am" none; the rest pair one to one."""
+    take = EmbeddedBackend().speak_timed("Captain. I am ready when you are.", palette()[0])
+    assert [w.text for w in take.words] == ["Captain.", "I", "ready", "when", "you", "are."]
+    starts = [w.start for w in take.words]
+    assert starts == sorted(starts) and take.words[1].end <= take.words[2].start + 1e-9

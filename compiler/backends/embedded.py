@@ -14,8 +14,9 @@ seeded generator. Praat's overlap-add is seeded too.
 Word times: the model's duration predictor decides how many frames each phoneme lasts (its rounded
 `w_ceil` tensor, which Piper's own alignment option exposes as a graph output too). The phonemes
 of each word are those between espeak's word spaces, so a word starts where its first phoneme's
-frames start; the times then follow the take through Praat's time-stretch and the trim. A take whose
-phoneme words do not pair one to one with the words of its text gets no word times.
+frames start; the times then follow the take through Praat's time-stretch and the trim. Where espeak
+says several words as one ("I am" → aɪɐm) only the first gets a time; a take with more phoneme
+words than text words gets none.
 
 Tempo: a voice's "tempo" divides Piper's length_scale (on top of the palette's own length_scale).
 VITS rounds phoneme durations to whole frames, which swallows small changes, so a Praat
@@ -340,8 +341,8 @@ class EmbeddedBackend:
             stretch = min(max(stretch, 0.6), 1.6)
         shaped = self._change_gender(raw, settings, stretch)
         take, first = _finish_at(shaped, self.sample_rate)
-        spoken = text.split()
-        if len(bounds) != len(spoken) or not take.any():
+        paired = self._pair_words(text.split(), bounds)
+        if not paired or not take.any():
             return Take(take)
         scale = len(shaped) / len(raw)  # Praat's time-stretch scales every time alike
         sr = self.sample_rate
@@ -350,7 +351,22 @@ class EmbeddedBackend:
         def at(sample: float) -> float:  # a time in the trimmed take (the trim cut silence only)
             return min(max((sample * scale - first) / sr, 0.0), seconds)
 
-        return Take(take, tuple(Word(w, at(a), at(b)) for w, (a, b) in zip(spoken, bounds)))
+        return Take(take, tuple(Word(w, at(a), at(b)) for w, a, b in paired))
+
+    def _pair_words(self, words: list[str], groups: list[tuple[int, int, int]]) -> list[tuple[str, int, int]]:
+        """Each phoneme word (first sample, end sample, phonemes) paired with the text word it begins.
+        espeak sometimes says two words as one ("that the" → ðætðə, "I am" → aɪɐm): a group then covers
+        several words, and only the first of them gets a time, the group's. Which words a group covers is
+        found by aligning the groups with each word's own phoneme count (dynamic programming); when the
+        groups cannot cover the words in order (more groups than words), no word gets a time."""
+        if len(groups) == len(words):
+            return [(w, a, b) for w, (a, b, _) in zip(words, groups)]
+        if not groups or len(groups) > len(words):
+            return []
+        piper = self._load()
+        alone = [sum(len("".join(s).replace(" ", "")) for s in piper.phonemize(w)) for w in words]
+        cover = _cover(alone, [n for _, _, n in groups])
+        return [(words[i], a, b) for i, (a, b, _) in zip(cover, groups)]
 
     def _load(self):
         if self._piper is None:
@@ -371,9 +387,9 @@ class EmbeddedBackend:
     def _synthesize(self, text: str, length_scale: float) -> np.ndarray:
         return self._synthesize_timed(text, length_scale)[0]
 
-    def _synthesize_timed(self, text: str, length_scale: float) -> tuple[np.ndarray, list[tuple[int, int]]]:
-        """Piper's audio for `text`, and the first and last sample (exclusive) of each of its phoneme
-        words, from the frames the duration predictor gave each phoneme."""
+    def _synthesize_timed(self, text: str, length_scale: float) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+        """Piper's audio for `text`, and the first and last sample (exclusive) and the phoneme count of
+        each of its phoneme words, from the frames the duration predictor gave each phoneme."""
         piper = self._load()
         inference = self._config.get("inference", {})
         scales = np.array(
@@ -400,7 +416,7 @@ class EmbeddedBackend:
                 },
             )[:2]
             audio = np.asarray(audio, dtype=np.float64).reshape(-1)
-            bounds += [(offset + a, offset + b) for a, b in _word_bounds(phonemes, frames, len(ids), len(audio))]
+            bounds += [(offset + a, offset + b, n) for a, b, n in _word_bounds(phonemes, frames, len(ids), len(audio))]
             offset += len(audio)
             pieces.append(audio)
         return (np.concatenate(pieces) if pieces else np.zeros(0)), bounds
@@ -421,8 +437,30 @@ class EmbeddedBackend:
         return np.asarray(changed.values[0], dtype=np.float64)
 
 
-def _word_bounds(phonemes: list[str], frames, n_ids: int, n_samples: int) -> list[tuple[int, int]]:
-    """First and last sample (exclusive) of each word of one sentence. Piper's ids are BOS, PAD, then
+def _cover(alone: list[int], groups: list[int], most: int = 4) -> list[int]:
+    """For phoneme groups of `groups` phonemes and words of `alone` phonemes each (fewer groups than
+    words), the index of the first word of each group: every word in exactly one group, in order, at
+    most `most` words a group, the phoneme counts as close as they can be."""
+    n, m = len(alone), len(groups)
+    inf = float("inf")
+    cost = [[inf] * (n + 1) for _ in range(m + 1)]  # cost[j][i]: groups[:j] cover words[:i]
+    back = [[0] * (n + 1) for _ in range(m + 1)]
+    cost[0][0] = 0.0
+    for j in range(1, m + 1):
+        for i in range(j, n + 1):
+            for k in range(1, min(most, i) + 1):
+                c = cost[j - 1][i - k] + abs(groups[j - 1] - sum(alone[i - k: i]))
+                if c < cost[j][i]:
+                    cost[j][i], back[j][i] = c, i - k
+    firsts, i = [], n
+    for j in range(m, 0, -1):
+        i = back[j][i]
+        firsts.append(i)
+    return firsts[::-1]
+
+
+def _word_bounds(phonemes: list[str], frames, n_ids: int, n_samples: int) -> list[tuple[int, int, int]]:
+    """First and last sample (exclusive) and phoneme count of each word of one sentence. Piper's ids are BOS, PAD, then
     each phoneme followed by PAD, then EOS (piper.phoneme_ids), so phoneme k is id 2 + 2k; `frames`
     holds the frames of every id, and the audio has the same number of samples in each frame."""
     frames = np.asarray(frames, dtype=np.float64).reshape(-1)
@@ -434,7 +472,8 @@ def _word_bounds(phonemes: list[str], frames, n_ids: int, n_samples: int) -> lis
     for k, ph in enumerate(list(phonemes) + [" "]):
         if ph == " " or ph.isspace():
             if first is not None:
-                out.append((int(round(edges[first])), int(round(edges[2 + 2 * k if k < len(phonemes) else n_ids - 1]))))
+                end = 2 + 2 * k if k < len(phonemes) else n_ids - 1
+                out.append((int(round(edges[first])), int(round(edges[end])), (end - first) // 2))
             first = None
         elif first is None:
             first = 2 + 2 * k
