@@ -41,8 +41,9 @@ from compiler.backends import BackendUnavailable, Capabilities, Take, Workspace
 from compiler.voices import Voice, make_voice
 from compiler.words import Word
 
-# Bump when the synthesis or post-processing changes the audio: it is part of every cache key.
-ALGORITHM_VERSION = "embedded-1"
+# Bump when the synthesis or post-processing changes the audio or the word times: it is part of every
+# cache key. 2: takes carry word times (paired through espeak's merged words).
+ALGORITHM_VERSION = "embedded-2"
 
 BACKEND_NAME = "embedded"
 
