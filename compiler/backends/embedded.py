@@ -42,8 +42,8 @@ from compiler.voices import Voice, make_voice
 from compiler.words import Word
 
 # Bump when the synthesis or post-processing changes the audio or the word times: it is part of every
-# cache key. 2: takes carry word times (paired through espeak's merged words).
-ALGORITHM_VERSION = "embedded-2"
+# cache key. (Word times came with the cache entry format dramac-takes-3, which made every entry new.)
+ALGORITHM_VERSION = "embedded-1"
 
 BACKEND_NAME = "embedded"
 
