@@ -129,7 +129,7 @@ def build(
     before_publish: Callable[[Prepared], None] | None = None,
     frozen: bool = False,
 ) -> BuildResult:
-    from compiler import emit, render, stitch
+    from compiler import emit, render, stitch, subtitles
 
     started = time.perf_counter()
     plan = prepared.plan
@@ -201,8 +201,8 @@ def build(
             if not lazy:
                 raise
     encoders = {str(path): emit.encoder_of(path) for path in outputs}
-    emit.write_srt(out_dir / f"{stem}.srt", timeline)
-    emit.write_vtt(out_dir / f"{stem}.vtt", timeline)
+    subtitles.write_srt(out_dir / f"{stem}.srt", timeline)
+    subtitles.write_vtt(out_dir / f"{stem}.vtt", timeline)
     extra = {
         "title": plan.title,
         "source": plan.source,
@@ -250,7 +250,8 @@ def _render_and_master(prepared: Prepared, cache, mix_cache, sounds: dict, sound
     # What each voice took to say its lines: `dramac plan` times plays by it (compiler/estimate.py).
     estimate.learn(cache.directory, plan.clips, lengths, result.sample_rate)
     rendered_at = time.perf_counter()
-    timeline = stitch.build_timeline(plan, lengths, result.sample_rate, prepared.stitch, sound_lengths)
+    timeline = stitch.build_timeline(plan, lengths, result.sample_rate, prepared.stitch, sound_lengths,
+                                     result.takes.words)
     mixer = _segment_master(prepared, timeline, result.takes, sounds, mix_cache)
     stitched_at = time.perf_counter()
     try:

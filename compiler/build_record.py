@@ -29,8 +29,8 @@ from compiler.atomic import write_atomically
 RECORD_FORMAT = "dramac-build-1"
 # The modules whose code turns takes into output bytes; a change to any of them builds again.
 _OUTPUT_CODE = ("build.py", "build_record.py", "chapters.py", "effects.py", "emit.py", "encode.py", "master.py",
-                "master_segments.py", "mix_cache.py", "pieces.py", "segments.py", "sounds.py", "stitch.py", "tagging.py",
-                "wav_link.py")
+                "master_segments.py", "mix_cache.py", "pieces.py", "segments.py", "sounds.py", "stitch.py", "subtitles.py",
+                "tagging.py", "wav_link.py", "words.py")
 _LIBRARIES = ("numpy", "scipy", "soundfile", "pyloudnorm", "mutagen")
 
 

@@ -1,4 +1,4 @@
-"""Writing the build's outputs: audio, subtitles (SRT, WebVTT) and the JSON manifest.
+"""Writing the build's outputs: audio and the JSON manifest (subtitles: compiler.subtitles).
 
 Every file is written to a temporary file in the destination directory and moved into place with
 os.replace, so a reader never sees half a file and a failed write leaves an existing output
@@ -38,9 +38,6 @@ AUDIO_FORMATS: dict[str, tuple[str, str]] = {
     "m4b": ("M4B", "AAC"),  # through ffmpeg, when it has an AAC encoder; else a warning (compiler.encode)
 }
 MP3_RATES = {8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000}
-
-WRAP_WIDTH = 42  # characters per subtitle line (common broadcast guideline)
-
 
 # What a build writes into its output folder; a legacy temporary file (no writer pid in its name) is
 # recognised only when it was written for one of these.
@@ -153,70 +150,6 @@ def _sync(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-# --------------------------------------------------------------------------------------------------
-# Subtitles
-
-
-def wrap_lines(text: str, width: int = WRAP_WIDTH) -> list[str]:
-    """One line if it fits in `width`, else two lines split at the most balanced word boundary.
-
-    A cue is one spoken line, never split across cues, so text longer than two widths keeps two
-    lines that run over `width` rather than growing a third.
-    """
-    words = text.split()
-    flat = " ".join(words)
-    if len(flat) <= width or len(words) < 2:
-        return [flat] if flat else []
-    best = min(range(1, len(words)), key=lambda i: (
-        max(len(" ".join(words[:i])), len(" ".join(words[i:]))), len(" ".join(words[i:]))))
-    return [" ".join(words[:best]), " ".join(words[best:])]
-
-
-def _stamp(seconds: float, sep: str) -> str:
-    ms = max(0, int(round(seconds * 1000)))
-    h, rest = divmod(ms, 3_600_000)
-    m, rest = divmod(rest, 60_000)
-    s, ms = divmod(rest, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
-
-
-def _times(start: float, end: float) -> tuple[float, float]:
-    return start, max(end, start + 0.001)
-
-
-def srt_text(timeline: Timeline) -> str:
-    cues = []
-    for n, pl in enumerate(timeline.lines, 1):
-        a, b = _times(pl.start, pl.end)
-        text = "\n".join(wrap_lines(pl.line.original)) or "…"
-        cues.append(f"{n}\n{_stamp(a, ',')} --> {_stamp(b, ',')}\n{text}\n")
-    return "\n".join(cues)
-
-
-def _vtt_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def vtt_text(timeline: Timeline) -> str:
-    out = ["WEBVTT", ""]
-    for n, pl in enumerate(timeline.lines, 1):
-        a, b = _times(pl.start, pl.end)
-        text = "\n".join(_vtt_escape(t) for t in wrap_lines(pl.line.original)) or "…"
-        name = _vtt_escape(pl.line.speaker)
-        out += [str(n), f"{_stamp(a, '.')} --> {_stamp(b, '.')}", f"<v {name}>{text}</v>", ""]
-    return "\n".join(out)
-
-
-def write_srt(path: str | Path, timeline: Timeline) -> None:
-    with atomic_open(path, "w") as fh:
-        fh.write(srt_text(timeline))
-
-
-def write_vtt(path: str | Path, timeline: Timeline) -> None:
-    with atomic_open(path, "w") as fh:
-        fh.write(vtt_text(timeline))
 
 
 # --------------------------------------------------------------------------------------------------

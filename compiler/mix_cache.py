@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from compiler import words
 from compiler.atomic import sweep_stale, write_atomically
 from compiler.render import _UNREADABLE, Known, _member  # the clip cache's guarded .npz member reader
 from compiler.wav_link import Layout
@@ -151,6 +152,7 @@ class MixCache:
             take_counts=np.array([len(k.lengths) for k in known], dtype=np.int64),
             take_lengths=np.array([n for k in known for n in k.lengths], dtype=np.int64),
             take_digests=np.array([d for k in known for d in k.digests], dtype=str),
+            take_words=np.array([json.dumps([words.to_rows(w) for w in k.words]) for k in known], dtype=str),
             layouts=np.array(json.dumps({fmt: layout.to_json() for fmt, layout in self.layouts.items() if layout})),
         )
         buffer = io.BytesIO()
@@ -180,8 +182,12 @@ def _read_table(path: Path, record: str) -> tuple[dict[str, dict[str, np.ndarray
         lengths = _split(columns["take_lengths"], counts, len(entries))
         digests = _split(columns["take_digests"], counts, len(entries))
         signatures = columns["take_signatures"].reshape(len(entries), 4)
-        takes = {entry: Known(tuple(int(v) for v in signature), tuple(int(n) for n in length), tuple(str(d) for d in digest))
-                 for entry, signature, length, digest in zip(entries, signatures, lengths, digests)}
+        said = [tuple(words.from_rows(rows) for rows in json.loads(str(text))) for text in columns["take_words"]]
+        if len(said) != len(entries):
+            raise ValueError("table columns do not add up")
+        takes = {entry: Known(tuple(int(v) for v in signature), tuple(int(n) for n in length),
+                              tuple(str(d) for d in digest), spoken)
+                 for entry, signature, length, digest, spoken in zip(entries, signatures, lengths, digests, said)}
         layouts = {str(fmt): Layout.from_json(data) for fmt, data in json.loads(str(columns["layouts"])).items()}
     except (KeyError, ValueError, TypeError, AttributeError):
         return {}, {}, {}

@@ -7,13 +7,16 @@ each finished clip is stored at once, so an interrupted build keeps its finished
 build resumes from it.
 
 Takes are stored as 16-bit PCM, and freshly rendered takes go through the same rounding before they
-are returned: a build sounds bit-identical whether its clips came from the cache or not.
+are returned: a build sounds bit-identical whether its clips came from the cache or not. A backend
+that times its words (`render_timed`, compiler.words) has them stored beside the samples, so a cached
+clip keeps its word times.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import math
 import multiprocessing
 import os
@@ -32,9 +35,11 @@ from typing import Callable
 import numpy as np
 
 from compiler.atomic import remove_aside, sweep_stale, write_atomically
-from compiler.backends import BackendUnavailable, create, shared
+from compiler import words as word_times
+from compiler.backends import BackendUnavailable, Take, create, shared
 from compiler.diagnostics import CompileError, Diagnostic, Span, error
 from compiler.plan_types import Clip
+from compiler.words import Word
 from compiler.project import CACHE_DIR_NAME  # noqa: F401  (tests name the folder through this module)
 
 # A worker process spends ~2 s starting (imports, model load); below this many cache misses per
@@ -53,6 +58,7 @@ class Known:
     signature: tuple[int, ...]
     lengths: tuple[int, ...]
     digests: tuple[str, ...]
+    words: tuple[tuple[Word, ...], ...] = ()  # each take's word times (compiler.words), where the backend gave them
 
 
 class TakesChanged(Exception):
@@ -78,17 +84,24 @@ class Takes(Mapping):
         self._digests: dict[tuple[str, int], str] = {}
         self._known: dict[str, Known] = {}  # clip.key → what its entry held
         self._readers: dict[str, Callable[[], list[np.ndarray] | None]] = {}
+        self.words: dict[str, list[tuple[Word, ...]]] = {}  # clip.key → each take's word times (may be empty)
 
-    def keep(self, key: str, takes: list[np.ndarray], known: Known | None = None) -> None:
-        """Hold float32 takes that came from 16-bit samples (ClipCache.get and .put return them)."""
+    def keep(self, key: str, takes: list[np.ndarray], words: list[tuple[Word, ...]] | None = None,
+             known: Known | None = None) -> None:
+        """Hold float32 takes that came from 16-bit samples (ClipCache.get and .put return them), and
+        their word times where the backend gave them."""
         self._pcm[key] = [_to_pcm(t) for t in takes]
+        if words and any(words):
+            self.words[key] = list(words)
         if known is not None:
             self._known[key] = known
 
     def know(self, key: str, known: Known, read: Callable[[], list[np.ndarray] | None]) -> None:
-        """A clip whose takes `read()` gives, verified, when first used."""
+        """A clip whose takes `read()` gives, verified, when first used (its word times are known)."""
         self._known[key] = known
         self._readers[key] = read
+        if any(known.words):
+            self.words[key] = list(known.words)
 
     def __getitem__(self, key: str) -> list[np.ndarray]:
         if key not in self._pcm and key in self._readers:
@@ -109,6 +122,7 @@ class Takes(Mapping):
     def clear(self) -> None:
         self._pcm.clear()
         self._readers.clear()
+        self.words.clear()
 
     def stand_ins(self) -> dict[str, list[np.ndarray]]:
         """Zero-copy arrays of each take's length, for what needs only lengths (the timeline):
@@ -129,11 +143,14 @@ class Takes(Mapping):
         return found
 
     def known(self, key: str) -> Known | None:
-        """What the entry of clip `key` held, with this build's digests."""
+        """What the entry of clip `key` held, with this build's digests and word times."""
         known = self._known.get(key)
         if known is None:
             return None
-        return Known(known.signature, known.lengths, tuple(self.digest(key, i) for i in range(len(known.lengths))))
+        count = len(known.lengths)
+        words = self.words.get(key, [])
+        return Known(known.signature, known.lengths, tuple(self.digest(key, i) for i in range(count)),
+                     tuple(tuple(words[i]) if i < len(words) else () for i in range(count)))
 
     @property
     def nbytes(self) -> int:
@@ -186,24 +203,34 @@ class ClipCache:
         return self.directory / key[:2] / f"{key}.npz"
 
     def get(self, identity: str, clip: Clip, sample_rate: int) -> list[np.ndarray] | None:
+        hit = self.read(identity, clip, sample_rate)
+        return None if hit is None else hit[0]
+
+    def read(self, identity: str, clip: Clip, sample_rate: int) -> tuple[list[np.ndarray], list[tuple[Word, ...]]] | None:
+        """The entry's takes (float32 from 16-bit) and each take's word times, or None on a miss."""
         key = self.key(identity, clip)
         try:
-            pcm = _read_entry(self.path(key), key, sample_rate, len(clip.lines))
+            entry = _read_entry(self.path(key), key, sample_rate, len(clip.lines))
         except _UNREADABLE:
             return None  # damaged or foreign: render again and overwrite
-        return None if pcm is None else [_from_pcm(t) for t in pcm]
+        if entry is None:
+            return None
+        pcm, words = entry
+        return [_from_pcm(t) for t in pcm], words
 
-    def put(self, identity: str, clip: Clip, takes: list[np.ndarray], sample_rate: int) -> list[np.ndarray]:
-        """Store the takes; returns them as stored (16-bit, back as float32), so a fresh render and a
-        cache hit give the same samples."""
+    def put(self, identity: str, clip: Clip, takes: list[np.ndarray], sample_rate: int,
+            words: list[tuple[Word, ...]] | None = None) -> list[np.ndarray]:
+        """Store the takes (and their word times); returns them as stored (16-bit, back as float32), so
+        a fresh render and a cache hit give the same samples."""
         key = self.key(identity, clip)
         path = self.path(key)
         self._prepare(path.parent)
         pcm = [_to_pcm(t) for t in takes]
         arrays = {f"take{i}": t for i, t in enumerate(pcm)}
+        rows = _word_rows(words, len(pcm))
         buffer = io.BytesIO()
         np.savez(buffer, format=np.array(_FORMAT), key=np.array(key), sample_rate=np.array(sample_rate),
-                 count=np.array(len(pcm)), digest=np.array(_digest(pcm)), **arrays)
+                 count=np.array(len(pcm)), digest=np.array(_digest(pcm, rows)), words=np.array(rows), **arrays)
         if path.is_dir() and not path.is_symlink():  # os.replace cannot rename a file over a directory
             remove_aside(path)
         write_atomically(path, buffer.getvalue())  # Ctrl-C or a full disk leaves no partial entry behind
@@ -248,7 +275,7 @@ class ClipCache:
         shard.mkdir(exist_ok=True)
 
 
-_FORMAT = "dramac-takes-2"  # bump if the entry layout changes; old entries then read as misses
+_FORMAT = "dramac-takes-3"  # bump if the entry layout changes; old entries then read as misses (3: word times)
 _MARKERS = {
     ".gitignore": "*\n",
     "CACHEDIR.TAG": "Signature: 8a477f597d28d172789f06886806bc55\n# dramac's rendered clips; safe to delete.\n",
@@ -266,19 +293,29 @@ class _Unverified(ValueError):
     pass
 
 
-def _digest(pcm: list[np.ndarray]) -> str:
-    """sha256 over every take's length and little-endian samples: splitting or reordering takes changes it."""
+def _digest(pcm: list[np.ndarray], rows: str) -> str:
+    """sha256 over every take's length and little-endian samples, then the word times' JSON text:
+    splitting or reordering takes, or editing a time, changes it."""
     h = hashlib.sha256()
     for take in pcm:
         data = np.ascontiguousarray(take, dtype="<i2").tobytes()
         h.update(len(data).to_bytes(8, "little"))
         h.update(data)
+    text = rows.encode()
+    h.update(len(text).to_bytes(8, "little"))
+    h.update(text)
     return h.hexdigest()
 
 
-def _read_entry(path: Path, key: str, sample_rate: int, count: int) -> list[np.ndarray] | None:
-    """The 16-bit takes of the entry at `path` if it verifiably holds `count` takes at `sample_rate`
-    written for `key`, else None. Only regular files are opened: O_NOFOLLOW refuses a symlink and
+def _word_rows(words: list[tuple[Word, ...]] | None, count: int) -> str:
+    """Word times as stored: a JSON list with one list of [word, start, end] rows per take."""
+    words = list(words or [])
+    return json.dumps([word_times.to_rows(words[i] if i < len(words) else ()) for i in range(count)])
+
+
+def _read_entry(path: Path, key: str, sample_rate: int, count: int) -> tuple[list[np.ndarray], list[tuple[Word, ...]]] | None:
+    """The 16-bit takes and the word times of the entry at `path` if it verifiably holds `count` takes
+    at `sample_rate` written for `key`, else None. Only regular files are opened: O_NOFOLLOW refuses a symlink and
     O_NONBLOCK keeps a FIFO from blocking the open until fstat turns it away."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -296,10 +333,14 @@ def _read_entry(path: Path, key: str, sample_rate: int, count: int) -> list[np.n
                     or int(member("sample_rate")) != sample_rate or int(member("count")) != count):
                 return None
             digest = str(member("digest"))
+            rows = str(member("words"))
             takes = [member(f"take{i}") for i in range(count)]
-    if any(t.ndim != 1 or t.dtype != np.int16 for t in takes) or _digest(takes) != digest:
+    if any(t.ndim != 1 or t.dtype != np.int16 for t in takes) or _digest(takes, rows) != digest:
         return None
-    return takes
+    per_take = json.loads(rows)
+    if not isinstance(per_take, list) or len(per_take) != count:
+        return None
+    return takes, [word_times.from_rows(r) for r in per_take]
 
 
 def _member(archive: zipfile.ZipFile, name: str, file_size: int) -> np.ndarray:
@@ -329,8 +370,14 @@ def _init_worker(backend_name: str, options: dict) -> None:
     _worker_backend = create(backend_name, **options)
 
 
-def _render_in_worker(clip: Clip) -> list[np.ndarray]:
-    return _worker_backend.render(clip)
+def _render_in_worker(clip: Clip) -> list:
+    return _render(_worker_backend, clip)
+
+
+def _render(backend, clip: Clip) -> list:
+    """The backend's takes for `clip`: with word times (Take) where it has `render_timed`."""
+    timed = getattr(backend, "render_timed", None)
+    return timed(clip) if timed is not None else backend.render(clip)
 
 
 # --- the stage ----------------------------------------------------------------------------------
@@ -379,12 +426,13 @@ def render_plan(
         if before is not None and recorded is not None and recorded.signature == before:
             takes.know(key, recorded, lambda clip=group[0]: cache.get(identity, clip, rate))
         else:
-            hit = cache.get(identity, group[0], rate)
+            hit = cache.read(identity, group[0], rate)
             if hit is None:
                 misses.append(group[0])
                 continue
+            audio, words = hit
             after = entry_signature(path)
-            takes.keep(key, hit, Known(after, tuple(len(t) for t in hit), ()) if after == before else None)
+            takes.keep(key, audio, words, Known(after, tuple(len(t) for t in audio), ()) if after == before else None)
         for clip in group:
             _notify(on_clip, clip, True)
 
@@ -396,9 +444,10 @@ def render_plan(
         if problem is not None:
             failures.append(error(f"backend '{backend_name}' could not render this clip: {problem}", _span_of(clip)))
             return
-        stored = cache.put(identity, clip, result, rate)
+        audio, words = _unpacked(result, rate)
+        stored = cache.put(identity, clip, audio, rate, words)
         signature = entry_signature(cache.path(cache.key(identity, clip)))
-        takes.keep(clip.key, stored, Known(signature, tuple(len(t) for t in stored), ()) if signature else None)
+        takes.keep(clip.key, stored, words, Known(signature, tuple(len(t) for t in stored), ()) if signature else None)
         for same in by_key[clip.key]:
             _notify(on_clip, same, False)
 
@@ -407,7 +456,7 @@ def render_plan(
         for clip in misses:
             result, problem = None, None
             try:
-                result = backend.render(clip)
+                result = _render(backend, clip)
             except BackendUnavailable as exc:  # missing or broken runtime: one error for the build
                 raise CompileError(error(str(exc), _span_of(clip))) from None
             except (ValueError, RuntimeError, OSError) as exc:
@@ -489,11 +538,21 @@ def _render_parallel(misses: list[Clip], name: str, options: dict, workers: int,
             executor.shutdown(wait=not interrupted, cancel_futures=True)
 
 
+def _unpacked(result: list, rate: int) -> tuple[list[np.ndarray], list[tuple[Word, ...]]]:
+    """Audio and word times of checked takes (plain arrays: no word times). Word times that do not
+    fit their take are dropped (compiler.words.checked), never passed on."""
+    audio = [t.audio if isinstance(t, Take) else t for t in result]
+    words = [word_times.as_stored(word_times.checked(t.words, len(t.audio) / rate)) if isinstance(t, Take) else ()
+             for t in result]
+    return audio, words
+
+
 def _check_takes(clip: Clip, takes) -> str | None:
     if not isinstance(takes, list) or len(takes) != len(clip.lines):
         count = len(takes) if isinstance(takes, list) else type(takes).__name__
         return f"expected {len(clip.lines)} takes, got {count}"
     for i, take in enumerate(takes):
+        take = take.audio if isinstance(take, Take) else take
         if not isinstance(take, np.ndarray) or take.ndim != 1:
             return f"take {i + 1} is not mono audio"
         if take.size and not np.all(np.isfinite(take)):

@@ -44,6 +44,7 @@ sound files are read and music is laid into the mix by compiler.sounds.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -54,6 +55,7 @@ from compiler.pieces import MappedSources, mix, play_pieces, room_tone_loop
 from compiler.plan_types import Clip, PauseStep, Plan, PlannedLine, SceneBreak, SoundCue
 from compiler.settings_schema import check_table, defaults
 from compiler.sounds import load_sounds
+from compiler.words import Word
 
 # apply_effect, line_effect and load_sounds live in compiler.effects / compiler.sounds; they are
 # re-exported because build.py and the tests import them from here.
@@ -111,6 +113,7 @@ class PlacedLine:
     end: float
     take: int = 0  # index of this line's take in takes[clip_key]
     scene: int = 0
+    words: tuple[Word, ...] = ()  # the take's spoken words on the timeline, where the backend timed them
 
 
 @dataclass(frozen=True)
@@ -185,11 +188,14 @@ def build_timeline(
     sample_rate: int,
     settings: StitchSettings = StitchSettings(),
     sound_lengths: dict[str, float] | None = None,
+    words: Mapping[str, list[tuple[Word, ...]]] | None = None,
 ) -> Timeline:
     """Place every line and cue. Positions are whole samples, so gaps are exact to one sample.
 
     `sound_lengths` maps each cue path to its length in seconds (see `load_sounds`). Missing takes or
-    sound files raise CompileError with a diagnostic at the line or cue that needs them.
+    sound files raise CompileError with a diagnostic at the line or cue that needs them. `words` maps a
+    clip key to each take's word times (compiler.words, seconds from the take's start), where the
+    backend gave them; they move with their take.
     """
     sr = int(sample_rate)
     sound_lengths = sound_lengths or {}
@@ -247,7 +253,9 @@ def build_timeline(
                 extra = max(0.0, line.pause_before)
                 start = cursor + smp(base_gap(line) + pause + extra)
                 end = start + len(take)
-                lines.append(PlacedLine(line, step.key, sec(start), sec(end), take=i, scene=step.scene))
+                timed = (words or {}).get(step.key) or ()
+                said = tuple(w.shifted(sec(start)) for w in timed[i]) if i < len(timed) else ()
+                lines.append(PlacedLine(line, step.key, sec(start), sec(end), take=i, scene=step.scene, words=said))
                 cursor, last, last_speaker = end, "line", line.speaker
                 scene_pending, pause = False, 0.0
                 story_end = max(story_end, end)

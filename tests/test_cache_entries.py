@@ -268,7 +268,7 @@ def test_a_build_over_spoilt_entries_renders_them_again_and_succeeds(tmp_path):
     first = build()
     assert first.returncode == 0 and "2 rendered, 0 cached" in first.stdout, first.stdout + first.stderr
     clean_audio = (tmp_path / "out" / "play.wav").read_bytes()
-    directory, flagged = sorted((tmp_path / ".dramac-cache").glob("*/*.npz"))
+    directory, flagged = sorted((tmp_path / ".dramac-cache").glob("??/*.npz"))
     directory.unlink()
     (directory / "inside").mkdir(parents=True)
     data = bytearray(flagged.read_bytes())

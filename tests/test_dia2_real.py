@@ -35,6 +35,7 @@ from compiler.backends.dia2_takes import build_script  # noqa: E402
 from compiler.diagnostics import CompileError, Span  # noqa: E402
 from compiler.plan_types import Clip, PlannedLine  # noqa: E402
 from compiler.voices import Voice  # noqa: E402
+from subtitle_rules import read_srt, read_vtt, violations  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FILE = "play.fountain"
@@ -149,6 +150,34 @@ def test_result_types_and_one_timestamp_per_word_sent(make_backend, voices, monk
     assert script == build_script(clip.lines, clip.speakers) and script.startswith("[S1] ")
     assert [w for w, _ in result.timestamps] == spoken_words(script)
     assert result.sample_rate == 24000
+
+
+def test_takes_keep_dia2s_own_word_times(make_backend, voices, monkeypatch):
+    """render_timed: each take is Dia2's waveform from its own offset, and its words are Dia2's words
+    with Dia2's timestamps moved by that same offset; render() gives the very same audio."""
+    generated = Spy(monkeypatch, dia2.Dia2, "generate")
+    clip = clip_of(scene(4), voices, est=2.0)
+    backend = make_backend()
+    takes = backend.render_timed(clip)
+    (_, _, result), = generated.calls
+    wave = result.waveform.detach().cpu().numpy().reshape(-1).astype(np.float32)
+    stamps = [(str(w), float(t)) for w, t in result.timestamps]
+    k = 0
+    for take, planned in zip(takes, clip.lines):
+        said = spoken_words(planned.spoken)
+        assert [w.text for w in take.words] == said
+        mine = stamps[k: k + len(said)]
+        k += len(said)
+        assert [w for w, _ in mine] == said
+        offset = round((mine[0][1] - take.words[0].start) * 24000)  # where the take begins in the wave
+        assert np.array_equal(wave[offset: offset + len(take.audio)], take.audio)
+        seconds = len(take.audio) / 24000
+        for word, (_, t) in zip(take.words, mine):
+            assert word.start == pytest.approx(min(max(t - offset / 24000, 0.0), seconds), abs=1 / 24000)
+            assert 0.0 <= word.start <= word.end <= seconds
+    assert k == len(stamps)
+    again = make_backend().render(clip)
+    assert all(np.array_equal(a, t.audio) for a, t in zip(again, takes))
 
 
 def test_whisper_is_never_called_and_transcribe_words_is_restored_even_on_error(make_backend, voices, monkeypatch):
@@ -320,8 +349,12 @@ def test_dramac_build_with_the_dia2_backend_through_the_real_package(checkpoint,
     assert rate == 24000 and len(audio) > rate
     manifest = json.loads((out / "lighthouse.json").read_text())
     assert manifest["backend"] == "dia2" and "repo=dramac-test/Dia2-tiny" in manifest["backend_identity"]
-    srt, vtt = (out / "lighthouse.srt").read_text(), (out / "lighthouse.vtt").read_text()
-    assert vtt.startswith("WEBVTT") and srt.count(" --> ") == vtt.count(" --> ") == len(manifest["lines"]) > 10
+    srt_cues, vtt_cues = read_srt(out / "lighthouse.srt"), read_vtt(out / "lighthouse.vtt")
+    assert [(c.start, c.lines) for c in srt_cues] == [(c.start, c.lines) for c in vtt_cues]
+    assert len(srt_cues) >= len(manifest["lines"]) > 10
+    assert not violations(srt_cues)["line over 42 chars"] and not violations(srt_cues)["over 2 lines"]
+    # Dia2 times every word it speaks: the WebVTT carries them as timestamp tags.
+    assert (out / "lighthouse.vtt").read_text().count("<00:") > len(manifest["lines"])
 
 
 # ---- voices and loading -----------------------------------------------------------------------------

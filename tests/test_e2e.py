@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from compiler.master import true_peak_db
 from tests.listen import (
     heard_onset, median_f0, normalize, script_speeches, speech_regions, transcribe, unheard_speeches, unmapped_speeches, wer,
 )
+from tests.subtitle_rules import nearest_onset, read_srt, read_vtt, violations, words
 
 pytestmark = pytest.mark.slow
 
@@ -166,6 +168,21 @@ def test_subtitle_cues_start_where_speech_starts(built):
         assert -0.01 <= onset <= 0.05, (line["original"], onset)
 
 
+def test_split_cues_start_at_speech_onset(built):
+    """A cue that starts inside a line (a long line split to the rules) starts within 0.1 s of a speech
+    onset measured on the audio: 20 ms below -35 dBFS (5 ms frames), then sound."""
+    starts = [line["start"] for line in built.manifest["lines"]]
+    split = [c for c in read_srt(built.out / f"{built.name}.srt") if not any(abs(c.start - s) <= 0.0015 for s in starts)]
+    assert split  # each example has a line too long for one cue
+    misses = []
+    for cue in split:
+        nearest = nearest_onset(built.audio, built.rate, cue.start)
+        print(f"{built.name}: split cue at {cue.start:.3f} s, nearest onset {nearest}")
+        if nearest is None or abs(nearest) > 0.1:
+            misses.append((cue.start, cue.lines, nearest))
+    assert not misses, misses
+
+
 def test_loudness_and_true_peak(built):
     loudness = pyloudnorm.Meter(built.rate).integrated_loudness(built.audio.astype(np.float64))
     peak = true_peak_db(built.audio)
@@ -211,12 +228,28 @@ def test_characters_sound_different(built):
 
 def test_subtitles_and_manifest_match_the_script(built):
     lines = built.manifest["lines"]
-    srt = (built.out / f"{built.name}.srt").read_text()
+    srt_cues = read_srt(built.out / f"{built.name}.srt")
+    vtt_cues = read_vtt(built.out / f"{built.name}.vtt")
     vtt = (built.out / f"{built.name}.vtt").read_text()
-    assert srt.count(" --> ") == len(lines)
-    assert vtt.startswith("WEBVTT") and vtt.count(" --> ") == len(lines)
+    # Broadcast rules on every cue, as two independent parsers read the files; both files agree.
+    assert not any(violations(srt_cues).values()), violations(srt_cues)
+    assert [(c.start, c.end, c.lines) for c in srt_cues] == [(c.start, c.end, c.lines) for c in vtt_cues]
+    assert len(lines) <= len(srt_cues) <= 2 * len(lines)
+    # Every word of every line, in order, and nothing else but speaker labels.
+    speakers = {line["speaker"] for line in lines}
+    shown = []
+    for cue in srt_cues:
+        for row in cue.lines:
+            row = row[1:] if row.startswith("-") else row
+            name = next((n for n in speakers if row.startswith(f"{n}: ")), None)
+            shown += words(row[len(name) + 2:] if name else row)
+    assert shown == words(" ".join(line["original"] for line in lines))
+    # Each line's first cue starts where the line starts (the onset checks below hold those times).
+    for line in lines:
+        assert any(abs(c.start - line["start"]) <= 0.0015 or c.start < line["start"] < c.end for c in srt_cues), line
     for line in lines:
         assert f"<v {line['speaker']}>" in vtt
+    assert re.search(r"<\d\d:\d\d:\d\d\.\d\d\d>", vtt)  # the embedded voice times its words
     script_lines = EXAMPLES[built.name].read_text(encoding="utf-8").split("\n")
     for line in lines:
         src = script_lines[line["span"]["line"] - 1]

@@ -1,10 +1,9 @@
-"""Outputs: audio formats, SRT/WebVTT subtitles, the manifest, and atomic writes."""
+"""Outputs: audio formats, the manifest, and atomic writes (subtitles: tests/test_subtitles.py)."""
 
 from __future__ import annotations
 
 import json
 import math
-import re
 
 import numpy as np
 import pytest
@@ -12,10 +11,11 @@ import soundfile as sf
 
 from compiler import emit
 from compiler.diagnostics import CompileError, Span
-from compiler.emit import write_audio, write_manifest, write_srt, write_vtt, wrap_lines
+from compiler.emit import write_audio, write_manifest
 from compiler.master import MasterReport
 from compiler.plan_types import Clip, Plan, PlannedLine, SceneBreak
 from compiler.stitch import StitchSettings, build_timeline
+from compiler.subtitles import write_srt
 
 SR = 22050
 LONG = ("I told you already, the boat leaves at dawn whether or not your brother "
@@ -32,57 +32,6 @@ def make_timeline():
     takes = {c1.key: [np.zeros(int(1.2 * SR), np.float32), np.zeros(int(3.5 * SR), np.float32)],
              c2.key: [np.zeros(int(0.9 * SR), np.float32)]}
     return build_timeline(plan, takes, SR, StitchSettings())
-
-
-def parse_time(stamp: str, sep: str) -> float:
-    hms, ms = stamp.split(sep)
-    h, m, s = (int(v) for v in hms.split(":"))
-    return h * 3600 + m * 60 + s + int(ms) / 1000
-
-
-def test_srt_parses_back_with_times():
-    tl = make_timeline()
-    text = emit.srt_text(tl)
-    blocks = text.strip().split("\n\n")
-    assert len(blocks) == len(tl.lines)
-    for n, (block, pl) in enumerate(zip(blocks, tl.lines), 1):
-        rows = block.split("\n")
-        assert rows[0] == str(n)
-        m = re.fullmatch(r"(\d\d:\d\d:\d\d,\d\d\d) --> (\d\d:\d\d:\d\d,\d\d\d)", rows[1])
-        assert m, rows[1]
-        assert parse_time(m[1], ",") == pytest.approx(pl.start, abs=0.0006)
-        assert parse_time(m[2], ",") == pytest.approx(pl.end, abs=0.0006)
-        assert " ".join(rows[2:]) == pl.line.original
-        assert 1 <= len(rows[2:]) <= 2
-
-
-def test_vtt_has_voice_spans_and_times(tmp_path):
-    tl = make_timeline()
-    path = tmp_path / "play.vtt"
-    write_vtt(path, tl)
-    text = path.read_text(encoding="utf-8")
-    assert text.startswith("WEBVTT\n\n")
-    cues = re.findall(r"(\d\d:\d\d:\d\d\.\d\d\d) --> (\d\d:\d\d:\d\d\.\d\d\d)\n<v ([^>]*)>(.*?)</v>", text, re.S)
-    assert len(cues) == len(tl.lines)
-    for (a, b, who, body), pl in zip(cues, tl.lines):
-        assert parse_time(a, ".") == pytest.approx(pl.start, abs=0.0006)
-        assert parse_time(b, ".") == pytest.approx(pl.end, abs=0.0006)
-        unescaped = lambda s: s.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")  # noqa: E731
-        assert unescaped(who) == pl.line.speaker
-        assert unescaped(body.replace("\n", " ")) == pl.line.original
-    assert "<NO>" not in text and "<now>" not in text  # markup characters are escaped
-    assert "-->" not in text.replace(" --> ", "")
-
-
-def test_wrapping():
-    assert wrap_lines("Short line.") == ["Short line."]
-    two = wrap_lines("The quick brown fox jumps over the lazy dog near the river bank")
-    assert len(two) == 2 and all(len(r) <= 42 for r in two)
-    assert " ".join(two) == "The quick brown fox jumps over the lazy dog near the river bank"
-    long = wrap_lines(LONG)
-    assert len(long) == 2 and " ".join(long) == LONG
-    assert abs(len(long[0]) - len(long[1])) < 15  # balanced
-    assert wrap_lines("  spaced\n  out  ") == ["spaced out"]
 
 
 def test_manifest_round_trips(tmp_path):
@@ -148,19 +97,6 @@ def test_failed_write_leaves_existing_output_untouched(tmp_path, monkeypatch):
     assert "disk full" in str(info.value)
     assert path.read_bytes() == b"previous build"
     assert [p.name for p in tmp_path.iterdir()] == ["play.wav"]
-
-
-def test_subtitle_write_replaces_atomically(tmp_path, monkeypatch):
-    path = tmp_path / "play.srt"
-    path.write_text("old")
-    monkeypatch.setattr(emit, "srt_text", lambda tl: (_ for _ in ()).throw(ValueError("boom")))
-    with pytest.raises(ValueError):
-        write_srt(path, make_timeline())
-    assert path.read_text() == "old" and len(list(tmp_path.iterdir())) == 1
-    monkeypatch.undo()
-    write_srt(path, make_timeline())
-    assert path.read_text().startswith("1\n00:00:00,500 --> ")
-    assert len(list(tmp_path.iterdir())) == 1
 
 
 def test_write_errors_are_diagnostics(tmp_path):

@@ -269,14 +269,15 @@ def test_an_edit_reads_only_the_takes_of_segments_mixed_anew(tmp_path, monkeypat
         pcm = render.Takes()
         key = cache.key(identity, clip)
         takes = cache.get(identity, clip, prepared.backend.sample_rate)
-        pcm.keep(clip.key, takes, render.Known((), tuple(len(t) for t in takes), ()))
+        pcm.keep(clip.key, takes, known=render.Known((), tuple(len(t) for t in takes), ()))
         table.takes_now[key] = pcm.known(clip.key)
     entry = cache.path(next(iter(table.takes_now)))
     data = bytearray(entry.read_bytes())
     data[len(data) // 2] ^= 0x01
     entry.write_bytes(bytes(data))
     for key, known in table.takes_now.items():  # ... recorded with the signatures the files have now
-        table.takes_now[key] = render.Known(render.entry_signature(cache.path(key)), known.lengths, known.digests)
+        table.takes_now[key] = render.Known(render.entry_signature(cache.path(key)), known.lengths, known.digests,
+                                           known.words)
     table.save()
     (project / "out" / "play.wav").unlink()
     result = build.build(prepared, project / "out", ["wav"], 1)

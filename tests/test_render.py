@@ -27,7 +27,7 @@ CLIPS = [clip(i, f"This is clip number {i}.") for i in range(1, 5)]
 
 
 def entries(cache: ClipCache) -> list[Path]:
-    return sorted(cache.directory.glob("*/*.npz"))
+    return sorted(cache.directory.glob("??/*.npz"))
 
 
 def same_audio(a: RenderResult, b: RenderResult) -> bool:

@@ -50,11 +50,24 @@ class Backend(Protocol):
     def render(self, clip: "Clip") -> list["np.ndarray"]:
         """One take per line of `clip` (clip.lines), in order."""
 
+    # Optional: a backend that knows when its words are spoken also has
+    #   def render_timed(self, clip) -> list[Take]
+    # the same takes with their word times; the render stage calls it instead of render() when present.
+
     def voice_from_settings(self, settings: dict, palette: list["Voice"]) -> "Voice":
         """A voice from a `[cast.NAME]` table; ValueError with a message on unknown keys or bad values."""
 
     def check(self) -> None:
         """Fail early, once, with BackendUnavailable when the runtime is missing; loads no model."""
+
+
+@dataclass(frozen=True)
+class Take:
+    """One line's audio and, where the backend knows them, its spoken words' times (compiler.words,
+    seconds from the take's first sample; empty when not known)."""
+
+    audio: "np.ndarray"
+    words: tuple = ()
 
 
 class BackendUnavailable(RuntimeError):

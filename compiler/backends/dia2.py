@@ -39,8 +39,8 @@ from types import ModuleType
 
 import numpy as np
 
-from compiler.backends import BackendUnavailable, Capabilities, Workspace
-from compiler.backends.dia2_takes import build_script, split_takes, spoken_words, spread_words, voiced_bounds
+from compiler.backends import BackendUnavailable, Capabilities, Take, Workspace
+from compiler.backends.dia2_takes import build_script, spoken_words, spread_words, take_spans, take_words, voiced_bounds
 from compiler.diagnostics import CompileError, error
 from compiler.plan_types import Clip, PlannedLine
 from compiler.settings_schema import Setting, SettingError, Who, check, suggest
@@ -270,6 +270,10 @@ class Dia2Backend:
         self._load()
 
     def render(self, clip: Clip) -> list[np.ndarray]:
+        return [take.audio for take in self.render_timed(clip)]
+
+    def render_timed(self, clip: Clip) -> list[Take]:
+        """The clip's takes, each with the times Dia2 gave its words."""
         if len(clip.speakers) > 2:
             third = next(l for l in clip.lines if l.speaker == clip.speakers[2])
             raise CompileError(error("Dia2 renders at most two speakers per clip", third.span))
@@ -397,11 +401,11 @@ class Dia2Backend:
     # ---- rendering ------------------------------------------------------------------------------
 
     def _render_lines(self, lines: tuple[PlannedLine, ...], voice_of: dict[str, Voice],
-                      est_seconds: float) -> list[np.ndarray]:
+                      est_seconds: float) -> list[Take]:
         speakers = tuple(dict.fromkeys(line.speaker for line in lines))
         counts = [len(spoken_words(line.spoken)) for line in lines]
         if sum(counts) == 0:
-            return [np.zeros(0, dtype=np.float32) for _ in lines]
+            return [Take(np.zeros(0, dtype=np.float32)) for _ in lines]
         voices = tuple(voice_of[s] for s in speakers)
         prefix_seconds = sum(_duration(Path(self._prefix_file(v))) for v in voices)
         budget = self._context_seconds() - SAFETY_SECONDS
@@ -419,9 +423,15 @@ class Dia2Backend:
                     f"in the {self._context_seconds():.0f} s context beside a {prefix_seconds:.1f} s voice prefix",
                     lines[0].span, "help: split the speech into shorter lines"))
             return self._render_halves(lines, counts, voice_of, est_seconds)
-        return split_takes(out.wave, SAMPLE_RATE, [t for _, t in out.timestamps], counts)
+        starts = [t for _, t in out.timestamps]
+        takes, k = [], 0
+        for line, count, (a, b) in zip(lines, counts, take_spans(out.wave, SAMPLE_RATE, starts, counts)):
+            audio = np.ascontiguousarray(out.wave[a:b], dtype=np.float32)
+            takes.append(Take(audio, take_words(spoken_words(line.spoken), starts[k: k + count], (a, b), SAMPLE_RATE)))
+            k += count
+        return takes
 
-    def _render_halves(self, lines, counts, voice_of, est_seconds) -> list[np.ndarray]:
+    def _render_halves(self, lines, counts, voice_of, est_seconds) -> list[Take]:
         total = sum(counts)
         cut = _balanced_cut(counts)
         first_share = sum(counts[:cut]) / total if total else 0.5

@@ -3,7 +3,8 @@
 Text side: the words Dia2 will timestamp (`spoken_words`), the script sent for a run of lines
 (`build_script`: the one encoder of Dia2's text form).
 Waveform side: one generated clip is cut into one trimmed take per line at the quietest point
-between the lines' word timestamps (`split_takes`); `voiced_bounds` and `spread_words` time a
+between the lines' word timestamps (`take_spans`), each take keeping its words' times
+(`take_words`); `voiced_bounds` and `spread_words` time a
 reference recording. Nothing here touches the Dia2 runtime, so all of it runs without a GPU.
 """
 
@@ -14,6 +15,7 @@ import re
 import numpy as np
 
 from compiler.plan_types import PlannedLine
+from compiler.words import Word
 
 _BREAK = re.compile(r'<break\s+time="([0-9]+(?:.[0-9]*)?)s"\s*/?>')
 _TAGS = ("[S1]", "[S2]")
@@ -66,11 +68,6 @@ def voiced_bounds(wave: np.ndarray, sr: int, floor_db: float = -40.0) -> tuple[i
     return start, end
 
 
-def trim(wave: np.ndarray, sr: int) -> np.ndarray:
-    start, end = voiced_bounds(wave, sr)
-    return np.ascontiguousarray(wave[start:end], dtype=np.float32)
-
-
 def cut_between(wave: np.ndarray, sr: int, last_word: float, next_word: float) -> int:
     """Sample where one line ends and the next begins: the middle of the longest quiet stretch
     between the start of the last word of the line and the start of the next line's first word;
@@ -95,8 +92,9 @@ def cut_between(wave: np.ndarray, sr: int, last_word: float, next_word: float) -
     return int((lo + frame) * hop)
 
 
-def split_takes(wave: np.ndarray, sr: int, starts: list[float], counts: list[int]) -> list[np.ndarray]:
-    """One trimmed take per line; `starts` are word start times, `counts` words per line."""
+def take_spans(wave: np.ndarray, sr: int, starts: list[float], counts: list[int]) -> list[tuple[int, int]]:
+    """Where each line's trimmed take lies in `wave`: its first sample and the one after its last
+    (an empty span for a line without words)."""
     bounds, cuts, k = [], [0], 0
     for c in counts:
         bounds.append((k, k + c))
@@ -105,14 +103,24 @@ def split_takes(wave: np.ndarray, sr: int, starts: list[float], counts: list[int
     for a, b in zip(spoken, spoken[1:]):
         cuts.append(cut_between(wave, sr, starts[bounds[a][1] - 1], starts[bounds[b][0]]))
     cuts.append(len(wave))
-    takes, j = [], 0
+    spans, j = [], 0
     for i, c in enumerate(counts):
         if not c:
-            takes.append(np.zeros(0, dtype=np.float32))
+            spans.append((0, 0))
             continue
-        takes.append(trim(wave[cuts[j]:cuts[j + 1]], sr))
+        lo, hi = voiced_bounds(wave[cuts[j]:cuts[j + 1]], sr)
+        spans.append((cuts[j] + lo, cuts[j] + hi))
         j += 1
-    return takes
+    return spans
+
+
+def take_words(words: list[str], starts: list[float], span: tuple[int, int], sr: int) -> tuple[Word, ...]:
+    """The words of one take with Dia2's start times moved into the take (`span`, from take_spans): a
+    word ends where the next begins, the last one where the take ends; times clamped to the take."""
+    first, seconds = span[0] / sr, (span[1] - span[0]) / sr
+    inside = [min(max(t - first, 0.0), seconds) for t in starts]
+    ends = inside[1:] + [seconds]
+    return tuple(Word(w, s, max(s, e)) for w, s, e in zip(words, inside, ends))
 
 
 def spread_words(words: list[str], start: float, end: float) -> list[tuple[str, float, float]]:

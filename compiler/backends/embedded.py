@@ -11,6 +11,13 @@ per call); setting the noise scales to 0 would make it deterministic but flat an
 so `_seedable_model` replaces the two random ops with slices of a noise input that we fill from a
 seeded generator. Praat's overlap-add is seeded too.
 
+Word times: the model's duration predictor decides how many frames each phoneme lasts (its rounded
+`w_ceil` tensor, which Piper's own alignment option exposes as a graph output too). The phonemes
+of each word are those between espeak's word spaces, so a word starts where its first phoneme's
+frames start; the times then follow the take through Praat's time-stretch and the trim. Where espeak
+says several words as one ("I am" → aɪɐm) only the first gets a time; a take with more phoneme
+words than text words gets none.
+
 Tempo: a voice's "tempo" divides Piper's length_scale (on top of the palette's own length_scale).
 VITS rounds phoneme durations to whole frames, which swallows small changes, so a Praat
 time-stretch then makes the take exactly 1/tempo as long as at tempo 1 (costing one more Piper run
@@ -30,11 +37,13 @@ from importlib import metadata
 
 import numpy as np
 
-from compiler.backends import BackendUnavailable, Capabilities, Workspace
+from compiler.backends import BackendUnavailable, Capabilities, Take, Workspace
 from compiler.settings_schema import Setting, Who, check
 from compiler.voices import Voice, make_voice
+from compiler.words import Word
 
-# Bump when the synthesis or post-processing changes the audio: it is part of every cache key.
+# Bump when the synthesis or post-processing changes the audio or the word times: it is part of every
+# cache key. (Word times came with the cache entry format dramac-takes-3, which made every entry new.)
 ALGORITHM_VERSION = "embedded-1"
 
 BACKEND_NAME = "embedded"
@@ -305,23 +314,30 @@ class EmbeddedBackend:
         return "embedded;" + ";".join(parts)
 
     def render(self, clip) -> list[np.ndarray]:
+        return [take.audio for take in self.render_timed(clip)]
+
+    def render_timed(self, clip) -> list[Take]:
         takes = []
         for line in clip.lines:
             voice = clip.voices[clip.slot(line.speaker)]
-            takes.append(self.speak(line.spoken, voice))
+            takes.append(self.speak_timed(line.spoken, voice))
         return takes
 
     # -- synthesis ------------------------------------------------------------------------------
 
     def speak(self, text: str, voice: Voice) -> np.ndarray:
         """One trimmed take of `text` in `voice`: float32 mono in [-1, 1] at `sample_rate`."""
+        return self.speak_timed(text, voice).audio
+
+    def speak_timed(self, text: str, voice: Voice) -> Take:
+        """speak(), with the time of each word of `text` in the take (none when they cannot be paired)."""
         settings = _settings_of(voice)
         silence = np.zeros(int(2 * _TRIM_KEEP_S * self.sample_rate), dtype=np.float32)
         if not text.strip():
-            return silence
-        raw = self._synthesize(text, settings.length_scale / settings.tempo)
+            return Take(silence)
+        raw, bounds = self._synthesize_timed(text, settings.length_scale / settings.tempo)
         if raw.size == 0 or not np.any(raw):  # only punctuation: Piper produced nothing
-            return silence
+            return Take(silence)
         stretch = 1.0
         if settings.tempo != 1.0:
             # VITS rounds every phoneme up to whole frames, so small length_scale changes barely
@@ -331,7 +347,33 @@ class EmbeddedBackend:
             stretch = _speech_length(reference) / settings.tempo / max(_speech_length(raw), 1)
             stretch = min(max(stretch, 0.6), 1.6)
         shaped = self._change_gender(raw, settings, stretch)
-        return _finish(shaped, self.sample_rate)
+        take, first = _finish_at(shaped, self.sample_rate)
+        paired = self._pair_words(text.split(), bounds)
+        if not paired or not take.any():
+            return Take(take)
+        scale = len(shaped) / len(raw)  # Praat's time-stretch scales every time alike
+        sr = self.sample_rate
+        seconds = len(take) / sr
+
+        def at(sample: float) -> float:  # a time in the trimmed take (the trim cut silence only)
+            return min(max((sample * scale - first) / sr, 0.0), seconds)
+
+        return Take(take, tuple(Word(w, at(a), at(b)) for w, a, b in paired))
+
+    def _pair_words(self, words: list[str], groups: list[tuple[int, int, int]]) -> list[tuple[str, int, int]]:
+        """Each phoneme word (first sample, end sample, phonemes) paired with the text word it begins.
+        espeak sometimes says two words as one ("that the" → ðætðə, "I am" → aɪɐm): a group then covers
+        several words, and only the first of them gets a time, the group's. Which words a group covers is
+        found by aligning the groups with each word's own phoneme count (dynamic programming); when the
+        groups cannot cover the words in order (more groups than words), no word gets a time."""
+        if len(groups) == len(words):
+            return [(w, a, b) for w, (a, b, _) in zip(words, groups)]
+        if not groups or len(groups) > len(words):
+            return []
+        piper = self._load()
+        alone = [sum(len("".join(s).replace(" ", "")) for s in piper.phonemize(w)) for w in words]
+        cover = _cover(alone, [n for _, _, n in groups])
+        return [(words[i], a, b) for i, (a, b, _) in zip(cover, groups)]
 
     def _load(self):
         if self._piper is None:
@@ -350,12 +392,17 @@ class EmbeddedBackend:
         return self._piper
 
     def _synthesize(self, text: str, length_scale: float) -> np.ndarray:
+        return self._synthesize_timed(text, length_scale)[0]
+
+    def _synthesize_timed(self, text: str, length_scale: float) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+        """Piper's audio for `text`, and the first and last sample (exclusive) and the phoneme count of
+        each of its phoneme words, from the frames the duration predictor gave each phoneme."""
         piper = self._load()
         inference = self._config.get("inference", {})
         scales = np.array(
             [inference.get("noise_scale", 0.667), length_scale, inference.get("noise_w", 0.8)], dtype=np.float32
         )
-        pieces = []
+        pieces, bounds, offset = [], [], 0
         # One run per sentence, as Piper does; each sentence ends with its natural pause.
         for phonemes in piper.phonemize(text):
             if not phonemes:
@@ -366,7 +413,7 @@ class EmbeddedBackend:
             seed = int.from_bytes(hashlib.sha256("".join(phonemes).encode()).digest()[:8], "little")
             frames = int(32 * len(ids) * max(length_scale, 1.0)) + 256  # far above VITS's frames per id
             noise = np.random.default_rng(seed).standard_normal((1, _NOISE_CHANNELS, frames), dtype=np.float32)
-            audio = piper.session.run(
+            audio, frames = piper.session.run(
                 None,
                 {
                     "input": np.array([ids], dtype=np.int64),
@@ -374,9 +421,12 @@ class EmbeddedBackend:
                     "scales": scales,
                     _NOISE_INPUT: noise,
                 },
-            )[0]
-            pieces.append(np.asarray(audio, dtype=np.float64).reshape(-1))
-        return np.concatenate(pieces) if pieces else np.zeros(0)
+            )[:2]
+            audio = np.asarray(audio, dtype=np.float64).reshape(-1)
+            bounds += [(offset + a, offset + b, n) for a, b, n in _word_bounds(phonemes, frames, len(ids), len(audio))]
+            offset += len(audio)
+            pieces.append(audio)
+        return (np.concatenate(pieces) if pieces else np.zeros(0)), bounds
 
     def _change_gender(self, audio: np.ndarray, s: _VoiceSettings, stretch: float) -> np.ndarray:
         if s.pitch_hz == 0 and s.formant_ratio == 1.0 and s.pitch_range == 1.0 and stretch == 1.0:
@@ -392,6 +442,49 @@ class EmbeddedBackend:
             s.formant_ratio, s.pitch_hz, s.pitch_range, stretch,
         )
         return np.asarray(changed.values[0], dtype=np.float64)
+
+
+def _cover(alone: list[int], groups: list[int], most: int = 4) -> list[int]:
+    """For phoneme groups of `groups` phonemes and words of `alone` phonemes each (fewer groups than
+    words), the index of the first word of each group: every word in exactly one group, in order, at
+    most `most` words a group, the phoneme counts as close as they can be."""
+    n, m = len(alone), len(groups)
+    inf = float("inf")
+    cost = [[inf] * (n + 1) for _ in range(m + 1)]  # cost[j][i]: groups[:j] cover words[:i]
+    back = [[0] * (n + 1) for _ in range(m + 1)]
+    cost[0][0] = 0.0
+    for j in range(1, m + 1):
+        for i in range(j, n + 1):
+            for k in range(1, min(most, i) + 1):
+                c = cost[j - 1][i - k] + abs(groups[j - 1] - sum(alone[i - k: i]))
+                if c < cost[j][i]:
+                    cost[j][i], back[j][i] = c, i - k
+    firsts, i = [], n
+    for j in range(m, 0, -1):
+        i = back[j][i]
+        firsts.append(i)
+    return firsts[::-1]
+
+
+def _word_bounds(phonemes: list[str], frames, n_ids: int, n_samples: int) -> list[tuple[int, int, int]]:
+    """First and last sample (exclusive) and phoneme count of each word of one sentence. Piper's ids are BOS, PAD, then
+    each phoneme followed by PAD, then EOS (piper.phoneme_ids), so phoneme k is id 2 + 2k; `frames`
+    holds the frames of every id, and the audio has the same number of samples in each frame."""
+    frames = np.asarray(frames, dtype=np.float64).reshape(-1)
+    if len(frames) != n_ids or n_ids != 2 * len(phonemes) + 3 or frames.sum() <= 0:
+        return []
+    per_frame = n_samples / frames.sum()
+    edges = np.concatenate([[0.0], np.cumsum(frames)]) * per_frame  # edges[j]: first sample of id j
+    out, first = [], None
+    for k, ph in enumerate(list(phonemes) + [" "]):
+        if ph == " " or ph.isspace():
+            if first is not None:
+                end = 2 + 2 * k if k < len(phonemes) else n_ids - 1
+                out.append((int(round(edges[first])), int(round(edges[end])), (end - first) // 2))
+            first = None
+        elif first is None:
+            first = 2 + 2 * k
+    return out
 
 
 _NOISE_INPUT = "dramac_noise"
@@ -427,6 +520,12 @@ def _seedable_model(onnx, model_path) -> bytes:
         raise BackendUnavailable(f"{model_path} has no random nodes to seed; is it a Piper VITS model?")
     del graph.node[:]
     graph.node.extend(nodes)
+    # The frames of each phoneme id (the rounded output of the duration predictor, VITS's `w_ceil`)
+    # as a second output: what Piper's own alignment option exposes. It adds no computation.
+    ceil = [out for node in graph.node if node.op_type == "Ceil" for out in node.output]
+    if len(ceil) != 1:
+        raise BackendUnavailable(f"{model_path} has {len(ceil)} Ceil nodes, not the one duration tensor of a Piper VITS model")
+    graph.output.append(helper.make_empty_tensor_value_info(ceil[0]))
     return model.SerializeToString()
 
 
@@ -439,9 +538,14 @@ def _speech_length(audio: np.ndarray) -> int:
 
 def _finish(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """Peak-normalise, trim silence to `_TRIM_KEEP_S` each side, fade the cuts; float32."""
+    return _finish_at(audio, sample_rate)[0]
+
+
+def _finish_at(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
+    """_finish(), and the sample of `audio` where the take begins."""
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if peak < 1e-6:
-        return np.zeros(int(2 * _TRIM_KEEP_S * sample_rate), dtype=np.float32)
+        return np.zeros(int(2 * _TRIM_KEEP_S * sample_rate), dtype=np.float32), 0
     audio = audio * (_PEAK / peak)
     loud = np.flatnonzero(np.abs(audio) > _TRIM_THRESHOLD * _PEAK)
     keep = int(_TRIM_KEEP_S * sample_rate)
@@ -453,7 +557,7 @@ def _finish(audio: np.ndarray, sample_rate: int) -> np.ndarray:
         ramp = np.linspace(0.0, 1.0, fade, endpoint=False)
         take[:fade] *= ramp
         take[-fade:] *= ramp[::-1]
-    return np.clip(take, -1.0, 1.0).astype(np.float32)
+    return np.clip(take, -1.0, 1.0).astype(np.float32), start
 
 
 def _version(dist: str) -> str:

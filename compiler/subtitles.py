@@ -1,0 +1,491 @@
+"""Subtitles from the timeline: cues built to broadcast rules, written as SRT and WebVTT.
+
+The rules are those of Netflix's Timed Text Style Guide (General Requirements, and the English
+and English SDH guides), the most widely published set for streamed drama:
+
+- at most 42 characters per line, spaces and punctuation included, and at most 2 lines per cue;
+- a cue lasts at least 5/6 s (20 frames at 24 fps) and at most 7 s;
+- two frames (at 24 fps, 1/12 s) at least between one cue's end and the next one's start;
+- two speakers in one cue only as a dual-speaker cue: one speaker per line, each line starting with
+  a hyphen and no space ("-Are you coming?" / "-In a minute.").
+
+An audio drama has no picture, so every speaker is off screen; the cue where the speaker changes
+names the new speaker in capitals before the words, "ROSA: Evening, Miles." (the label form of the
+English SDH guide and of the BBC Subtitle Guidelines). The narrator is never labelled. A dual-speaker
+cue labels both lines ("-ROSA: No." / "-MILES: Yes.").
+
+How cues are made (`cues`):
+1. Each placed line becomes one cue if its words fit in two lines and it lasts at most 7 s; otherwise
+   it is split into several cues, preferably after a sentence, then after a clause (a comma, colon,
+   dash, or before a conjunction), never inside a word. A split cue starts when its first word is
+   spoken: the backend's word time where it gave one, else the line's time divided in proportion to
+   characters. The first cue of a line starts where its take starts, i.e. at the speech onset.
+2. Cue ends keep the two-frame gap to the next cue, and no cue lasts over 7 s.
+3. A cue shorter than 5/6 s is extended into the silence after it, as far as the gap to the next cue
+   allows; when that is not enough it is merged with the next cue (or the previous one): into one cue
+   when both have the same speaker, into a dual-speaker cue when they do not, whenever the result
+   still obeys the line, length and duration rules.
+
+WebVTT cues carry the speaker as a voice span (`<v ROSA>`) and, wherever the backend gave word times,
+a timestamp tag before each word (`<00:00:01.250>`), after WebVTT's karaoke-style cue timestamps.
+The timeline (compiler.stitch) is the only source of timing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from compiler.cast import NARRATOR
+from compiler.emit import atomic_open
+from compiler.stitch import PlacedLine, Timeline
+from compiler.words import Word
+
+
+@dataclass(frozen=True)
+class Rules:
+    max_chars: int = 42  # characters per line, spaces and punctuation included
+    max_lines: int = 2
+    max_seconds: float = 7.0
+    min_seconds: float = 5 / 6  # 20 frames at 24 fps
+    min_gap: float = 2 / 24  # two frames between cues
+
+
+RULES = Rules()
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    time: float | None = None  # when the word is spoken, where the backend said (absolute seconds)
+    at: float = 0.0  # when the word is spoken: `time` where known, else the line's time shared by characters
+
+
+@dataclass(frozen=True)
+class Part:
+    """One speaker's words in a cue."""
+
+    speaker: str
+    tokens: tuple[Token, ...]
+    labelled: bool  # the cue names this speaker (the speaker changed here)
+
+
+@dataclass(frozen=True)
+class Cue:
+    start: float
+    end: float
+    parts: tuple[Part, ...]  # one, or two for a dual-speaker cue
+
+    @property
+    def rows(self) -> list[list[Token]]:
+        """The cue's lines of text as tokens (labels and hyphens included)."""
+        rows = layout(self.parts)
+        return rows if rows is not None else _forced(self.parts)
+
+    @property
+    def lines(self) -> list[str]:
+        return [" ".join(t.text for t in row) for row in self.rows]
+
+
+# --------------------------------------------------------------------------------------------------
+# Lines of a cue
+
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*$")
+_CLAUSE_END = re.compile(r"([,;:]|--|[—–])[\"'”’)\]]*$")
+# Netflix's line-break advice: break before a conjunction or preposition, not after an article.
+_CONJUNCTIONS = frozenset("and but or nor so yet because although though while whereas whether if unless until "
+                          "when whenever where which who whom whose that than".split())
+_PREPOSITIONS = frozenset("about above across after against along among around at before behind below beneath "
+                          "beside between beyond by down during for from in inside into near of off on onto out "
+                          "over past since through to toward towards under up upon with within without".split())
+_DETERMINERS = frozenset("a an the my your his her its our their this that these those".split())
+
+
+def _bare(word: str) -> str:
+    return re.sub(r"[^\w']", "", word.lower())
+
+
+def _label(part: Part) -> list[Token]:
+    return [Token(f"{part.speaker.upper()}:")] if part.labelled and part.speaker != NARRATOR else []
+
+
+def _width(tokens) -> int:
+    return sum(len(t.text) for t in tokens) + max(0, len(tokens) - 1)
+
+
+def layout(parts: tuple[Part, ...], rules: Rules = RULES) -> list[list[Token]] | None:
+    """The lines of a cue, or None when its words do not fit the line rules. One speaker: one line if
+    it fits, else two lines broken at the best point. Two speakers: one hyphenated line each."""
+    if len(parts) == 2:
+        rows = []
+        for part in parts:
+            row = _label(part) + list(part.tokens)
+            row = [replace(row[0], text="-" + row[0].text)] + row[1:] if row else [Token("-")]
+            if _width(row) > rules.max_chars:
+                return None
+            rows.append(row)
+        return rows
+    if len(parts) != 1:
+        return None
+    label = _label(parts[0])
+    tokens = label + list(parts[0].tokens)
+    if not tokens:
+        return [[Token("…")]]
+    if _width(tokens) <= rules.max_chars:
+        return [tokens]
+    if rules.max_lines < 2:
+        return None
+    best, best_cost = None, None
+    for i in range(1, len(tokens)):
+        first, second = tokens[:i], tokens[i:]
+        a, b = _width(first), _width(second)
+        if a > rules.max_chars or b > rules.max_chars:
+            continue
+        cost = max(a, b) + _line_break_cost(tokens[i - 1].text, tokens[i].text, label_only=i == len(label))
+        if best_cost is None or cost < best_cost:
+            best, best_cost = i, cost
+    return None if best is None else [tokens[:best], tokens[best:]]
+
+
+def _line_break_cost(before: str, after: str, label_only: bool) -> int:
+    """Characters of imbalance a break point is worth: good breaks win over a few characters."""
+    if label_only:
+        return 12  # a line holding only the name reads badly, but is allowed
+    if _SENTENCE_END.search(before):
+        return -12
+    if _CLAUSE_END.search(before):
+        return -8
+    if _bare(before) in _DETERMINERS or _bare(before) in _CONJUNCTIONS or _bare(before) in _PREPOSITIONS:
+        return 8  # a line ending in "the", "and" or "of" leaves its word hanging
+    if _bare(after) in _CONJUNCTIONS or _bare(after) in _PREPOSITIONS:
+        return -4
+    return 0
+
+
+def _forced(parts: tuple[Part, ...]) -> list[list[Token]]:
+    """Rows for a cue `layout` refuses (never made by `cues`; a safety net): the words as they come."""
+    return [_label(p) + list(p.tokens) for p in parts]
+
+
+# --------------------------------------------------------------------------------------------------
+# Splitting a line into cues
+
+
+def _tokens(text: str, rules: Rules) -> list[str]:
+    """The words of `text`; a word longer than a line (a URL) is cut into line-long pieces."""
+    out = []
+    for word in text.split():
+        while len(word) > rules.max_chars:
+            out.append(word[: rules.max_chars])
+            word = word[rules.max_chars:]
+        out.append(word)
+    return out
+
+
+def word_times(original: list[str], spoken: tuple[Word, ...]) -> list[float | None]:
+    """The start time of each word the writer wrote, from the backend's spoken words: a word matched
+    to a spoken word (same letters) gets its time, and the first written word of a stretch that was
+    respoken ("9:45" said as "nine forty-five") gets the time of the first spoken word of that stretch.
+    Every other word gets None: a time is taken from the backend or not given at all."""
+    times: list[float | None] = [None] * len(original)
+    if not spoken:
+        return times
+    a = [_bare(w) for w in original]
+    b = [_bare(w.text) for w in spoken]
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            for k in range(i2 - i1):
+                times[i1 + k] = spoken[j1 + k].start
+        elif op == "replace":
+            times[i1] = spoken[j1].start
+    return times
+
+
+def _onsets(words: list[str], times: list[float | None], start: float, end: float) -> list[float]:
+    """When each word begins (and, last, when the line ends): the backend's time where given, else the
+    time between the known neighbours shared in proportion to characters (the whole line when none is
+    known). Never before the line's start, never going back."""
+    weights = [len(w) + 1 for w in words]
+    known = {0: start, len(words): end}
+    for k, t in enumerate(times):
+        if t is not None and start <= t <= end and k > 0:
+            known[k] = t
+    anchors = sorted(known)
+    onsets = [start] * (len(words) + 1)
+    for lo, hi in zip(anchors, anchors[1:]):
+        span = sum(weights[lo:hi]) or 1
+        t0, t1 = known[lo], max(known[hi], known[lo])
+        acc = 0
+        for k in range(lo, hi + 1):
+            onsets[k] = t0 + (t1 - t0) * acc / span
+            if k < hi:
+                acc += weights[k]
+    for k in range(1, len(onsets)):
+        onsets[k] = max(onsets[k], onsets[k - 1])
+    return onsets
+
+
+def _split_cost(before: str, after: str) -> float:
+    if _SENTENCE_END.search(before):
+        return 0.0
+    if _CLAUSE_END.search(before):
+        return 1.0
+    if _bare(before) in _DETERMINERS or _bare(before) in _CONJUNCTIONS or _bare(before) in _PREPOSITIONS:
+        return 8.0
+    if _bare(after) in _CONJUNCTIONS or _bare(after) in _PREPOSITIONS:
+        return 2.0
+    return 4.0
+
+
+def line_cues(pl: PlacedLine, labelled: bool, rules: Rules = RULES) -> list[Cue]:
+    """The cues of one placed line: as few as the rules allow, split at the best points (dynamic
+    programming over the break points between words)."""
+    words = _tokens(pl.line.original, rules)
+    start, end = pl.start, max(pl.end, pl.start + 0.001)
+    if not words:
+        return [Cue(start, end, (Part(pl.line.speaker, (), labelled),))]
+    times = word_times(words, pl.words)
+    onsets = _onsets(words, times, start, end)
+    n = len(words)
+
+    def part(i: int, j: int) -> Part:
+        tokens = tuple(Token(words[k], times[k] if k > i else None, onsets[k]) for k in range(i, j))
+        return Part(pl.line.speaker, tokens, labelled and i == 0)
+
+    best: list[tuple[float, int] | None] = [None] * (n + 1)  # best[j]: (cost, i) of the best cover of words[:j]
+    best[0] = (0.0, -1)
+    longest = 2 * rules.max_chars  # no cue holds more characters than two full lines
+    for j in range(1, n + 1):
+        for i in range(j - 1, -1, -1):
+            if best[i] is None:
+                continue
+            if _width([Token(w) for w in words[i:j]]) > longest:
+                break
+            seconds = onsets[j] - onsets[i]
+            single = j - i == 1
+            if seconds > rules.max_seconds and not single:
+                continue
+            if layout((part(i, j),), rules) is None and not single:
+                continue
+            cost = best[i][0] + 3.0  # every cue costs: as few cues as the rules allow
+            if i > 0:
+                cost += _split_cost(words[i - 1], words[i])
+            if seconds < rules.min_seconds and not (i == 0 and j == n):
+                cost += 20.0  # a split that leaves a too-short piece, only when nothing else fits
+            if best[j] is None or cost < best[j][0]:
+                best[j] = (cost, i)
+    bounds, j = [], n
+    while j > 0:
+        i = best[j][1]
+        bounds.append((i, j))
+        j = i
+    bounds.reverse()
+    return [Cue(onsets[i] if i else start, onsets[j] if j < n else end, (part(i, j),)) for i, j in bounds]
+
+
+# --------------------------------------------------------------------------------------------------
+# The play's cues
+
+
+def cues(timeline: Timeline, rules: Rules = RULES) -> list[Cue]:
+    """Every cue of the play, in order, to the rules above."""
+    out: list[Cue] = []
+    previous: str | None = None
+    for pl in timeline.lines:
+        speaker = pl.line.speaker
+        out += line_cues(pl, speaker != previous and speaker != NARRATOR, rules)
+        previous = speaker
+    out = _keep_gaps(out, rules)
+    return _lengthen_short(out, rules)
+
+
+def _keep_gaps(cs: list[Cue], rules: Rules) -> list[Cue]:
+    fixed = []
+    for k, cue in enumerate(cs):
+        end = min(cue.end, cue.start + rules.max_seconds)
+        if k + 1 < len(cs):
+            end = min(end, cs[k + 1].start - rules.min_gap)
+        fixed.append(replace(cue, end=max(end, cue.start + 0.001)))
+    return fixed
+
+
+def _room(cs: list[Cue], k: int, rules: Rules) -> float:
+    """The latest end cue k may have: the gap before the next cue, and the longest duration."""
+    limit = cs[k].start + rules.max_seconds
+    if k + 1 < len(cs):
+        limit = min(limit, cs[k + 1].start - rules.min_gap)
+    return limit
+
+
+def _stamped(tokens: tuple[Token, ...], start: float) -> tuple[Token, ...]:
+    """Tokens that begin a cue and now follow others in a merged one: the first is stamped with the
+    time its cue began (a take's start or the backend's word time: when it is heard)."""
+    return tuple(replace(t, time=start) if k == 0 and t.time is None else t for k, t in enumerate(tokens))
+
+
+def _joined(a: tuple[Part, ...], b: Part, b_start: float) -> tuple[Part, ...] | None:
+    """The parts of a cue made of a's parts and then b: one part when the speaker continues, two (a
+    dual-speaker cue, both labelled) when it changes; None for a third speaker."""
+    later = _stamped(b.tokens, b_start)
+    if len(a) == 1 and a[0].speaker == b.speaker:
+        return (Part(b.speaker, a[0].tokens + later, a[0].labelled),)
+    if len(a) == 1:
+        return (replace(a[0], labelled=True), Part(b.speaker, later, True))
+    return None
+
+
+def _fits(parts: tuple[Part, ...] | None, start: float, end: float, rules: Rules) -> bool:
+    return parts is not None and end - start <= rules.max_seconds and layout(parts, rules) is not None
+
+
+def _merged(a: Cue, b: Cue, rules: Rules) -> Cue | None:
+    """a and b as one cue, if the result obeys the rules."""
+    if len(b.parts) != 1:
+        return None
+    parts = _joined(a.parts, b.parts[0], b.start)
+    return Cue(a.start, b.end, parts) if _fits(parts, a.start, b.end, rules) else None
+
+
+def _share_forward(a: Cue, b: Cue, rules: Rules) -> list[Cue] | None:
+    """A short cue a and the first words of the next cue b as one cue (dual-speaker when b's speaker is
+    another), the rest of b after it, when b is too long to join whole: the most of b's words that fit."""
+    if len(a.parts) != 1 or len(b.parts) != 1:
+        return None
+    tokens = b.parts[0].tokens
+    for m in range(len(tokens) - 1, 0, -1):
+        rest_start = tokens[m].at
+        head = replace(b.parts[0], tokens=tokens[:m])
+        parts = _joined(a.parts, head, b.start)
+        end = rest_start - rules.min_gap
+        if end - a.start < rules.min_seconds or b.end - rest_start < rules.min_seconds:
+            continue
+        rest = Cue(rest_start, b.end, (Part(head.speaker, tokens[m:], False),))
+        if _fits(parts, a.start, end, rules) and layout(rest.parts, rules) is not None:
+            return [Cue(a.start, end, parts), rest]
+    return None
+
+
+def _share_back(p: Cue, a: Cue, room: float, rules: Rules) -> list[Cue] | None:
+    """The last words of the previous cue p and a short cue a as one cue (dual-speaker when p's speaker
+    is another), the rest of p before it: the fewest of p's words that make a long enough cue."""
+    if len(p.parts) != 1 or len(a.parts) != 1:
+        return None
+    tokens = p.parts[0].tokens
+    for m in range(len(tokens) - 1, 0, -1):
+        tail_start = tokens[m].at
+        head = Cue(p.start, tail_start - rules.min_gap, (replace(p.parts[0], tokens=tokens[:m]),))
+        tail = Part(p.parts[0].speaker, tokens[m:], p.parts[0].speaker != a.parts[0].speaker)
+        parts = _joined((tail,), a.parts[0], a.start)
+        end = max(a.end, min(tail_start + rules.min_seconds, room))
+        if head.end - head.start < rules.min_seconds or end - tail_start < rules.min_seconds:
+            continue
+        if _fits(parts, tail_start, end, rules) and layout(head.parts, rules) is not None:
+            return [head, Cue(tail_start, end, parts)]
+    return None
+
+
+def _lengthen_short(cs: list[Cue], rules: Rules) -> list[Cue]:
+    cs = list(cs)
+    k = 0
+    while k < len(cs):
+        cue = cs[k]
+        if cue.end - cue.start >= rules.min_seconds - 1e-9:
+            k += 1
+            continue
+        end = min(cue.start + rules.min_seconds, _room(cs, k, rules))
+        cs[k] = cue = replace(cue, end=max(cue.end, end))
+        if cue.end - cue.start >= rules.min_seconds - 1e-9:
+            k += 1
+            continue
+        if k + 1 < len(cs):
+            merged = _merged(cue, cs[k + 1], rules)
+            if merged is not None:
+                cs[k: k + 2] = [merged]
+                continue  # look at the merged cue again: it may still be short
+        if k > 0:
+            merged = _merged(cs[k - 1], cue, rules)
+            if merged is not None:
+                cs[k - 1: k + 1] = [merged]
+                k -= 1
+                continue
+        if k + 1 < len(cs):
+            shared = _share_forward(cue, cs[k + 1], rules)
+            if shared is not None:
+                cs[k: k + 2] = shared
+                k += 1
+                continue
+        if k > 0:
+            shared = _share_back(cs[k - 1], cue, _room(cs, k, rules), rules)
+            if shared is not None:
+                cs[k - 1: k + 1] = shared
+                k += 1
+                continue
+        k += 1  # nothing allowed: the cue keeps its (short) time rather than overlap or break a rule
+    return cs
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing
+
+
+def _stamp(seconds: float, sep: str) -> str:
+    ms = max(0, int(round(seconds * 1000)))
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def srt_text(timeline: Timeline, rules: Rules = RULES) -> str:
+    blocks = []
+    for n, cue in enumerate(cues(timeline, rules), 1):
+        blocks.append(f"{n}\n{_stamp(cue.start, ',')} --> {_stamp(cue.end, ',')}\n" + "\n".join(cue.lines) + "\n")
+    return "\n".join(blocks)
+
+
+def _vtt_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _vtt_row(row: list[Token], cue: Cue, last: list[int]) -> str:
+    """A line of a WebVTT cue, with a timestamp tag before each word the backend timed. Tags only go
+    where WebVTT allows them: after the cue's start, before its end, each later than the one before
+    (`last` holds the latest, in milliseconds)."""
+    start_ms, end_ms = round(cue.start * 1000), round(cue.end * 1000)
+    out = []
+    for token in row:
+        text = _vtt_escape(token.text)
+        if token.time is not None:
+            ms = round(token.time * 1000)
+            if max(start_ms, last[0]) < ms < end_ms:
+                text = f"<{_stamp(ms / 1000, '.')}>{text}"
+                last[0] = ms
+        out.append(text)
+    return " ".join(out)
+
+
+def vtt_text(timeline: Timeline, rules: Rules = RULES) -> str:
+    out = ["WEBVTT", ""]
+    for n, cue in enumerate(cues(timeline, rules), 1):
+        rows = cue.rows
+        last = [0]
+        if len(cue.parts) == 1:
+            body = "\n".join(_vtt_row(row, cue, last) for row in rows)
+            text = f"<v {_vtt_escape(cue.parts[0].speaker)}>{body}</v>"
+        else:
+            text = "\n".join(f"<v {_vtt_escape(p.speaker)}>{_vtt_row(row, cue, last)}</v>" for p, row in zip(cue.parts, rows))
+        out += [str(n), f"{_stamp(cue.start, '.')} --> {_stamp(cue.end, '.')}", text, ""]
+    return "\n".join(out)
+
+
+def write_srt(path: str | Path, timeline: Timeline) -> None:
+    with atomic_open(path, "w") as fh:
+        fh.write(srt_text(timeline))
+
+
+def write_vtt(path: str | Path, timeline: Timeline) -> None:
+    with atomic_open(path, "w") as fh:
+        fh.write(vtt_text(timeline))
