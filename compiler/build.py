@@ -52,6 +52,7 @@ class BuildResult:
     seconds: float
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage: parse, plan, render, stitch, master, write
     fresh_clips: list[Clip] = field(default_factory=list)  # the clips this build rendered (not from the cache)
+    cluster: object | None = None  # compiler.cluster.ClusterReport: the workers and their clips, on a Ray cluster
 
 
 def _settings_from(cls, table: dict, settings: Settings, table_name: str):
@@ -152,7 +153,9 @@ def build(
     on_clip: Callable[[Clip, bool], None] | None = None,
     before_publish: Callable[[Prepared], None] | None = None,
     frozen: bool = False,
+    cluster: str | None = None,
 ) -> BuildResult:
+    """`cluster`: a Ray address; the render stage then runs there (compiler/cluster.py)."""
     from compiler import emit, estimate, master, render, stitch
 
     started = time.perf_counter()
@@ -195,7 +198,8 @@ def build(
         return _unchanged_build(prepared, unchanged, cache, before_publish, frozen, on_clip, started)
     build_record.forget(cache_root, out_dir, stem)
     try:
-        result = render.render_plan(clips, prepared.backend_name, prepared.backend_options, cache, jobs, clip_ready)
+        result = render.render_plan(clips, prepared.backend_name, prepared.backend_options, cache, jobs, clip_ready,
+                                    cluster)
     except OSError as exc:  # a full disk or a read-only cache
         raise CompileError(error(f"cannot write the clip cache: {exc.strerror or exc}", Span.point(str(cache_root), 1, 1))) from None
     # What each voice took to say its lines: `dramac plan` times plays by it (compiler/estimate.py).
@@ -239,7 +243,7 @@ def build(
     stages = {**prepared.stages, "render": rendered_at - started, "stitch": stitched_at - rendered_at,
               "master": mixed_at - stitched_at, "write": finished - mixed_at}
     return BuildResult(prepared, outputs, timeline.duration, report, result.rendered, result.cached, finished - started, stages,
-                       fresh)
+                       fresh, result.cluster)
 
 
 def _unchanged_build(prepared: Prepared, recorded: build_record.Recorded, cache, before_publish, frozen: bool,

@@ -53,10 +53,14 @@ class ClusterUnavailable(RuntimeError):
 
 def require_ray():
     """The ray module, or ClusterUnavailable saying how to install it."""
+    if "RAY_AUTH_MODE" not in os.environ and (os.environ.get("RAY_AUTH_TOKEN") or (Path.home() / ".ray" / "auth_token").is_file()):
+        # A cluster started by `ray start` (Ray 2.5x) asks for the token saved there; Ray's client sends
+        # it by itself for address="auto" but not for host:port. Ray reads this when it is imported.
+        os.environ["RAY_AUTH_MODE"] = "token"
     try:
         import ray
     except ImportError:
-        raise ClusterUnavailable("--cluster needs Ray, which is not installed here: "
+        raise ClusterUnavailable("rendering on a cluster needs Ray, which is not installed here: "
                                  "pip install 'dramac[cluster]' (on the driver and on every node)") from None
     return ray
 
@@ -72,7 +76,10 @@ def connect(address: str):
         if address == "local":
             ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         else:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+            # The workers run the driver's own dramac (shipped by Ray, cached per version on each node), so a
+            # node with another version installed cannot put different audio under the same cache key.
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING,
+                     runtime_env={"py_modules": [str(Path(__file__).resolve().parent)]})
     except (ConnectionError, RuntimeError, ValueError, OSError) as exc:
         hint = "start one with `ray start --head` (docs/cluster.md)" if address == "auto" else "check the address"
         raise ClusterUnavailable(f"cannot join the Ray cluster at '{address}': {_first_line(exc)}; {hint}") from None

@@ -1,6 +1,7 @@
 """Project settings: `dramac.toml` at the project root, overlaid by a script's front matter.
 
     [build]    backend = "embedded", format = "wav,flac", jobs = 2   (defaults for `dramac build`)
+    [render]   cluster = "auto"   (render on a Ray cluster: docs/cluster.md)
     [cast.NAME] voice = "palette-name", pitch = 180, tempo = 1.1 …; [cast.NAME.<backend>] for one backend;
                 gender = "female" | "male" | "neutral" guides automatic casting (docs/lock.md)
     [narrator] enabled = true, voice = "…"
@@ -31,8 +32,9 @@ from compiler.source import read_regular_file
 MAX_SETTINGS_BYTES = 1024 * 1024
 
 BACKEND_TABLES = {"embedded", "dia2"}  # options passed to that backend's constructor
-KNOWN_TABLES = {"project", "build", "cast", "narrator", "lexicon", "stitch", "master"} | BACKEND_TABLES
+KNOWN_TABLES = {"project", "build", "render", "cast", "narrator", "lexicon", "stitch", "master"} | BACKEND_TABLES
 BUILD_KEYS = {"backend": str, "format": str, "jobs": int}
+RENDER_KEYS = {"cluster": str}
 
 
 class Who(Enum):
@@ -59,6 +61,7 @@ SETTINGS: dict[tuple[str, str], Rule] = {
     ("build", "format"): Rule(Who.SCRIPT, "--format"),
     ("build", "backend"): Rule(Who.MACHINE, "--backend"),
     ("build", "jobs"): Rule(Who.MACHINE, "--jobs"),
+    ("render", "cluster"): Rule(Who.MACHINE, "--cluster"),
     ("cast", "*"): Rule(Who.SCRIPT),  # every key of [cast.NAME]: voice, pitch, tempo, formant, gender, reference…
     ("narrator", "*"): Rule(Who.SCRIPT, "--narrator"),
     ("lexicon", "*"): Rule(Who.SCRIPT),
@@ -90,6 +93,7 @@ class Settings:
     path: str | None = None  # the dramac.toml read, if any
     text: str = ""  # its text
     build: dict = field(default_factory=dict)
+    render: dict = field(default_factory=dict)
     cast: dict[str, dict] = field(default_factory=dict)
     narrator: dict = field(default_factory=dict)
     lexicon: dict[str, str] = field(default_factory=dict)
@@ -202,7 +206,7 @@ def usable_cores() -> int:
 
 
 def _merge(settings: Settings, data: dict) -> None:
-    for table in ("build", "narrator", "lexicon", "stitch", "master"):
+    for table in ("build", "render", "narrator", "lexicon", "stitch", "master"):
         if table not in data:
             continue
         value = data[table]
@@ -237,6 +241,12 @@ def _check(settings: Settings) -> None:
             raise CompileError(error(f"unknown setting '{key}' in [build]", settings.span_of_key(key), f"known: {', '.join(BUILD_KEYS)}"))
         if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0):
             raise CompileError(error(f"[build] {key} must be {'a whole number >= 0' if kind is int else 'a string'}, not {value!r}",
+                                     settings.span_of_key(key)))
+    for key, value in settings.render.items():
+        if key not in RENDER_KEYS:
+            raise CompileError(error(f"unknown setting '{key}' in [render]", settings.span_of_key(key), f"known: {', '.join(RENDER_KEYS)}"))
+        if not isinstance(value, str) or not value.strip():
+            raise CompileError(error(f"[render] {key} must be a Ray address (\"auto\", \"local\" or host:port), not {value!r}",
                                      settings.span_of_key(key)))
     enabled = settings.narrator.get("enabled")
     if enabled is not None and not isinstance(enabled, bool):
