@@ -217,12 +217,16 @@ class Pool:
 _pool: Pool | None = None
 
 
-def close() -> None:
-    """End the kept actors, and the Ray connection this process opened (the end of `dramac build`)."""
+def close_pool() -> None:
     global _pool
     if _pool is not None:
         _pool.close()
         _pool = None
+
+
+def close() -> None:
+    """End the kept actors, and the Ray connection this process opened (the end of `dramac build`)."""
+    close_pool()
     if _started_here:
         _started_here.clear()
         import ray
@@ -273,6 +277,16 @@ def render(misses: list[Clip], name: str, options: dict, backend, address: str, 
                                  f"({asked}); add such a node, or change the backend's device")
     size = max(1, min(jobs if jobs > 0 else room, room, len(misses)))
     pool = worker_pool(ray, name, options, resources, size)
+    try:
+        return _render_with(pool, misses, options, address, finish, backend)
+    except BaseException:
+        # Ctrl-C or a failed build: the clips still queued on the workers are dropped with them, and the
+        # next build starts clean; every clip already finished is in the cache.
+        close_pool()
+        raise
+
+
+def _render_with(pool: Pool, misses: list[Clip], options: dict, address: str, finish, backend) -> ClusterReport:
     report = ClusterReport(address)
     voices = list(getattr(backend, "voices_to_prepare", lambda clips: [])(misses))
     failed_voices = _prepare_voices(pool, voices, options, report)

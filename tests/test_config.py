@@ -111,6 +111,7 @@ def test_build_settings_are_defaults_for_the_command_line(tmp_path):
         ("---\ndia2:\n  cfg_scale: 3\n  repo: someone/other-weights\n---\n", 4, 3, "[dia2] repo"),
         ("---\ndia2: {device: cpu}\n---\n", 2, 8, "[dia2] device"),
         ("---\nembedded: {threads: 64}\n---\n", 2, 12, "[embedded] threads"),
+        ("---\nrender: {cluster: 'evil.example:6379'}\n---\n", 2, 10, "[render] cluster"),
         ("+++\ntitle = \"Kitchen\"\n[dia2]\nuse_torch_compile = true\n+++\n", 4, 1, "[dia2] use_torch_compile"),
     ],
 )
