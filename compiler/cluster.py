@@ -174,6 +174,7 @@ class Pool:
     def __init__(self, ray, key: str, make_actor: Callable[[], object], resources: dict, slots: int = 1):
         self.ray, self.key, self.make_actor, self.resources, self.slots = ray, key, make_actor, resources, slots
         self.actors: list[_Actor] = []
+        self.in_use = 0  # how many of them this script may use (its --jobs); a series keeps the others
         self.files: dict[str, bytes] = {}  # shared voice files every actor gets before its first clip
         self.start_failures = 0
         self.last_start_error = ""
@@ -181,6 +182,11 @@ class Pool:
     def grow(self, size: int) -> None:
         while len(self.actors) < size:
             self._start()
+        self.in_use = size
+
+    @property
+    def working(self) -> list[_Actor]:
+        return self.actors[:self.in_use]  # a replacement takes the place of the dead actor at the end
 
     def _start(self) -> _Actor:
         handle = self.make_actor()
@@ -307,7 +313,7 @@ def _render_with(pool: Pool, misses: list[Clip], options: dict, address: str, fi
     report.retried += run(pool, [ready[i] for i in order], lambda actor, clip: actor.handle.render.remote(clip), done,
                           lambda clip, problem: finish(clip, None, problem))
     seen = {}
-    for actor in pool.actors:
+    for actor in pool.working:
         if actor.report is not None:
             seen[actor.report.worker] = actor.report
     report.workers = [WorkerReport(w, r.node, r.gpus, counts.get(w, 0)) for w, r in sorted(seen.items())]
@@ -350,13 +356,13 @@ def run(pool: Pool, items: list, submit: Callable, on_done: Callable, on_failed:
     idle_since = time.monotonic()
     per_actor = pool.slots * (1 + QUEUED_PER_WORKER)
     while queue or in_flight:
-        for actor in pool.actors:
+        for actor in pool.working:
             while actor.is_ready and queue and len(actor.running) < per_actor:
                 item = queue.popleft()
                 ref = submit(actor, item)
                 in_flight[ref] = (actor, item)
                 actor.running.append((ref, item))
-        waiting = {actor.ready: actor for actor in pool.actors if not actor.is_ready}
+        waiting = {actor.ready: actor for actor in pool.working if not actor.is_ready}
         refs = list(in_flight) + list(waiting)
         done, _ = ray.wait(refs, num_returns=1, timeout=1.0)
         if not done:
