@@ -251,3 +251,44 @@ def test_without_ray_cluster_is_one_clear_error(tmp_path):
     record = json.loads(run.stdout)
     assert record["exit_code"] == 1 and len(record["diagnostics"]) == 1 and record["builds"] == []
     assert not (tmp_path / "out").exists()
+
+
+# ---- Dia2: voices calibrated once, before their clips -------------------------------------------
+
+def test_dia2_voices_are_calibrated_once_on_the_cluster_and_shared_before_their_clips(cluster, tmp_path, request):
+    """The real dia2 package with a tiny random-weight checkpoint on CPU workers (tests/test_dia2_real.py)."""
+    pytest.importorskip("dia2", reason="the Dia2 tier is not installed (docs/dia2.md)")
+    pytest.importorskip("dia2.runtime.voice_clone")
+    import dia2_checkpoint
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as a worker holding one CPU runs (OMP_NUM_THREADS=1): the same arithmetic
+    request.addfinalizer(lambda: torch.set_num_threads(threads))
+    checkpoint = dia2_checkpoint.build(tmp_path / "tiny")
+
+    def options(cache: str) -> dict:
+        return {"repo": str(checkpoint), "device": "cpu", "dtype": "float32",
+                "workspace": backends.Workspace(str(tmp_path), str(tmp_path / cache))}
+
+    farm_options = options("farm-cache")
+    backend = backends.create("dia2", **farm_options)
+    assert backend.cluster_resources() == {"num_cpus": 1}
+    anna, ben = backend.palette()[:2]
+    texts = ["where were you last night", "at the house waiting for a boat", "that is not what he told me"]
+    clips = []
+    for n, text in enumerate(texts, start=1):
+        span = Span("play.fountain", n, 1, n, 20)
+        lines = (PlannedLine("ANNA", text, text, span), PlannedLine("BEN", "then he is wrong", "then he is wrong", span))
+        clips.append(Clip(0, ("ANNA", "BEN"), (anna, ben), lines, est_seconds=3.0))
+    assert [v.key for v in backend.voices_to_prepare(clips)] == [anna.key, ben.key]
+
+    farm = render_plan(clips, "dia2", farm_options, ClipCache(tmp_path / "farm-clips"), jobs=2, cluster=cluster)
+    assert farm.cluster.prepared == 2  # one calibration per voice for the whole cluster
+    assert backend.voices_to_prepare(clips) == []  # and the driver's cache holds them
+    local = render_plan(clips, "dia2", options("local-cache"), ClipCache(tmp_path / "local-clips"), jobs=1)
+    assert same_audio(farm, local)
+    for voice in (anna, ben):
+        for suffix in (".wav", ".json"):
+            name = f"voices/{voice.key}{suffix}"
+            assert (tmp_path / "farm-cache" / name).read_bytes() == (tmp_path / "local-cache" / name).read_bytes()
