@@ -240,18 +240,18 @@ def close() -> None:
         ray.shutdown()
 
 
-def worker_pool(ray, name: str, options: dict, resources: dict, size: int) -> Pool:
+def worker_pool(ray, name: str, options: dict, resources: dict, size: int, slots: int = 1) -> Pool:
     """The kept pool for this backend and options, grown to `size` actors; another one is closed first
     (a setting edited under `dramac watch` must not leave models loaded on the cluster)."""
     global _pool
-    key = f"{name}:{sorted(options.items())!r}:{sorted(resources.items())!r}"
+    key = f"{name}:{sorted(options.items())!r}:{sorted(resources.items())!r}:{slots}"
     if _pool is not None and _pool.key != key:
         _pool.close()
         _pool = None
     if _pool is None:
-        remote = ray.remote(**resources, max_restarts=0)(Worker)
+        remote = ray.remote(**resources, max_restarts=0, max_concurrency=slots)(Worker)
         target = target_of(name)
-        _pool = Pool(ray, key, lambda: remote.remote(name, target, options), resources)
+        _pool = Pool(ray, key, lambda: remote.remote(name, target, options), resources, slots)
     _pool.grow(size)
     return _pool
 
@@ -260,7 +260,7 @@ def capacity(ray, resources: dict) -> int:
     """How many actors asking for `resources` the cluster holds at once."""
     total = ray.cluster_resources()
     fits = [int(total.get(_RESOURCE_NAMES[k], 0) // v) for k, v in resources.items() if v > 0]
-    return min(fits) if fits else 1
+    return min(fits) if fits else 1 << 20  # an actor that holds nothing is bounded by nothing Ray counts
 
 
 _RESOURCE_NAMES = {"num_cpus": "CPU", "num_gpus": "GPU"}
@@ -270,10 +270,12 @@ _RESOURCE_NAMES = {"num_cpus": "CPU", "num_gpus": "GPU"}
 
 
 def render(misses: list[Clip], name: str, options: dict, backend, address: str, jobs: int,
-           finish: Callable[[Clip, object, str | None], None]) -> ClusterReport:
+           finish: Callable[[Clip, object, str | None], None], slots: int = 1) -> ClusterReport:
     """Render `misses` on the cluster at `address` with up to `jobs` workers (0: as many as its
     resources hold). `finish(clip, takes, problem)` is called on the driver once per clip as it
-    completes (problem: why it could not be rendered, takes then None)."""
+    completes (problem: why it could not be rendered, takes then None). `slots`: clips one actor
+    renders at once, in threads (benchmarks/cluster.py simulates many GPUs with few processes);
+    `jobs` then counts slots."""
     ray = connect(address)
     resources = dict(getattr(backend, "cluster_resources", lambda: {"num_cpus": 1})())
     room = capacity(ray, resources)
@@ -281,8 +283,8 @@ def render(misses: list[Clip], name: str, options: dict, backend, address: str, 
         asked = ", ".join(f"{_RESOURCE_NAMES[k]}={v:g}" for k, v in resources.items())
         raise ClusterUnavailable(f"no node of the Ray cluster at '{address}' has what a '{name}' worker needs "
                                  f"({asked}); add such a node, or change the backend's device")
-    size = max(1, min(jobs if jobs > 0 else room, room, len(misses)))
-    pool = worker_pool(ray, name, options, resources, size)
+    size = max(1, min(jobs if jobs > 0 else room * slots, room * slots, len(misses)))
+    pool = worker_pool(ray, name, options, resources, -(-size // slots), slots)
     try:
         return _render_with(pool, misses, options, address, finish, backend)
     except BaseException:
