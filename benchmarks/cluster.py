@@ -122,6 +122,7 @@ def free_port() -> int:
 def start_head(temp: Path, cpus: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
+    temp.mkdir(parents=True, exist_ok=True)
     log = temp / "head.log"
     head = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", f"--port={port}",
                              f"--num-cpus={cpus}", "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats",
@@ -145,7 +146,7 @@ def stop_head(head: subprocess.Popen) -> None:
 
 def timed_build(script: Path, out: Path, *flags) -> float:
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
-    cache = out / "cache"
+    cache = out.with_name(f"{out.name}-cache")
     started = time.perf_counter()
     run = subprocess.run([sys.executable, "-m", "compiler", "build", str(script), "-o", str(out), "--cache-dir", str(cache),
                           *flags], capture_output=True, text=True, env=env)
@@ -156,12 +157,14 @@ def timed_build(script: Path, out: Path, *flags) -> float:
 
 
 def part_a(workers: int, repeats: int) -> None:
-    script = ROOT / "examples" / "lighthouse" / "lighthouse.md"
+    example = ROOT / "examples" / "lighthouse"
     with tempfile.TemporaryDirectory(prefix="dramac-bench-") as tmp:
         tmp = Path(tmp)
+        shutil.copytree(example, tmp / "lighthouse", ignore=shutil.ignore_patterns(".dramac-cache"))
+        script = tmp / "lighthouse" / "lighthouse.md"
         head, address = start_head(tmp / "ray", workers)
         try:
-            print(f"(a) cold build of {script.relative_to(ROOT)} with {workers} workers, best of {repeats} "
+            print(f"(a) cold build of {(example / script.name).relative_to(ROOT)} with {workers} workers, best of {repeats} "
                   f"(each into an empty cache):")
             first = timed_build(script, tmp / "warm", "-j", str(workers), "--cluster", address)  # the cluster's first job
             pool, farm = [], []
