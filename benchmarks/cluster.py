@@ -30,7 +30,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import random
 import shutil
@@ -49,7 +48,7 @@ import numpy as np  # noqa: E402
 
 from compiler import backends, cluster  # noqa: E402
 from compiler.backends import Capabilities  # noqa: E402
-from compiler.render import ClipCache, Takes, quantize  # noqa: E402
+from compiler.render import ClipCache, Takes  # noqa: E402
 
 STEPS_PER_SECOND = 41.5  # Dia2-2B on an RTX 4090, upstream PR #4 (docs/dia2.md)
 FRAME_RATE = 12.5
@@ -97,8 +96,6 @@ def example_clip_lengths() -> list:
 def clip_set(examples: list, count: int, seed: int) -> list:
     """`count` distinct clips whose lengths are drawn from the example plans' clips."""
     import dataclasses
-
-    from compiler.plan_types import PlannedLine
 
     rng = random.Random(seed)
     out = []

@@ -334,7 +334,10 @@ def render_plan(
     if cluster and misses:
         from compiler import cluster as engine
 
-        farm = engine.render(misses, backend_name, backend_options, backend, cluster, cluster_jobs, finish)
+        try:
+            farm = engine.render(misses, backend_name, backend_options, backend, cluster, cluster_jobs, finish)
+        except BackendUnavailable as exc:  # the runtime is missing on the workers: one error for the build
+            raise CompileError(error(str(exc), _span_of(misses[0]))) from None
     elif workers <= 1:
         for clip in misses:
             result, problem = None, None

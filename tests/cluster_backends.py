@@ -13,6 +13,7 @@ import signal
 import time
 from pathlib import Path
 
+from compiler.backends import BackendUnavailable
 from compiler.backends.embedded import EmbeddedBackend
 
 
@@ -20,13 +21,15 @@ class DyingBackend(EmbeddedBackend):
     """`kill_line`: the worker dies when it starts the clip whose first line is at this line number;
     with `once_marker` only the first time (the marker file records it across processes), else
     every time. `delay`: seconds spent on each clip before rendering it, so workers are busy when
-    a test kills one from outside."""
+    a test kills one from outside. `missing`: every render fails as a node without the runtime does."""
 
-    def __init__(self, kill_line: int = 0, once_marker: str = "", delay: float = 0.0, **options):
+    def __init__(self, kill_line: int = 0, once_marker: str = "", delay: float = 0.0, missing: bool = False, **options):
         super().__init__(**options)
-        self.kill_line, self.once_marker, self.delay = kill_line, once_marker, delay
+        self.kill_line, self.once_marker, self.delay, self.missing = kill_line, once_marker, delay, missing
 
     def render(self, clip):
+        if self.missing:  # as a node without the backend's runtime installed answers
+            raise BackendUnavailable("the voice runtime is not installed on this node: pip install dramac")
         time.sleep(self.delay)
         if clip.lines and clip.lines[0].span.line == self.kill_line and self._may_die():
             os.kill(os.getpid(), signal.SIGKILL)

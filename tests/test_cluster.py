@@ -176,6 +176,13 @@ def test_a_clip_that_always_kills_its_worker_fails_the_build_at_its_line(cluster
     assert again.rendered == 0 and again.cached == len(CLIPS) - 1
 
 
+def test_a_backend_missing_on_the_workers_is_one_error_for_the_build(cluster, tmp_path):
+    with pytest.raises(CompileError) as info:
+        render_plan(CLIPS, "dying", {"missing": True}, ClipCache(tmp_path / "c"), jobs=2, cluster=cluster)
+    (diag,) = info.value.diagnostics
+    assert "not installed on this node" in diag.message and diag.span.file == "play.fountain"
+
+
 def test_an_interrupted_driver_resumes_from_the_cache(cluster, local_build, tmp_path):
     cache = ClipCache(tmp_path / "c")
     fresh = []
