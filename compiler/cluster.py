@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -45,6 +46,9 @@ PLACEMENT_TIMEOUT = 300.0
 # by name in _is_device_fault (torch is never imported here).
 _DEATH_NAMES = ("RayActorError", "WorkerCrashedError", "OutOfMemoryError", "NodeDiedError", "ObjectLostError",
                 "OwnerDiedError", "ActorDiedError", "ActorUnavailableError", "LocalRayletDiedError")
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class ClusterUnavailable(RuntimeError):
@@ -474,5 +478,6 @@ def _death(exc: BaseException) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = _ANSI.sub("", str(exc))  # Ray colours its messages for a terminal; a diagnostic is plain text
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[0][:300] if lines else type(exc).__name__
