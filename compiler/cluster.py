@@ -86,7 +86,7 @@ def connect(address: str):
                      runtime_env={"py_modules": [str(Path(__file__).resolve().parent)]})
     except (ConnectionError, RuntimeError, ValueError, OSError) as exc:
         hint = "start one with `ray start --head` (docs/cluster.md)" if address == "auto" else "check the address"
-        raise ClusterUnavailable(f"cannot join the Ray cluster at '{address}': {_first_line(exc)}; {hint}") from None
+        raise ClusterUnavailable(f"cannot join the Ray cluster at '{address}': {_first_line(exc).rstrip('.')}; {hint}") from None
     _started_here.append(True)
     return ray
 
