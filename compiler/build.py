@@ -52,6 +52,7 @@ class BuildResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)  # warnings about the outputs (M4B with no AAC encoder)
     encoders: dict[str, str] = field(default_factory=dict)  # audio output path -> the encoder that wrote it
     segments: dict | None = None  # {"total", "mixed", "limited"}: the mix work done (compiler/master_segments.py)
+    cluster: object | None = None  # compiler.cluster.ClusterReport: the workers and their clips, on a Ray cluster
 
 
 def _typed(cls, table: str, settings: Settings):
@@ -128,7 +129,9 @@ def build(
     on_clip: Callable[[Clip, bool], None] | None = None,
     before_publish: Callable[[Prepared], None] | None = None,
     frozen: bool = False,
+    cluster: str | None = None,
 ) -> BuildResult:
+    """`cluster`: a Ray address; the render stage then runs there (compiler/cluster.py)."""
     from compiler import emit, render, stitch, subtitles
 
     started = time.perf_counter()
@@ -181,7 +184,7 @@ def build(
     for lazy in (True, False):
         try:
             mixed = _render_and_master(prepared, cache, MixCache(cache_root, record), sounds, sound_lengths, jobs,
-                                       clip_ready, lazy)
+                                       clip_ready, lazy, cluster)
             result, timeline, mixer, report, audio, rendered_at, stitched_at = mixed
             if before_publish is not None:  # `watch`: may refuse outputs of a script that changed meanwhile
                 before_publish(prepared)
@@ -228,11 +231,11 @@ def build(
               "master": mixed_at - stitched_at, "write": finished - mixed_at}
     work = {"total": len(mixer.segments), "mixed": mixer.computed, "limited": mixer.limited_computed}
     return BuildResult(prepared, outputs, timeline.duration, report, result.rendered, result.cached, finished - started, stages,
-                       fresh, audio_failures, encoders, work)
+                       fresh, audio_failures, encoders, work, result.cluster)
 
 
 def _render_and_master(prepared: Prepared, cache, mix_cache, sounds: dict, sound_lengths: dict, jobs: int, clip_ready,
-                       lazy: bool):
+                       lazy: bool, cluster: str | None = None):
     """Render (or find) every clip, place the takes and master the play. `lazy`: a clip whose cache
     entry is unchanged since the last build verified it is read only if a segment must be mixed
     anew; render.TakesChanged if one turns out not to be what it was."""
@@ -242,7 +245,7 @@ def _render_and_master(prepared: Prepared, cache, mix_cache, sounds: dict, sound
     _import_meters_meanwhile()
     try:
         result = render.render_plan(plan.clips, prepared.backend_name, prepared.backend_options, cache, jobs, clip_ready,
-                                    known=mix_cache.known_takes() if lazy else None)
+                                    known=mix_cache.known_takes() if lazy else None, cluster=cluster)
     except OSError as exc:  # a full disk or a read-only cache
         raise CompileError(error(f"cannot write the clip cache: {exc.strerror or exc}",
                                  Span.point(str(cache.directory), 1, 1))) from None

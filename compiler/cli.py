@@ -16,6 +16,7 @@ from typing import List, Optional
 
 import typer
 
+from compiler.cluster import ClusterUnavailable, require_ray  # Ray itself is imported only for a cluster build
 from compiler.diagnostics import CompileError, Diagnostic, Span
 from compiler.report import LiteralConsole, describe_failure, dump_json, print_diagnostics, styled, summary_line, visible
 
@@ -365,7 +366,8 @@ def _build_one(file: Path, out_dir: Path, backend, formats: Optional[str], jobs:
 
 
 def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], jobs: int, narrator, cache_dir,
-                   show_progress: bool, before_publish, entry, frozen: bool = False, said: Optional[set] = None):
+                   show_progress: bool, before_publish, entry, frozen: bool = False, said: Optional[set] = None,
+                   cluster: Optional[str] = None):
     """Prepare and build one script; flags win over the project's [build] settings, which win over
     defaults. Warnings are printed and kept in `entry` (a compiler.record.ScriptRecord) with the
     result; a failure raises CompileError."""
@@ -384,9 +386,15 @@ def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], j
         formats = _check_formats(formats or defaults.get("format", "wav"))
     except ValueError as exc:
         raise CompileError(error(str(exc), prepared.settings.span_at("build", "format"))) from None
-    jobs = _worker_count(jobs, prepared.settings, entry)
+    address = cluster or prepared.settings.render.get("cluster") or None
+    # On a cluster a worker is a GPU or a core of some node: this machine's cores do not bound them.
+    jobs = (jobs or defaults.get("jobs", 0)) if address else _worker_count(jobs, prepared.settings, entry)
     with _progress(file, show_progress) as (on_start, on_clip):
-        result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip, before_publish, frozen)
+        try:
+            result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip, before_publish, frozen, address)
+        except ClusterUnavailable as exc:
+            where = Span.point(COMMAND_LINE, 0, 0) if cluster else prepared.settings.span_at("render", "cluster")
+            raise CompileError(error(str(exc), where)) from None
     if result.diagnostics:  # warnings about the outputs (an M4B that could not be encoded)
         _report(result.diagnostics)
         entry.add(result.diagnostics)
@@ -454,6 +462,8 @@ def build(files: List[Path] = typer.Argument(..., help="Script files; a series (
           cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Clip cache (default: <project>/.dramac-cache)"),
           frozen: bool = typer.Option(False, "--frozen", help="Fail, before rendering, if any clip would be rendered or "
                                       "dramac.lock would change; download nothing (docs/lock.md)"),
+          cluster: Optional[str] = typer.Option(None, "--cluster", help="Render on a Ray cluster: auto (the one `ray start` "
+                                                "made), local, or its address host:port (docs/cluster.md)"),
           json: bool = typer.Option(False, "--json", help="One JSON record of the run on stdout, also on failure (docs/ci.md)")) -> None:
     """Compile scripts to mastered audio with subtitles and a manifest.
 
@@ -466,14 +476,14 @@ def build(files: List[Path] = typer.Argument(..., help="Script files; a series (
         os.environ["HF_HUB_OFFLINE"] = "1"
     started = time.perf_counter()
     record = BuildRecord(__version__)
-    clash = _output_clash(files)
+    clash = _output_clash(files) or _cluster_refused(cluster)
     if clash is not None:
         err.print(styled(("error", "bold red"), f": {clash.message}"), soft_wrap=True)
         record.diagnostics.append(clash)
     try:
         for f in files if clash is None else []:
             entry = record.script(str(f))
-            _build_into(entry, f, output, backend, format, jobs, narrator, cache_dir, not json, frozen)
+            _build_into(entry, f, output, backend, format, jobs, narrator, cache_dir, not json, frozen, cluster)
     finally:
         render.close_pools()
     if json:
@@ -484,11 +494,11 @@ def build(files: List[Path] = typer.Argument(..., help="Script files; a series (
 
 
 def _build_into(entry, f: Path, output: Path, backend, format, jobs, narrator, cache_dir, for_people: bool,
-                frozen: bool = False) -> None:
+                frozen: bool = False, cluster: Optional[str] = None) -> None:
     """Build one script of a run into its record; a failure is reported and recorded, and the run goes on."""
     started = time.perf_counter()
     try:
-        r = _render_script(f, output, backend, format, jobs, narrator, cache_dir, for_people, None, entry, frozen)
+        r = _render_script(f, output, backend, format, jobs, narrator, cache_dir, for_people, None, entry, frozen, cluster)
     except CompileError as exc:
         entry.seconds["total"] = time.perf_counter() - started
         _report(exc.diagnostics)
@@ -511,6 +521,21 @@ def _build_into(entry, f: Path, output: Path, backend, format, jobs, narrator, c
         out.print(styled(("built", "bold green"), f" {r.outputs[0]}  {int(m)}:{s:04.1f}  {r.loudness.output_lufs:.1f} LUFS  "
                          f"peak {r.loudness.true_peak_db:.1f} dBTP  {r.rendered} rendered, {r.cached} cached  in {r.seconds:.1f}s"),
                   soft_wrap=True)
+
+
+def _cluster_refused(address: Optional[str]):
+    """--cluster without Ray installed: one error Diagnostic for the run (before any script), else None."""
+    if address is None:
+        return None
+    from compiler.diagnostics import error
+
+    if not address.strip():
+        return error("--cluster needs a Ray address: auto, local or host:port", Span.point(COMMAND_LINE, 0, 0))
+    try:
+        require_ray()
+    except ClusterUnavailable as exc:
+        return error(str(exc), Span.point(COMMAND_LINE, 0, 0))
+    return None
 
 
 def _print_series(record) -> None:

@@ -1,6 +1,7 @@
 """Project settings: `dramac.toml` at the project root, overlaid by a script's front matter.
 
     [build]    backend = "embedded", format = "wav,flac", jobs = 2   (defaults for `dramac build`)
+    [render]   cluster = "auto"   (render on a Ray cluster: docs/cluster.md)
     [cast.NAME] voice = "palette-name", pitch = 180, tempo = 1.1 …; [cast.NAME.<backend>] for one backend;
                 gender = "female" | "male" | "neutral" guides automatic casting (docs/lock.md)
     [narrator] enabled = true, voice = "…"
@@ -34,7 +35,7 @@ from compiler.source import read_regular_file
 # dramac.toml holds settings and cast tables: a few KiB. Anything near this is not a settings file.
 MAX_SETTINGS_BYTES = 1024 * 1024
 
-CORE_TABLES = ("project", "build", "cast", "narrator", "lexicon", "stitch", "master")
+CORE_TABLES = ("project", "build", "render", "cast", "narrator", "lexicon", "stitch", "master")
 __all__ = ["Settings", "Who", "known_tables", "load_settings", "usable_cores"]
 
 
@@ -55,6 +56,7 @@ class Settings:
     path: str | None = None  # the dramac.toml read, if any
     text: str = ""  # its text
     build: dict = field(default_factory=dict)
+    render: dict = field(default_factory=dict)
     cast: dict[str, dict] = field(default_factory=dict)
     narrator: dict = field(default_factory=dict)
     lexicon: dict[str, str] = field(default_factory=dict)
@@ -247,7 +249,7 @@ def usable_cores() -> int:
 
 def _merge(settings: Settings, data: dict) -> None:
     """Checked tables into `settings`: a later file's keys replace an earlier one's."""
-    for table in ("build", "narrator", "lexicon", "stitch", "master"):
+    for table in ("build", "render", "narrator", "lexicon", "stitch", "master"):
         if isinstance(data.get(table), dict):
             getattr(settings, table).update(data[table])
     for table in schema.backend_names():

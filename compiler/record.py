@@ -71,7 +71,7 @@ class ScriptRecord:
         data = {"file": self.file, "ok": self.ok, "internal_error": self.internal_error,
                 "diagnostics": [diagnostic_json(d) for d in self.diagnostics], "backend": self.backend,
                 "outputs": [], "duration": None, "integrated_lufs": None, "true_peak_db": None, "gain_db": None,
-                "clips_rendered": None, "clips_cached": None, "segments": None,
+                "clips_rendered": None, "clips_cached": None, "segments": None, "cluster": None,
                 "seconds": {stage: round(value, 3) for stage, value in self.seconds.items()}}
         result = self.result
         if result is None:
@@ -87,8 +87,17 @@ class ScriptRecord:
             clips_rendered=result.rendered,
             clips_cached=result.cached,
             segments=result.segments,
+            cluster=_cluster_json(getattr(result, "cluster", None)),
         )
         return data
+
+
+def _cluster_json(report) -> dict | None:
+    """compiler.cluster.ClusterReport as the record shows it: the workers and the clips each rendered."""
+    if report is None:
+        return None
+    return {"address": report.address, "retried": report.retried, "prepared": report.prepared,
+            "workers": [{"worker": w.worker, "node": w.node, "gpus": list(w.gpus), "clips": w.clips} for w in report.workers]}
 
 
 @dataclass

@@ -23,6 +23,7 @@ import os
 import re
 import stat
 import struct
+import sys
 import time
 import zipfile
 from collections.abc import Mapping
@@ -164,6 +165,7 @@ class RenderResult:
     rendered: int  # distinct clips the backend rendered in this run
     cached: int  # distinct clips read from the cache (rendered + cached = distinct clips)
     seconds: float  # wall time of the whole stage
+    cluster: object | None = None  # compiler.cluster.ClusterReport when rendered on a Ray cluster
 
 
 def quantize(takes: list[np.ndarray]) -> list[np.ndarray]:
@@ -391,6 +393,7 @@ def render_plan(
     jobs: int,
     on_clip: Callable[[Clip, bool], None] | None = None,
     known: Mapping[str, Known] | None = None,
+    cluster: str | None = None,
 ) -> RenderResult:
     """Takes for every clip, from the cache or rendered by up to `jobs` worker processes (jobs ≤ 0:
     one per CPU; 1, or only a few misses: in this process). Workers are spawned, so a script that
@@ -400,12 +403,17 @@ def render_plan(
     as it becomes ready. `known` (cache key → Known, from the last build: compiler.mix_cache) lets
     an entry whose file is unchanged go unread until its takes are used. A clip the backend fails on is reported as a CompileError at its first
     line, after all other clips were finished and cached.
+
+    `cluster`: a Ray address ("auto", "local", host:port): the misses are rendered there by up to
+    `jobs` workers (0: all the cluster holds) instead of here (compiler/cluster.py); it raises
+    compiler.cluster.ClusterUnavailable when Ray is missing or the cluster cannot be joined.
     """
     started = time.perf_counter()
     # The process's one instance for these options: watch rebuilds and a series load the model once.
     backend = shared(backend_name, **backend_options)
     identity = backend.identity()
     rate = backend.sample_rate
+    cluster_jobs = jobs  # a farm worker is a GPU or a node's core, not one of this machine's cores
     if jobs <= 0:
         jobs = os.cpu_count() or 1
     if not backend.capabilities.parallel:
@@ -451,8 +459,16 @@ def render_plan(
         for same in by_key[clip.key]:
             _notify(on_clip, same, False)
 
+    farm = None
     workers = min(jobs, len(misses) // MIN_CLIPS_PER_WORKER)
-    if workers <= 1:
+    if cluster and misses:
+        from compiler import cluster as engine
+
+        try:
+            farm = engine.render(misses, backend_name, backend_options, backend, cluster, cluster_jobs, finish)
+        except BackendUnavailable as exc:  # the runtime is missing on the workers: one error for the build
+            raise CompileError(error(str(exc), _span_of(misses[0]))) from None
+    elif workers <= 1:
         for clip in misses:
             result, problem = None, None
             try:
@@ -473,6 +489,7 @@ def render_plan(
         rendered=len(misses),
         cached=len(by_key) - len(misses),
         seconds=time.perf_counter() - started,
+        cluster=farm,
     )
 
 
@@ -499,7 +516,10 @@ def _pool(name: str, options: dict, workers: int) -> ProcessPoolExecutor:
 
 
 def close_pools() -> None:
-    """End every kept worker pool (the end of a `dramac build`)."""
+    """End every kept worker pool (the end of a `dramac build`), on the cluster too."""
+    engine = sys.modules.get("compiler.cluster")  # imported only when a cluster was asked for
+    if engine is not None:
+        engine.close()
     while _pools:
         _, (executor, _) = _pools.popitem()
         executor.shutdown(wait=True, cancel_futures=True)

@@ -170,6 +170,9 @@ CORE: tuple[Setting, ...] = (
             help="Audio formats written, comma-separated, e.g. \"wav,flac\"."),
     Setting("build", "jobs", "integer", 0, 0, who=Who.MACHINE, flag="--jobs",
             help="Render worker processes; 0 uses every usable core (more than the cores are capped, with a warning)."),
+    Setting("render", "cluster", "string", "", who=Who.MACHINE, flag="--cluster",
+            help="Render on a Ray cluster: \"auto\" (the one this machine joined), \"local\" or host:port "
+                 "(docs/cluster.md); empty renders here. Needs `pip install 'dramac[cluster]'`."),
     Setting("narrator", "enabled", "boolean", False, flag="--narrator",
             help="A narrator voice reads action lines and scene headings. Voice settings (`voice`, …) may "
                  "follow in the same table, as in `[cast.NAME]`."),

@@ -60,6 +60,13 @@ class Backend(Protocol):
     def check(self) -> None:
         """Fail early, once, with BackendUnavailable when the runtime is missing; loads no model."""
 
+    # Optional, for the render farm (compiler/cluster.py); a backend without them needs one CPU per
+    # worker and makes nothing once per voice:
+    #   cluster_resources() -> {"num_gpus": 1} or {"num_cpus": 1}: what one worker holds on a node;
+    #   voices_to_prepare(clips) -> [Voice]: voices of `clips` whose files (Dia2: a calibrated prefix)
+    #       must be made once before the clips render, and are not made yet;
+    #   prepare_voice(voice) -> {path relative to the workspace cache folder: bytes}: make them.
+
 
 @dataclass(frozen=True)
 class Take:
@@ -95,6 +102,13 @@ _REGISTRY: dict[str, str] = {
 def register(name: str, target: str) -> None:
     """Make a backend available by name; `target` is "package.module:Class"."""
     _REGISTRY[name] = target
+
+
+def target_of(name: str) -> str:
+    """The "package.module:Class" registered for `name` (a worker process registers it too)."""
+    if name not in _REGISTRY:
+        raise BackendUnavailable(f"unknown backend '{name}'; available: {', '.join(available())}")
+    return _REGISTRY[name]
 
 
 def available() -> list[str]:

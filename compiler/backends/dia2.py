@@ -346,15 +346,10 @@ class Dia2Backend:
             self._check_reference(voice)
             return voice
         folder = self.cache_dir / "voices"
-        wav_path, meta_path = folder / f"{voice.key}.wav", folder / f"{voice.key}.json"
+        wav_path, meta_path = self._calibration_files(voice)
         line = str(voice.param("calibration") or DEFAULT_CALIBRATION)
-        if wav_path.is_file() and meta_path.is_file():
-            try:
-                meta = json.loads(meta_path.read_text())
-            except (OSError, ValueError):
-                meta = {}
-            if meta.get("transcript") == line:
-                return self._referenced(voice, wav_path, line)
+        if self._calibrated(voice):
+            return self._referenced(voice, wav_path, line)
         seed = voice_seed(voice)
         out = self._generate(f"[S1] {line}", (), seed)
         sent = spoken_words(line)
@@ -377,6 +372,42 @@ class Dia2Backend:
         _atomic_write(meta_path, lambda p: Path(p).write_text(json.dumps(meta, indent=1)))
         _atomic_write(wav_path, lambda p: _write_wav(p, wave))
         return self._referenced(voice, wav_path, line)
+
+    def _calibration_files(self, voice: Voice) -> tuple[Path, Path]:
+        folder = self.cache_dir / "voices"
+        return folder / f"{voice.key}.wav", folder / f"{voice.key}.json"
+
+    def _calibrated(self, voice: Voice) -> bool:
+        """Whether the cache holds this voice's calibration, made from its current line."""
+        wav_path, meta_path = self._calibration_files(voice)
+        if not (wav_path.is_file() and meta_path.is_file()):
+            return False
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            return False
+        return meta.get("transcript") == str(voice.param("calibration") or DEFAULT_CALIBRATION)
+
+    # ---- the render farm (compiler/cluster.py) ---------------------------------------------------
+
+    def cluster_resources(self) -> dict[str, float]:
+        """One GPU per worker on CUDA (Ray sets CUDA_VISIBLE_DEVICES, so "cuda" is that GPU); else a CPU."""
+        return {"num_gpus": 1} if self.device.startswith("cuda") else {"num_cpus": 1}
+
+    def voices_to_prepare(self, clips: list[Clip]) -> list[Voice]:
+        """Voices of `clips` without a reference whose calibration is not in the cache yet: a farm
+        calibrates each once, before the clips, instead of every worker rendering its own."""
+        found: dict[str, Voice] = {}
+        for clip in clips:
+            for voice in clip.voices:
+                if not voice.reference and voice.key not in found and not self._calibrated(voice):
+                    found[voice.key] = voice
+        return list(found.values())
+
+    def prepare_voice(self, voice: Voice) -> dict[str, bytes]:
+        """Calibrate `voice` (ensure_reference) and return its files, relative to the cache folder."""
+        self.ensure_reference(voice)
+        return {str(path.relative_to(self.cache_dir)): path.read_bytes() for path in self._calibration_files(voice)}
 
     @staticmethod
     def _referenced(voice: Voice, wav_path: Path, transcript: str) -> Voice:
