@@ -216,6 +216,54 @@ def lock_command(file: Path = typer.Argument(..., help="Script file"),
 
 
 @app.command()
+def take(file: Path = typer.Argument(..., help="Script file"),
+         line: Optional[int] = typer.Argument(None, min=1, help="Script line of the spoken line (or its cue)"),
+         new: bool = typer.Option(False, "--new", help="Render another take of the line and lock it"),
+         use: Optional[int] = typer.Option(None, "--use", min=1, help="Lock take N (one already rendered)"),
+         list_: bool = typer.Option(False, "--list", help="Show the line's takes (every line with takes, without LINE)"),
+         wav: Optional[Path] = typer.Option(None, "--wav", help="Also write the line's take to this WAV file, to listen"),
+         backend: Optional[str] = typer.Option(None, help="Backend whose takes to change"),
+         cache_dir: Optional[Path] = typer.Option(None, "--cache-dir")) -> None:
+    """Takes of one line: render another (--new), lock one (--use N), or list them (--list).
+
+    The locked take is kept in dramac.lock, so every build (and CI) renders exactly that take."""
+    from compiler import takes
+    from compiler.buildlock import held
+    from compiler.diagnostics import error
+
+    if sum((new, use is not None, list_)) != 1 or (line is None and not list_):
+        _fail(CompileError(error("give LINE and one of --new, --use N, --list (--list alone lists every line with takes)",
+                                 Span.point(COMMAND_LINE, 0, 0))))
+    prepared = _prepare(file, backend, None)
+    cache_root = Path(cache_dir).resolve() if cache_dir is not None else prepared.parsed.project.cache_dir
+    try:
+        with held(cache_root, lambda: err.print("waiting for another build of this project to finish", soft_wrap=True)):
+            if list_:
+                rows = takes.listing(prepared)
+                for planned, chosen in rows:
+                    if (chosen.count > 1) if line is None else planned is (takes.find_line(prepared.plan, line) or (None, None))[1]:
+                        out.print(f"{planned.span.file}:{planned.span.line}  {planned.speaker}: {takes._shown(planned.original)}  "
+                                  f"{takes.describe(chosen)}", soft_wrap=True)
+                return
+            if new:
+                heard = takes.new(prepared, cache_root, line)
+                chosen = heard.chosen
+            else:
+                chosen = takes.use(prepared, line, use)
+                heard = takes.hear(prepared, cache_root, line, use) if wav is not None else None
+            if wav is not None and heard is not None:
+                from compiler.emit import write_audio
+
+                write_audio(wav, heard.audio, heard.sample_rate)
+    except takes.TakeError as exc:
+        _fail(CompileError(error(str(exc), Span.point(str(file), line or 1, 1))))
+    except CompileError as exc:
+        _fail(exc)
+    out.print(f"{file}:{chosen.line}  {chosen.speaker}: {chosen.text}  {takes.describe(chosen)} locked in dramac.lock; "
+              "the next build renders it", soft_wrap=True)
+
+
+@app.command()
 def plan(file: Path = typer.Argument(..., help="Script file"),
          backend: Optional[str] = typer.Option(None, help="Backend to plan for"),
          narrator: Optional[bool] = typer.Option(None, "--narrator/--no-narrator"),
@@ -318,7 +366,13 @@ def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], j
     except ValueError as exc:
         raise CompileError(error(str(exc), prepared.settings.span_of_key("format"))) from None
     jobs = _worker_count(jobs, prepared.settings, entry)
-    with _progress(file, show_progress) as (on_start, on_clip):
+    from compiler.buildlock import held
+
+    cache_root = Path(cache_dir).resolve() if cache_dir is not None else prepared.parsed.project.cache_dir
+    # One build of a project at a time (`build`, `watch`, `take`, `serve`): compiler/buildlock.py.
+    with held(cache_root, lambda: err.print(f"waiting for another build of this project to finish ({cache_root})",
+                                            soft_wrap=True, markup=False) if show_progress else None), \
+            _progress(file, show_progress) as (on_start, on_clip):
         result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip, before_publish, frozen)
     entry.result = result
     entry.seconds.update(result.stages or {"build": result.seconds})

@@ -12,6 +12,8 @@ is a change the writer made, and it updates the lock, as a changed manifest upda
     voice = "warm-female"     key = "…"     gender = "female"     source = "auto" | "settings"
     [[scripts."play.fountain".embedded.clips]]
     line = 12  speakers = ["ELENA"]  voices = ["…"]  text = "…"  spoken = "…"  identity = "…"  key = "…"
+    [scripts."play.fountain".embedded.takes."3f2a9c0d1e4b"]
+    take = 2  count = 3  line = 12  speaker = "ELENA"  text = "…"     (compiler/takes.py)
 
 One table per script (its path from the project root) and backend: each play has its own cast, and a
 preview backend's voices never disturb the final one's. Characters no longer in a script leave the lock
@@ -28,6 +30,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from compiler import takes
 from compiler.cast import Cast, Locked
 from compiler.diagnostics import CompileError, Diagnostic, Span, error
 from compiler.plan_types import Clip
@@ -138,6 +141,9 @@ def _checked(data: dict, lock: LockFile) -> dict:
                 if not (isinstance(voice, dict) and all(isinstance(voice.get(k), str) for k in ("voice", "key"))
                         and all(isinstance(voice.get(k, ""), str) for k in ("gender", "source", "name_says"))):
                     raise bad(f"the voice of {name} needs text values voice, key, gender and source", name)
+            problem = takes.checked(entry.get("takes", {}))
+            if problem is not None:  # the writer's chosen takes (compiler/takes.py)
+                raise bad(f"'{script}' {backend} {problem}", "takes")
             clips = entry.setdefault("clips", [])
             if not isinstance(clips, list) or not all(_clip_record_ok(c) for c in clips):
                 bad_one = next((c for c in clips if not _clip_record_ok(c)), {}) if isinstance(clips, list) else {}
@@ -214,6 +220,9 @@ def render(scripts: dict) -> str:
             for name in sorted(entry.get("voices", {})):
                 out.append(f"\n[{prefix}.voices.{_key(name)}]\n")
                 out += [f"{k} = {toml_value(v)}\n" for k, v in sorted(entry["voices"][name].items())]
+            for ident in sorted(entry.get("takes", {})):
+                out.append(f"\n[{prefix}.takes.{_key(ident)}]\n")
+                out += [f"{k} = {toml_value(v)}\n" for k, v in sorted(entry["takes"][ident].items())]
             for record in entry.get("clips", []):
                 out.append(f"\n[[{prefix}.clips]]\n")
                 out += [f"{k} = {toml_value(record[k])}\n" for k in _CLIP_FIELDS if k in record]
@@ -354,7 +363,13 @@ def record(prepared, cache) -> bool:
     # its table must not be lost.
     current = load(prepared.parsed.project)
     prepared.lock = current
-    return save(current, updated(current, _script_of(prepared), prepared.backend_name, prepared.cast, clips))
+    scripts = updated(current, _script_of(prepared), prepared.backend_name, prepared.cast, clips)
+    entry = scripts[_script_of(prepared)][prepared.backend_name]
+    # Chosen takes of lines the script still has (read again too: the studio may have set one meanwhile).
+    entry["takes"] = takes.kept(takes.chosen_for(current, _script_of(prepared), prepared.backend_name), prepared.plan)
+    if not entry["takes"]:
+        del entry["takes"]
+    return save(current, scripts)
 
 
 def save(lock: LockFile, scripts: dict) -> bool:
