@@ -558,6 +558,35 @@ def watch(files: List[Path] = typer.Argument(..., help="Script files to rebuild 
                use_os=not poll)
 
 
+@app.command()
+def serve(file: Path = typer.Argument(..., help="Script file"),
+          output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output directory (default: <project>/outputs)"),
+          port: int = typer.Option(8737, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free port)"),
+          backend: Optional[str] = typer.Option(None),
+          jobs: int = typer.Option(0, "--jobs", "-j", min=0),
+          cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
+          open_browser: bool = typer.Option(False, "--open", help="Open the page in the default browser"),
+          poll: bool = typer.Option(False, "--poll", help="Check the files every 0.2 s instead of asking the system")) -> None:
+    """The studio: a page beside the script to hear any line, take it again, lock the take, audition
+    voices and see diagnostics, rebuilt live as you save (docs/studio.md). Listens on 127.0.0.1 only."""
+    from compiler.diagnostics import error
+
+    try:
+        from compiler.studio.server import serve as serve_studio
+        from compiler.studio.session import Session
+    except ImportError as exc:
+        _fail(CompileError(error(f"the studio needs its extra: pip install 'dramac[studio]' ({exc.name} is missing)",
+                                 Span.point(COMMAND_LINE, 0, 0))))
+    if not file.is_file():
+        _fail(CompileError(error("no such script file", Span.point(str(file), 1, 1))))
+    session = Session(file, output, cache_dir, backend, jobs, use_os=not poll)
+    try:
+        serve_studio(session, port, open_browser, lambda url: out.print(f"dramac studio: {url}  (Ctrl-C to stop)", soft_wrap=True))
+    except OSError as exc:  # the port is taken
+        _fail(CompileError(error(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", Span.point(COMMAND_LINE, 0, 0),
+                                 "choose another with --port, or --port 0 for any free one")))
+
+
 def main() -> None:
     try:
         app()
