@@ -225,6 +225,7 @@ def serve(session: Session, port: int = 0, open_browser: bool = False, on_ready=
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
+    sock.listen(128)  # connections wait in the backlog until uvicorn accepts: the URL works once printed
     bound = sock.getsockname()[1]
     app = create_app(session, lambda: bound)
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2, access_log=False)
