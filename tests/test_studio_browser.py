@@ -237,3 +237,18 @@ def test_choosing_a_voice_in_the_audition_changes_the_characters_voice_in_the_ne
     assert settings.startswith(TOML)  # the comment and the table above kept as they were
     assert tomllib.loads(settings)["cast"]["BEN"]["embedded"]["voice"] == other
     page.wait_for_selector(f"#voices li.current[data-voice='{other}']", timeout=10000)
+
+
+def test_a_rebuild_keeps_the_listeners_place_in_the_line_they_were_hearing(studio, page):
+    start = studio.line(LATER)["start"]
+    page.click(f"#script .speech[data-line='{LATER}']")
+    page.evaluate(f"mix.pause(); mix.currentTime = {start + 0.5}; 0")
+    seen = version(page)
+    # A longer line in the first scene moves everything after it.
+    studio.script.write_text(PLAY.replace("before the rain.", "before the rain comes down on every one of us."))
+    wait_for_build(page, seen + 1)
+    moved = studio.line(LATER)["start"]
+    assert moved > start + 0.5  # the edit really moved the line
+    page.wait_for_function("document.getElementById('mix').readyState >= 1", timeout=10000)
+    assert abs(page.evaluate("mix.currentTime") - (moved + 0.5)) <= 0.1
+    assert page.evaluate("mix.paused")  # paused it stays

@@ -47,6 +47,7 @@ class Session:
         self.building = False
         self.last: dict = {"ok": False, "diagnostics": [], "message": "building…"}
         self._peaks: tuple[int, dict] | None = None
+        self._last_cast: dict = {}  # the cast, palette and takes of the last script that prepared
         self._watcher: threading.Thread | None = None
 
     # ---- where things are --------------------------------------------------------------------
@@ -148,7 +149,12 @@ class Session:
     def _diagnostic(self, d: Diagnostic) -> dict:
         span = d.span
         in_script = bool(span.file) and Path(span.file).resolve() == self.script.resolve()
-        return {"severity": d.severity.value, "message": d.message, "file": span.file, "line": span.line, "col": span.col,
+        shown = span.file
+        try:  # project files by their path in the project, as a writer names them
+            shown = str(Path(span.file).resolve().relative_to(self.root)) if span.file else span.file
+        except (ValueError, OSError):
+            pass
+        return {"severity": d.severity.value, "message": d.message, "file": shown, "line": span.line, "col": span.col,
                 "in_script": in_script, "notes": list(d.notes)}
 
     # ---- what the page shows -----------------------------------------------------------------
@@ -175,14 +181,17 @@ class Session:
             out["scenes"] = screenplay.scene_marks(parsed.script, manifest)
         try:
             prepared = prepare(self.script, self.backend, cache_dir=self.cache_dir)
-        except CompileError:
-            return out
-        out["backend"] = prepared.backend_name
-        out["takes"] = {str(line.span.line): {"take": t.take, "count": t.count} for line, t in takes.listing(prepared)}
-        out["cast"] = [{"name": m.name, "voice": m.voice.name, "first_line": m.first_span.line if m.first_span else None}
-                       for m in prepared.cast.members]
-        out["palette"] = [{"name": v.name, "description": v.description, "gender": v.gender} for v in prepared.backend.palette()]
-        return out
+        except CompileError:  # a script that does not build: the last good build's cast and takes stay on the page
+            return {**out, **self._last_cast}
+        cast = {
+            "backend": prepared.backend_name,
+            "takes": {str(line.span.line): {"take": t.take, "count": t.count} for line, t in takes.listing(prepared)},
+            "cast": [{"name": m.name, "voice": m.voice.name, "first_line": m.first_span.line if m.first_span else None}
+                     for m in prepared.cast.members],
+            "palette": [{"name": v.name, "description": v.description, "gender": v.gender} for v in prepared.backend.palette()],
+        }
+        self._last_cast = cast
+        return {**out, **cast}
 
     def _manifest(self) -> dict | None:
         try:
