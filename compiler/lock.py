@@ -153,14 +153,16 @@ def _checked(data: dict, lock: LockFile) -> dict:
 
 
 _CLIP_TEXT_FIELDS = ("text", "spoken", "identity", "key")
-_CLIP_FIELDS = ("line", "lines", "speakers", "voices", "text", "spoken", "identity", "key")
+_CLIP_FIELDS = ("line", "lines", "speakers", "voices", "text", "spoken", "identity", "key", "takes")
 
 
 def _clip_record_ok(record) -> bool:
     return (isinstance(record, dict) and isinstance(record.get("line"), int) and not isinstance(record.get("line"), bool)
             and all(isinstance(record.get(k), str) for k in _CLIP_TEXT_FIELDS)
             and all(isinstance(record.get(k), list) and all(isinstance(x, str) for x in record[k]) for k in ("speakers", "voices"))
-            and isinstance(record.get("lines", []), list) and all(isinstance(x, str) for x in record.get("lines", [])))
+            and isinstance(record.get("lines", []), list) and all(isinstance(x, str) for x in record.get("lines", []))
+            and isinstance(record.get("takes", []), list)
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in record.get("takes", [])))
 
 
 def voice_table(cast: Cast) -> dict[str, dict]:
@@ -186,6 +188,8 @@ def clip_record(clip: Clip, identity: str, cache_key: str) -> dict:
         "spoken": _digest([f"{line.speaker}:{line.spoken}" for line in clip.lines]),
         "identity": identity,
         "key": cache_key,
+        # Only where a line is not at take 1 (compiler/takes.py): older locks and plain clips stay as they were.
+        **({"takes": [line.take for line in clip.lines]} if any(line.take != 1 for line in clip.lines) else {}),
     }
 
 
@@ -336,6 +340,8 @@ def _why(record: dict, old: dict | None) -> str:
     if old["voices"] != record["voices"]:
         changed = [s for s, a, b in zip(record["speakers"], old["voices"], record["voices"]) if a != b]
         return f"the voice of {', '.join(changed) or 'a speaker'} changed"
+    if old.get("takes", [1] * len(record["lines"])) != record.get("takes", [1] * len(record["lines"])):
+        return "its take changed (dramac take, or the studio)"
     if old["identity"] != record["identity"]:
         return f"the backend changed ({old['identity']} -> {record['identity']})"
     if old["key"] != record["key"]:

@@ -139,3 +139,11 @@ def test_the_build_lock_is_held_across_processes_and_released_when_the_holder_di
         with buildlock.held(tmp_path):  # nested in one thread: no deadlock on its own flock
             pass
     assert waited == []
+
+
+def test_a_frozen_build_names_a_changed_take_as_the_reason(project):
+    build(project)
+    assert dramac("take", project.name, LINE_ANNA, "--new", cwd=project.parent).returncode == 0
+    frozen = dramac("build", project.name, "-o", "out", "--frozen", cwd=project.parent)
+    assert frozen.returncode == 1
+    assert "its take changed" in frozen.stderr
