@@ -127,3 +127,23 @@ def test_a_voice_is_written_into_the_backends_table_keeping_comments_and_layout(
     config.write_text("not toml = = 1\n")
     with pytest.raises(CastFileError):
         set_voice(config, "ROSA", "embedded", "warm-female")
+
+
+def test_serve_refuses_a_missing_script_and_a_taken_port_with_a_diagnostic(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    missing = subprocess.run([sys.executable, "-m", "compiler", "serve", "nope.fountain"], capture_output=True, text=True,
+                             cwd=tmp_path, env=env, timeout=60)
+    assert missing.returncode == 1 and "no such script file" in missing.stderr
+    (tmp_path / "play.fountain").write_text(PLAY)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        busy = subprocess.run([sys.executable, "-m", "compiler", "serve", "play.fountain", "--port", str(port)],
+                              capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert busy.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in busy.stderr
+    assert "Traceback" not in missing.stderr + busy.stderr

@@ -4,7 +4,8 @@
 const $ = (id) => document.getElementById(id);
 const mix = $("mix");
 const preview = $("preview");
-const studio = { state: null, version: -1, peaks: [], current: null, selected: null, shownTake: 1, byLine: new Map() };
+const studio = { state: null, version: -1, peaks: [], current: null, selected: null, shownTake: 1, byLine: new Map(),
+                 playAfterBuild: null };
 window.studio = studio; // for people poking at it in the console, and for the browser tests
 
 function clock(t) {
@@ -268,6 +269,7 @@ $("take-new").addEventListener("click", async () => {
     const t = await post("/api/take", { line, action: "new" });
     studio.state.takes[String(line)] = { take: t.take, count: t.count };
     studio.shownTake = t.take;
+    studio.playAfterBuild = line; // hear the new take in the mix as soon as it is built
     showTake();
     setStatus(`take ${t.take} of ${t.count} locked; building…`, "building");
   } catch (e) { setStatus(`another take failed: ${e.message}`, "failed"); }
@@ -277,6 +279,7 @@ $("take-lock").addEventListener("click", async () => {
   try {
     const t = await post("/api/take", { line, action: "lock", take: studio.shownTake });
     studio.state.takes[String(line)] = { take: t.take, count: t.count };
+    studio.playAfterBuild = line;
     showTake();
     setStatus(`take ${t.take} locked; building…`, "building");
   } catch (e) { setStatus(`lock failed: ${e.message}`, "failed"); }
@@ -382,6 +385,11 @@ async function load() {
     if (pos.playing) mix.play().catch(() => {});
   }
   studio.current = null;
+  if (studio.playAfterBuild !== null && !state.building && studio.byLine.has(studio.playAfterBuild)) {
+    const line = studio.playAfterBuild;
+    studio.playAfterBuild = null;
+    playLine(line);
+  }
   follow();
   const b = state.build;
   const failed = !b.ok && state.version > 0;
