@@ -78,12 +78,18 @@ def scene_marks(script: nodes.Script, manifest: dict | None) -> list[dict]:
 
 
 def peaks(wav: Path, buckets: int = PEAK_BUCKETS) -> dict:
-    """The mix's loudest sample (absolute) per column: what a waveform overview draws."""
+    """The mix's loudest sample (absolute) per column: what a waveform overview draws. Read in blocks
+    of whole columns, so an hour-long mix is never held in memory at once."""
     import soundfile
 
-    audio, rate = soundfile.read(str(wav), dtype="float32", always_2d=True)
-    mono = np.abs(audio).max(axis=1) if audio.size else np.zeros(0, dtype=np.float32)
-    count = min(buckets, max(mono.size, 1))
-    edges = np.linspace(0, mono.size, count + 1).astype(np.int64)
-    values = [float(mono[a:b].max()) if b > a else 0.0 for a, b in zip(edges[:-1], edges[1:])]
-    return {"duration": mono.size / rate if rate else 0.0, "peaks": [round(v, 4) for v in values]}
+    info = soundfile.info(str(wav))
+    frames, rate = info.frames, info.samplerate
+    if frames == 0:
+        return {"duration": 0.0, "peaks": []}
+    width = -(-frames // min(buckets, frames))  # samples per column, rounded up
+    values: list[float] = []
+    for block in soundfile.blocks(str(wav), blocksize=width * 64, dtype="float32", always_2d=True):
+        loudest = np.abs(block).max(axis=1)
+        padded = np.pad(loudest, (0, -loudest.size % width))
+        values += padded.reshape(-1, width).max(axis=1).tolist()
+    return {"duration": frames / rate, "peaks": [round(float(v), 4) for v in values]}
