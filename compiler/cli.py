@@ -242,7 +242,7 @@ def take(file: Path = typer.Argument(..., help="Script file"),
                 rows = takes.listing(prepared)
                 for planned, chosen in rows:
                     if (chosen.count > 1) if line is None else planned is (takes.find_line(prepared.plan, line) or (None, None))[1]:
-                        out.print(f"{planned.span.file}:{planned.span.line}  {planned.speaker}: {takes._shown(planned.original)}  "
+                        out.print(f"{planned.span.file}:{planned.span.line}  {planned.speaker}: {takes.shown_text(planned.original)}  "
                                   f"{takes.describe(chosen)}", soft_wrap=True)
                 return
             if new:

@@ -111,11 +111,12 @@ def kept(chosen: dict[str, Take], plan: Plan) -> dict[str, dict]:
             if ident in chosen and ident not in out:
                 take = chosen[ident]
                 out[ident] = replace(take, line=line.span.line, speaker=line.speaker,
-                                     text=_shown(line.original)).record()
+                                     text=shown_text(line.original)).record()
     return out
 
 
-def _shown(text: str) -> str:
+def shown_text(text: str) -> str:
+    """The first characters of a line, one line long, as the lock and `dramac take` show it."""
     flat = " ".join(text.split())
     return flat if len(flat) <= _TEXT_SHOWN else flat[:_TEXT_SHOWN - 1] + "…"
 
@@ -162,7 +163,7 @@ def set_take(lock, script: str, backend: str, line: PlannedLine, take: int, coun
     entry.setdefault("voices", {})
     entry.setdefault("clips", [])
     table = dict(entry.get("takes", {}))
-    table[line_id(line.speaker, line.original)] = Take(take, count, line.span.line, line.speaker, _shown(line.original)).record()
+    table[line_id(line.speaker, line.original)] = Take(take, count, line.span.line, line.speaker, shown_text(line.original)).record()
     entry["takes"] = table
     return scripts
 
@@ -242,7 +243,7 @@ def _save(prepared, line: PlannedLine, take: int, count: int) -> Take:
     script = lockfile.script_key(prepared.parsed.project, prepared.parsed.source.path)
     lockfile.save(current, set_take(current, script, prepared.backend_name, line, take, count))
     prepared.lock = current
-    return Take(take, count, line.span.line, line.speaker, _shown(line.original))
+    return Take(take, count, line.span.line, line.speaker, shown_text(line.original))
 
 
 def listing(prepared) -> list[tuple[PlannedLine, Take]]:
