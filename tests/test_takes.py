@@ -147,3 +147,34 @@ def test_a_frozen_build_names_a_changed_take_as_the_reason(project):
     frozen = dramac("build", project.name, "-o", "out", "--frozen", cwd=project.parent)
     assert frozen.returncode == 1
     assert "its take changed" in frozen.stderr
+
+
+def test_a_generation_of_several_lines_keeps_its_seed_at_take_one_and_draws_another_per_take():
+    assert takes.take_seed(7, [1, 1, 1]) == 7  # Dia2's clips without takes render as they always did
+    seeds = {takes.take_seed(7, t) for t in ([2, 1, 1], [1, 2, 1], [3, 1, 1], [2, 2, 1])}
+    assert len(seeds) == 4 and 7 not in seeds
+    assert all(0 <= s < 2**63 for s in seeds)
+    assert takes.take_seed(7, [2, 1]) == takes.take_seed(7, [2, 1])  # the same in every process: no salted hash()
+    assert takes.take_seed(8, [2, 1]) != takes.take_seed(7, [2, 1])
+
+
+@pytest.mark.slow
+def test_the_embedded_backend_says_a_line_otherwise_at_take_two_and_the_same_at_take_one_again():
+    from compiler.backends import shared
+    from compiler.backends.embedded import palette
+
+    backend = shared("embedded")
+    voice = palette()[0]
+    first, again = backend.speak("We leave the harbour at nine.", voice), backend.speak("We leave the harbour at nine.", voice, 1)
+    second = backend.speak("We leave the harbour at nine.", voice, 2)
+    assert np.array_equal(first, again)
+    n = min(first.size, second.size)
+    assert first.size != second.size or not np.allclose(first[:n], second[:n], atol=1e-3)
+    # Still the same words: about as long (Piper's duration noise moves phonemes, not the sentence),
+    # and heard as those words by a recogniser (tests/listen.py: offline Whisper tiny.en).
+    assert 0.7 < second.size / first.size < 1.3
+    from tests import listen
+
+    for take in (2, 3):
+        audio = backend.speak("We leave the harbour at nine.", voice, take)
+        assert listen.wer("We leave the harbour at nine.", listen.heard(audio, backend.sample_rate)) <= 0.2
