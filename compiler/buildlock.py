@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
+from compiler.diagnostics import CompileError
+
 LOCK_NAME = "build.lock"
 # Threads of one process (the studio's rebuilds and its take requests) share the process's flock,
 # which would let them in together: they also take this lock, per folder.
@@ -51,6 +53,8 @@ def held(cache_root: Path, on_wait: Callable[[], None] | None = None):
             yield
             return
         try:
+            if cache_root.is_symlink():  # never write through a link (project.build_folders refuses it too)
+                raise OSError("the cache folder is a symbolic link")
             cache_root.mkdir(parents=True, exist_ok=True)
             fd = os.open(cache_root / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError:  # a cache folder that cannot be made: the build itself says why
@@ -69,6 +73,31 @@ def held(cache_root: Path, on_wait: Callable[[], None] | None = None):
     finally:
         _depth[key] -= 1
         inner.release()
+
+
+class CacheRefused(CompileError):
+    """The cache folder is one a build refuses (for_build with strict=True); a CompileError."""
+
+
+@contextmanager
+def for_build(project, out_dir: Path, cache_dir: Path | None, on_wait: Callable[[], None] | None = None,
+              strict: bool = False):
+    """Hold the build lock of the cache folder a build of `project` into `out_dir` would use; yields
+    that folder. A folder the build refuses (project.build_folders: a symlinked cache, one inside the
+    outputs…) is never created nor locked: the build reports it, or with `strict` (a command that
+    writes the cache without building) this raises the same diagnostic."""
+    from compiler.diagnostics import Span, error
+    from compiler.project import FolderRefused, build_folders
+
+    try:
+        root = build_folders(project, out_dir, cache_dir)
+    except FolderRefused as exc:
+        if strict:
+            raise CacheRefused(error(str(exc), Span.point(str(exc.folder), 1, 1))) from None
+        yield None
+        return
+    with held(root, on_wait):
+        yield Path(root)
 
 
 def is_held(cache_root: Path) -> bool:

@@ -223,21 +223,24 @@ def take(file: Path = typer.Argument(..., help="Script file"),
          list_: bool = typer.Option(False, "--list", help="Show the line's takes (every line with takes, without LINE)"),
          wav: Optional[Path] = typer.Option(None, "--wav", help="Also write the line's take to this WAV file, to listen"),
          backend: Optional[str] = typer.Option(None, help="Backend whose takes to change"),
+         output: Path = typer.Option(Path("outputs"), "-o", "--output", help="The builds' output folder (the cache may not be in it)"),
          cache_dir: Optional[Path] = typer.Option(None, "--cache-dir")) -> None:
     """Takes of one line: render another (--new), lock one (--use N), or list them (--list).
 
     The locked take is kept in dramac.lock, so every build (and CI) renders exactly that take."""
     from compiler import takes
-    from compiler.buildlock import held
+    from compiler.buildlock import for_build
     from compiler.diagnostics import error
 
     if sum((new, use is not None, list_)) != 1 or (line is None and not list_):
         _fail(CompileError(error("give LINE and one of --new, --use N, --list (--list alone lists every line with takes)",
                                  Span.point(COMMAND_LINE, 0, 0))))
     prepared = _prepare(file, backend, None)
-    cache_root = Path(cache_dir).resolve() if cache_dir is not None else prepared.parsed.project.cache_dir
     try:
-        with held(cache_root, lambda: err.print("waiting for another build of this project to finish", soft_wrap=True)):
+        # The cache folder is checked as a build checks it (never a symlinked one), and locked.
+        with for_build(prepared.parsed.project, Path(output), cache_dir, strict=True,
+                       on_wait=lambda: err.print("waiting for another build of this project to finish", soft_wrap=True)) \
+                as cache_root:
             if list_:
                 rows = takes.listing(prepared)
                 for planned, chosen in rows:
@@ -366,12 +369,12 @@ def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], j
     except ValueError as exc:
         raise CompileError(error(str(exc), prepared.settings.span_of_key("format"))) from None
     jobs = _worker_count(jobs, prepared.settings, entry)
-    from compiler.buildlock import held
+    from compiler.buildlock import for_build
 
-    cache_root = Path(cache_dir).resolve() if cache_dir is not None else prepared.parsed.project.cache_dir
     # One build of a project at a time (`build`, `watch`, `take`, `serve`): compiler/buildlock.py.
-    with held(cache_root, lambda: err.print(f"waiting for another build of this project to finish ({cache_root})",
-                                            soft_wrap=True, markup=False) if show_progress else None), \
+    with for_build(prepared.parsed.project, out_dir, cache_dir,
+                   lambda: err.print("waiting for another build of this project to finish", soft_wrap=True)
+                   if show_progress else None), \
             _progress(file, show_progress) as (on_start, on_clip):
         result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip, before_publish, frozen)
     entry.result = result

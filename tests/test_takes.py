@@ -178,3 +178,11 @@ def test_the_embedded_backend_says_a_line_otherwise_at_take_two_and_the_same_at_
     for take in (2, 3):
         audio = backend.speak("We leave the harbour at nine.", voice, take)
         assert listen.wer("We leave the harbour at nine.", listen.heard(audio, backend.sample_rate)) <= 0.2
+
+
+def test_take_never_writes_through_a_symlinked_cache(project, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    os.symlink(elsewhere, project.parent / ".dramac-cache")
+    done = dramac("take", project.name, LINE_ANNA, "--new", cwd=project.parent)
+    assert done.returncode == 1 and "symbolic link" in done.stderr
+    assert list(elsewhere.iterdir()) == []

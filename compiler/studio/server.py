@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from compiler.diagnostics import CompileError
 from compiler.studio.session import Session, StudioError, checked_file
 
 MAX_BODY_BYTES = 16 * 1024
@@ -197,6 +198,12 @@ def create_app(session: Session, port_of) -> Starlette:
     async def refused(request: Request, exc: StudioError) -> Response:
         return JSONResponse({"error": str(exc)}, status_code=400)
 
+    async def does_not_compile(request: Request, exc: CompileError) -> Response:
+        # The script or settings have errors (shown by the last build), or the cache folder is refused.
+        first = exc.diagnostics[0] if exc.diagnostics else None
+        where = f"{first.span.file}:{first.span.line}: " if first is not None and first.span.file else ""
+        return JSONResponse({"error": f"{where}{first.message if first else exc}"}, status_code=409)
+
     routes = [
         Route("/", index),
         Route("/static/{name}", static),
@@ -210,7 +217,7 @@ def create_app(session: Session, port_of) -> Starlette:
         Route("/api/audition", audition),
         Route("/api/voice", voice, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={StudioError: refused})
+    app = Starlette(routes=routes, exception_handlers={StudioError: refused, CompileError: does_not_compile})
     app.add_middleware(Guard, port_of=port_of)
     return app
 

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from compiler import takes
-from compiler.buildlock import held
+from compiler.buildlock import for_build
 from compiler.diagnostics import CompileError, Diagnostic
 from compiler.project import find_project
 
@@ -97,9 +97,9 @@ class Session:
         result, failure = None, None
         started = time.perf_counter()
         try:
-            with held(self.cache_root):
-                prepared = prepare(self.script, self.backend, cache_dir=self.cache_dir)
-                diagnostics += prepared.diagnostics
+            prepared = prepare(self.script, self.backend, cache_dir=self.cache_dir)
+            diagnostics += prepared.diagnostics
+            with for_build(prepared.parsed.project, self.out_dir, self.cache_dir):
                 result = build(prepared, self.out_dir, ["wav"], self.jobs, self.cache_dir, before_publish=before_publish)
         except SourceChanged:
             self._set_building(False, reason)
@@ -112,6 +112,11 @@ class Session:
             failure = f"internal compiler error: {describe_failure(exc)}"
         self._finish(result, diagnostics, failure, reason, time.perf_counter() - started)
         return result
+
+    def _cache_lock(self):
+        """The build lock, for a take or an audition that renders into the cache without building;
+        a cache folder a build would refuse is refused here too (a CompileError: the page says why)."""
+        return for_build(self.project, self.out_dir, self.cache_dir, strict=True)
 
     def kick(self, reason: str) -> None:
         """Build in the background (after a take or a voice was chosen); the page hears of it by event."""
@@ -217,7 +222,7 @@ class Session:
         from compiler.build import prepare
 
         try:
-            with held(self.cache_root):
+            with self._cache_lock():
                 prepared = prepare(self.script, self.backend, cache_dir=self.cache_dir)
                 if action == "new":
                     chosen = takes.new(prepared, self.cache_root, line).chosen
@@ -237,7 +242,7 @@ class Session:
         from compiler.build import prepare
 
         try:
-            with held(self.cache_root):
+            with self._cache_lock():
                 prepared = prepare(self.script, self.backend, cache_dir=self.cache_dir)
                 _, _, chosen = takes.state(prepared, line)
                 if not 1 <= number <= chosen.count:
@@ -255,7 +260,7 @@ class Session:
         from compiler.build import prepare
         from compiler.plan_types import Clip
 
-        with held(self.cache_root):
+        with self._cache_lock():
             prepared = prepare(self.script, self.backend, cache_dir=self.cache_dir)
             member = _member(prepared, character)
             voice = next((v for v in prepared.backend.palette() if v.name == voice_name), None)
