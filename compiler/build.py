@@ -107,6 +107,10 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
                        settings.span_of_key, name, locks.voices(lockfile.script_key(parsed.project, parsed.source.path), name, relock))
     lexicon = Lexicon.from_mapping(settings.lexicon)
     plan = plan_script(script, cast, backend.capabilities, lambda text: normalize(text, lexicon))
+    from compiler import takes
+
+    # The takes the writer chose (dramac.lock): each such line renders, and is cached, as that take.
+    plan = takes.apply(plan, takes.chosen_for(locks, lockfile.script_key(parsed.project, parsed.source.path), name))
     if not plan.title:
         plan = Plan(plan.source, Path(path).stem, plan.steps)
     from compiler import master, stitch

@@ -283,6 +283,57 @@ def cache_key_command(files: List[Path] = typer.Argument(..., help="Script files
 
 
 @app.command()
+def take(file: Path = typer.Argument(..., help="Script file"),
+         line: Optional[int] = typer.Argument(None, min=1, help="Script line of the spoken line (or its cue)"),
+         new: bool = typer.Option(False, "--new", help="Render another take of the line and lock it"),
+         use: Optional[int] = typer.Option(None, "--use", min=1, help="Lock take N (one already rendered)"),
+         list_: bool = typer.Option(False, "--list", help="Show the line's takes (every line with takes, without LINE)"),
+         wav: Optional[Path] = typer.Option(None, "--wav", help="Also write the line's take to this WAV file, to listen"),
+         backend: Optional[str] = typer.Option(None, help="Backend whose takes to change"),
+         output: Path = typer.Option(Path("outputs"), "-o", "--output", help="The builds' output folder (the cache may not be in it)"),
+         cache_dir: Optional[Path] = typer.Option(None, "--cache-dir")) -> None:
+    """Takes of one line: render another (--new), lock one (--use N), or list them (--list).
+
+    The locked take is kept in dramac.lock, so every build (and CI) renders exactly that take."""
+    from compiler import takes
+    from compiler.buildlock import for_build
+    from compiler.diagnostics import error
+
+    if sum((new, use is not None, list_)) != 1 or (line is None and not list_):
+        _fail(CompileError(error("give LINE and one of --new, --use N, --list (--list alone lists every line with takes)",
+                                 Span.point(COMMAND_LINE, 0, 0))))
+    prepared = _prepare(file, backend, None)
+    try:
+        # The cache folder is checked as a build checks it (never a symlinked one), and locked.
+        with for_build(prepared.parsed.project, Path(output), cache_dir, strict=True,
+                       on_wait=lambda: err.print("waiting for another build of this project to finish", soft_wrap=True)) \
+                as cache_root:
+            if list_:
+                rows = takes.listing(prepared)
+                for planned, chosen in rows:
+                    if (chosen.count > 1) if line is None else planned is (takes.find_line(prepared.plan, line) or (None, None))[1]:
+                        out.print(f"{planned.span.file}:{planned.span.line}  {planned.speaker}: {takes.shown_text(planned.original)}  "
+                                  f"{takes.describe(chosen)}", soft_wrap=True)
+                return
+            if new:
+                heard = takes.new(prepared, cache_root, line)
+                chosen = heard.chosen
+            else:
+                chosen = takes.use(prepared, line, use)
+                heard = takes.hear(prepared, cache_root, line, use) if wav is not None else None
+            if wav is not None and heard is not None:
+                from compiler.emit import write_audio
+
+                write_audio(wav, heard.audio, heard.sample_rate)
+    except takes.TakeError as exc:
+        _fail(CompileError(error(str(exc), Span.point(str(file), line or 1, 1))))
+    except CompileError as exc:
+        _fail(exc)
+    out.print(f"{file}:{chosen.line}  {chosen.speaker}: {chosen.text}  {takes.describe(chosen)} locked in dramac.lock; "
+              "the next build renders it", soft_wrap=True)
+
+
+@app.command()
 def plan(file: Path = typer.Argument(..., help="Script file"),
          backend: Optional[str] = typer.Option(None, help="Backend to plan for"),
          narrator: Optional[bool] = typer.Option(None, "--narrator/--no-narrator"),
@@ -389,7 +440,13 @@ def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], j
     address = cluster or prepared.settings.render.get("cluster") or None
     # On a cluster a worker is a GPU or a core of some node: this machine's cores do not bound them.
     jobs = (jobs or defaults.get("jobs", 0)) if address else _worker_count(jobs, prepared.settings, entry)
-    with _progress(file, show_progress) as (on_start, on_clip):
+    from compiler.buildlock import for_build
+
+    # One build of a project at a time (`build`, `watch`, `take`, `serve`): compiler/buildlock.py.
+    with for_build(prepared.parsed.project, out_dir, cache_dir,
+                   lambda: err.print("waiting for another build of this project to finish", soft_wrap=True)
+                   if show_progress else None), \
+            _progress(file, show_progress) as (on_start, on_clip):
         try:
             result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip, before_publish, frozen, address)
         except ClusterUnavailable as exc:
@@ -598,6 +655,35 @@ def watch(files: List[Path] = typer.Argument(..., help="Script files to rebuild 
     watch_loop(files, lambda f, before_publish: _build_one(f, output, backend, format, jobs, None, None, False, quiet=True,
                                                         before_publish=before_publish, said=said[f]), out, debounce, once,
                use_os=not poll)
+
+
+@app.command()
+def serve(file: Path = typer.Argument(..., help="Script file"),
+          output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output directory (default: <project>/outputs)"),
+          port: int = typer.Option(8737, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free port)"),
+          backend: Optional[str] = typer.Option(None),
+          jobs: int = typer.Option(0, "--jobs", "-j", min=0),
+          cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
+          open_browser: bool = typer.Option(False, "--open", help="Open the page in the default browser"),
+          poll: bool = typer.Option(False, "--poll", help="Check the files every 0.2 s instead of asking the system")) -> None:
+    """The studio: a page beside the script to hear any line, take it again, lock the take, audition
+    voices and see diagnostics, rebuilt live as you save (docs/studio.md). Listens on 127.0.0.1 only."""
+    from compiler.diagnostics import error
+
+    try:
+        from compiler.studio.server import serve as serve_studio
+        from compiler.studio.session import Session
+    except ImportError as exc:
+        _fail(CompileError(error(f"the studio needs its extra: pip install 'dramac[studio]' ({exc.name} is missing)",
+                                 Span.point(COMMAND_LINE, 0, 0))))
+    if not file.is_file():
+        _fail(CompileError(error("no such script file", Span.point(str(file), 1, 1))))
+    session = Session(file, output, cache_dir, backend, jobs, use_os=not poll)
+    try:
+        serve_studio(session, port, open_browser, lambda url: out.print(f"dramac studio: {url}  (Ctrl-C to stop)", soft_wrap=True))
+    except OSError as exc:  # the port is taken
+        _fail(CompileError(error(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", Span.point(COMMAND_LINE, 0, 0),
+                                 "choose another with --port, or --port 0 for any free one")))
 
 
 def main() -> None:

@@ -12,6 +12,8 @@ is a change the writer made, and it updates the lock, as a changed manifest upda
     voice = "warm-female"     key = "…"     gender = "female"     source = "auto" | "settings"
     [[scripts."play.fountain".embedded.clips]]
     line = 12  speakers = ["ELENA"]  voices = ["…"]  text = "…"  spoken = "…"  identity = "…"  key = "…"
+    [scripts."play.fountain".embedded.takes."3f2a9c0d1e4b"]
+    take = 2  count = 3  line = 12  speaker = "ELENA"  text = "…"     (compiler/takes.py)
 
 One table per script (its path from the project root) and backend: each play has its own cast, and a
 preview backend's voices never disturb the final one's. Characters no longer in a script leave the lock
@@ -29,6 +31,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from compiler import takes
 from compiler.cast import Cast, Locked
 from compiler.diagnostics import CompileError, Diagnostic, Span, error
 from compiler.plan_types import Clip
@@ -139,6 +142,9 @@ def _checked(data: dict, lock: LockFile) -> dict:
                 if not (isinstance(voice, dict) and all(isinstance(voice.get(k), str) for k in ("voice", "key"))
                         and all(isinstance(voice.get(k, ""), str) for k in ("gender", "source", "name_says"))):
                     raise bad(f"the voice of {name} needs text values voice, key, gender and source", name)
+            problem = takes.checked(entry.get("takes", {}))
+            if problem is not None:  # the writer's chosen takes (compiler/takes.py)
+                raise bad(f"'{script}' {backend} {problem}", "takes")
             clips = entry.setdefault("clips", [])
             if not isinstance(clips, list) or not all(_clip_record_ok(c) for c in clips):
                 bad_one = next((c for c in clips if not _clip_record_ok(c)), {}) if isinstance(clips, list) else {}
@@ -148,14 +154,16 @@ def _checked(data: dict, lock: LockFile) -> dict:
 
 
 _CLIP_TEXT_FIELDS = ("text", "spoken", "identity", "key")
-_CLIP_FIELDS = ("line", "lines", "speakers", "voices", "text", "spoken", "identity", "key")
+_CLIP_FIELDS = ("line", "lines", "speakers", "voices", "text", "spoken", "identity", "key", "takes")
 
 
 def _clip_record_ok(record) -> bool:
     return (isinstance(record, dict) and isinstance(record.get("line"), int) and not isinstance(record.get("line"), bool)
             and all(isinstance(record.get(k), str) for k in _CLIP_TEXT_FIELDS)
             and all(isinstance(record.get(k), list) and all(isinstance(x, str) for x in record[k]) for k in ("speakers", "voices"))
-            and isinstance(record.get("lines", []), list) and all(isinstance(x, str) for x in record.get("lines", [])))
+            and isinstance(record.get("lines", []), list) and all(isinstance(x, str) for x in record.get("lines", []))
+            and isinstance(record.get("takes", []), list)
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in record.get("takes", [])))
 
 
 def voice_table(cast: Cast) -> dict[str, dict]:
@@ -181,6 +189,8 @@ def clip_record(clip: Clip, identity: str, cache_key: str) -> dict:
         "spoken": _digest([f"{line.speaker}:{line.spoken}" for line in clip.lines]),
         "identity": identity,
         "key": cache_key,
+        # Only where a line is not at take 1 (compiler/takes.py): older locks and plain clips stay as they were.
+        **({"takes": [line.take for line in clip.lines]} if any(line.take != 1 for line in clip.lines) else {}),
     }
 
 
@@ -233,6 +243,9 @@ def render(scripts: dict) -> str:
             for name in sorted(entry.get("voices", {})):
                 out.append(f"\n[{prefix}.voices.{_key(name)}]\n")
                 out += [f"{k} = {toml_value(v)}\n" for k, v in sorted(entry["voices"][name].items())]
+            for ident in sorted(entry.get("takes", {})):
+                out.append(f"\n[{prefix}.takes.{_key(ident)}]\n")
+                out += [f"{k} = {toml_value(v)}\n" for k, v in sorted(entry["takes"][ident].items())]
             for record in entry.get("clips", []):
                 out.append(f"\n[[{prefix}.clips]]\n")
                 out += [f"{k} = {toml_value(record[k])}\n" for k in _CLIP_FIELDS if k in record]
@@ -346,6 +359,8 @@ def _why(record: dict, old: dict | None) -> str:
     if old["voices"] != record["voices"]:
         changed = [s for s, a, b in zip(record["speakers"], old["voices"], record["voices"]) if a != b]
         return f"the voice of {', '.join(changed) or 'a speaker'} changed"
+    if old.get("takes", [1] * len(record["lines"])) != record.get("takes", [1] * len(record["lines"])):
+        return "its take changed (dramac take, or the studio)"
     if old["identity"] != record["identity"]:
         return f"the backend changed ({old['identity']} -> {record['identity']})"
     if old["key"] != record["key"]:
@@ -373,7 +388,13 @@ def record(prepared, cache) -> bool:
     # its table must not be lost.
     current = load(prepared.parsed.project)
     prepared.lock = current
-    return save(current, updated(current, _script_of(prepared), prepared.backend_name, prepared.cast, clips))
+    scripts = updated(current, _script_of(prepared), prepared.backend_name, prepared.cast, clips)
+    entry = scripts[_script_of(prepared)][prepared.backend_name]
+    # Chosen takes of lines the script still has (read again too: the studio may have set one meanwhile).
+    entry["takes"] = takes.kept(takes.chosen_for(current, _script_of(prepared), prepared.backend_name), prepared.plan)
+    if not entry["takes"]:
+        del entry["takes"]
+    return save(current, scripts)
 
 
 def save(lock: LockFile, scripts: dict) -> bool:

@@ -23,6 +23,7 @@ class PlannedLine:
     extension: str | None = None  # V.O., O.S., … (changes sound, not voice)
     pause_before: float = 0.0  # seconds of silence before this line inside its clip, e.g. (beat)
     nonverbal: tuple[str, ...] = ()  # (laughs)-style cues the backend supports, kept in place in `spoken`
+    take: int = 1  # which rendering of the line (compiler/takes.py): take n draws the backend's noise with another seed
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class Clip:
             h.update(v.key.encode())
         for line in self.lines:
             h.update(f"|{line.speaker}|{line.spoken}|{line.pause_before}".encode())
+            if line.take != 1:  # take 1 keeps the key it always had: existing caches stay valid
+                h.update(f"|take={line.take}".encode())
         return h.hexdigest()[:24]
 
     def slot(self, speaker: str) -> int:

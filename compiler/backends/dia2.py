@@ -442,7 +442,10 @@ class Dia2Backend:
         budget = self._context_seconds() - SAFETY_SECONDS
         if len(lines) > 1 and prefix_seconds + est_seconds > budget:
             return self._render_halves(lines, counts, voice_of, est_seconds)
-        out = self._generate(build_script(lines, speakers), voices, self.seed)
+        from compiler.takes import take_seed
+
+        # Another take of a line draws the whole generation with another seed (compiler/takes.py).
+        out = self._generate(build_script(lines, speakers), voices, take_seed(self.seed, [line.take for line in lines]))
         sent = sum(counts)
         if len(out.timestamps) > sent:
             raise RuntimeError(f"Dia2 returned {len(out.timestamps)} word timestamps for {sent} words sent; "

@@ -320,22 +320,23 @@ class EmbeddedBackend:
         takes = []
         for line in clip.lines:
             voice = clip.voices[clip.slot(line.speaker)]
-            takes.append(self.speak_timed(line.spoken, voice))
+            takes.append(self.speak_timed(line.spoken, voice, line.take))
         return takes
 
     # -- synthesis ------------------------------------------------------------------------------
 
-    def speak(self, text: str, voice: Voice) -> np.ndarray:
-        """One trimmed take of `text` in `voice`: float32 mono in [-1, 1] at `sample_rate`."""
-        return self.speak_timed(text, voice).audio
+    def speak(self, text: str, voice: Voice, take: int = 1) -> np.ndarray:
+        """One trimmed take of `text` in `voice`: float32 mono in [-1, 1] at `sample_rate`. Take n > 1
+        draws Piper's noise (timing and voicing) and Praat's from other seeds (compiler/takes.py)."""
+        return self.speak_timed(text, voice, take).audio
 
-    def speak_timed(self, text: str, voice: Voice) -> Take:
+    def speak_timed(self, text: str, voice: Voice, take: int = 1) -> Take:
         """speak(), with the time of each word of `text` in the take (none when they cannot be paired)."""
         settings = _settings_of(voice)
         silence = np.zeros(int(2 * _TRIM_KEEP_S * self.sample_rate), dtype=np.float32)
         if not text.strip():
             return Take(silence)
-        raw, bounds = self._synthesize_timed(text, settings.length_scale / settings.tempo)
+        raw, bounds = self._synthesize_timed(text, settings.length_scale / settings.tempo, take)
         if raw.size == 0 or not np.any(raw):  # only punctuation: Piper produced nothing
             return Take(silence)
         stretch = 1.0
@@ -343,10 +344,10 @@ class EmbeddedBackend:
             # VITS rounds every phoneme up to whole frames, so small length_scale changes barely
             # move the total (measured: length_scale 0.9 → 3% shorter, 0.8 → 10%). Praat's
             # time-stretch corrects the rest so that tempo t really gives 1/t of the duration.
-            reference = self._synthesize(text, settings.length_scale)
+            reference = self._synthesize(text, settings.length_scale, take)
             stretch = _speech_length(reference) / settings.tempo / max(_speech_length(raw), 1)
             stretch = min(max(stretch, 0.6), 1.6)
-        shaped = self._change_gender(raw, settings, stretch)
+        shaped = self._change_gender(raw, settings, stretch, take)
         take, first = _finish_at(shaped, self.sample_rate)
         paired = self._pair_words(text.split(), bounds)
         if not paired or not take.any():
@@ -391,10 +392,10 @@ class EmbeddedBackend:
             self._piper = piper_voice(session=session, config=piper_config.from_dict(self._config))
         return self._piper
 
-    def _synthesize(self, text: str, length_scale: float) -> np.ndarray:
-        return self._synthesize_timed(text, length_scale)[0]
+    def _synthesize(self, text: str, length_scale: float, take: int = 1) -> np.ndarray:
+        return self._synthesize_timed(text, length_scale, take)[0]
 
-    def _synthesize_timed(self, text: str, length_scale: float) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    def _synthesize_timed(self, text: str, length_scale: float, take: int = 1) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
         """Piper's audio for `text`, and the first and last sample (exclusive) and the phoneme count of
         each of its phoneme words, from the frames the duration predictor gave each phoneme."""
         piper = self._load()
@@ -410,7 +411,9 @@ class EmbeddedBackend:
             ids = piper.phonemes_to_ids(phonemes)
             # The noise depends only on the sentence's phonemes: the same sentence always sounds
             # the same, different sentences get different (natural) variation.
-            seed = int.from_bytes(hashlib.sha256("".join(phonemes).encode()).digest()[:8], "little")
+            # Take 1 hashes the phonemes alone, as before takes existed (its cached clips stay valid).
+            salt = f"\x00take{take}" if take != 1 else ""
+            seed = int.from_bytes(hashlib.sha256(("".join(phonemes) + salt).encode()).digest()[:8], "little")
             frames = int(32 * len(ids) * max(length_scale, 1.0)) + 256  # far above VITS's frames per id
             noise = np.random.default_rng(seed).standard_normal((1, _NOISE_CHANNELS, frames), dtype=np.float32)
             audio, frames = piper.session.run(
@@ -428,14 +431,14 @@ class EmbeddedBackend:
             pieces.append(audio)
         return (np.concatenate(pieces) if pieces else np.zeros(0)), bounds
 
-    def _change_gender(self, audio: np.ndarray, s: _VoiceSettings, stretch: float) -> np.ndarray:
+    def _change_gender(self, audio: np.ndarray, s: _VoiceSettings, stretch: float, take: int = 1) -> np.ndarray:
         if s.pitch_hz == 0 and s.formant_ratio == 1.0 and s.pitch_range == 1.0 and stretch == 1.0:
             return audio
         from parselmouth.praat import call, run
 
         # Praat's overlap-add draws random numbers for unvoiced stretches; a fixed seed makes
         # the same line sound the same in every build and every worker process.
-        run("random_initializeWithSeedUnsafelyButPredictably (20250101)")
+        run(f"random_initializeWithSeedUnsafelyButPredictably ({20250101 + take - 1})")
         sound = self._stack()[3].Sound(audio, sampling_frequency=self.sample_rate)
         changed = call(
             sound, "Change gender", _ANALYSIS_FLOOR_HZ, _ANALYSIS_CEILING_HZ,
