@@ -53,6 +53,7 @@ class Locked:
     gender: str = ""
     source: str = "auto"  # "settings" when the voice was set in [cast.NAME]
     name_says: str = ""  # the name dictionary's answer when it was locked (compiler/gender.py)
+    shared_from: str = ""  # another script of the project that locked it (this one has not yet)
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,10 @@ def _honour_lock(name: str, entry: Locked, palette: list[Voice], likely: gender.
     and the lock records the new voice). A change the lock prevents is a warning saying how to accept it."""
     where = span or Span.point("dramac.lock", 1, 1)
     voice = _named_voice(entry.voice, palette)
+    if entry.shared_from and (voice is None or voice.key in taken or voice.key != entry.key
+                              or (likely.gender in (gender.FEMALE, gender.MALE) and likely.certainty in ("set", "clear")
+                                  and voice.gender and voice.gender != likely.gender)):
+        return None  # another episode's voice is offered, not kept: if it does not fit here, cast as usual
     if voice is None and entry.source == "settings":
         return None  # the writer removed the voice setting: cast automatically, as a manifest change would
     if voice is None:

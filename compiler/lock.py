@@ -57,12 +57,19 @@ class LockFile:
         return self.scripts.get(script, {}).get(backend, {})
 
     def voices(self, script: str, backend: str, relock: set[str] | bool = False) -> dict[str, Locked]:
-        """The locked voices of one script and backend, less those `relock` names (all when True)."""
+        """The locked voices of one script and backend, less those `relock` names (all when True).
+        A character this script has not locked yet takes the voice another script of the project
+        locked for it (the first in path order): the episodes of a series share a cast."""
         found = {}
-        for name, v in self.entry(script, backend).get("voices", {}).items():
-            if relock is True or name.upper() in (relock or set()):
-                continue
-            found[name] = Locked(v["voice"], v["key"], v.get("gender", ""), v.get("source", "auto"), v.get("name_says", ""))
+        others = sorted(other for other in self.scripts if other != script)
+        for source in [script, *others]:
+            for name, v in self.entry(source, backend).get("voices", {}).items():
+                if name in found or relock is True or name.upper() in (relock or set()):
+                    continue
+                if source != script and v.get("source", "auto") != "auto":
+                    continue  # a voice from the settings is the settings' to give, in this script too
+                found[name] = Locked(v["voice"], v["key"], v.get("gender", ""), v.get("source", "auto"),
+                                     v.get("name_says", ""), "" if source == script else source)
         return found
 
     def span_of(self, needle: str) -> Span:

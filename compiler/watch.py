@@ -215,7 +215,8 @@ def watch_loop(files: list[Path], build_one: Callable[[Path, Callable], object],
             return True
         sounds[f] = sounds_of(result)
         console.print(styled(f"[{started}] ", ("✓", "bold green"), f" {f} → {result.outputs[0]}  {result.duration:.1f}s audio, "
-                             f"{result.rendered} clips rendered, {result.cached} cached, {result.seconds:.1f}s"), soft_wrap=True)
+                             f"{result.rendered} clip{'' if result.rendered == 1 else 's'} rendered, {result.cached} cached, "
+                             f"{result.seconds:.1f}s"), soft_wrap=True)
         report_details(result)
         return True
 

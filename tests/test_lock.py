@@ -333,3 +333,23 @@ def test_the_cache_key_follows_the_backend_identity(tmp_path):
     (tmp_path / "dramac.toml").write_text("[dia2]\nseed = -2\n", encoding="utf-8")
     r = dramac("cache-key", "play.fountain", cwd=tmp_path)
     assert r.returncode == 1 and "dramac.toml:2:1: error: [dia2] seed must be a whole number" in r.stderr, r.stderr
+
+
+def test_the_episodes_of_a_series_share_their_characters_voices(tmp_path):
+    """A character the first episode locked keeps that voice in another episode of the project that
+    has not locked it yet, whatever else that episode holds (here its first speaker is a newcomer
+    who would otherwise take another voice); characters new to it are cast around those voices."""
+    ep1 = _project(tmp_path)
+    first = prepare(ep1)
+    _write_lock(first)
+    ep2 = tmp_path / "ep2.fountain"
+    newcomer = _newcomer_that_displaces(["ELENA", "SAMUEL", "MARTA", "THOMAS"], "SAMUEL")
+    ep2.write_text(PLAY.replace("ELENA (40s) checks her watch.\n", f"{newcomer}\nMorning.\n\nELENA (40s) checks her watch.\n")
+                   .replace("Sit down", "Sit, please"))
+    second = prepare(ep2)
+    voices = _voices(second)
+    assert {n: voices[n] for n in _voices(first)} == _voices(first)
+    assert voices[newcomer] not in _voices(first).values()
+    # Without the first episode's lock, the newcomer would have displaced SAMUEL: the test is not vacuous.
+    (tmp_path / "dramac.lock").unlink()
+    assert _voices(prepare(ep2))["SAMUEL"] != _voices(first)["SAMUEL"]

@@ -2,6 +2,7 @@
 
 import os
 import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -54,7 +55,7 @@ def test_watch_rebuilds_incrementally_and_survives_errors(tmp_path):
         script.write_text(text.replace(line, line.rstrip() + " I promise."), encoding="utf-8")
         second, _ = _wait_for(q, lambda l: "✓" in l or "✗" in l)
         assert "✓" in second
-        rendered = int(second.split(" clips rendered")[0].rsplit(" ", 1)[-1])
+        rendered = int(re.search(r"(\d+) clips? rendered", second).group(1))
         assert 1 <= rendered <= 2, second
         # Under the status line: the script lines it re-rendered, the edited one among them, and the
         # seconds of each step.
