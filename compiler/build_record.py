@@ -86,7 +86,8 @@ def code_digest() -> str:
     calls: the mix cache (compiler.segments) keys its entries with it too."""
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for name in _OUTPUT_CODE:
+    plugin_code = sorted(str(p.relative_to(here)) for p in (here / "plugins").glob("*.py"))  # every directive's placing and mixing
+    for name in (*_OUTPUT_CODE, *plugin_code):
         try:
             data = (here / name).read_bytes()
         except OSError:

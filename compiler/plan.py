@@ -18,12 +18,11 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+from compiler import plugins
 from compiler.backends import Capabilities
 from compiler.cast import NARRATOR, Cast
-from compiler.nodes import (
-    Action, Dialogue, Music, MusicStop, Parenthetical, Pause, Script, Sfx, Speech,
-)
-from compiler.plan_types import Clip, PauseStep, Plan, PlannedLine, SceneBreak, SoundCue, Step
+from compiler.nodes import Action, Dialogue, Parenthetical, Script, Speech
+from compiler.plan_types import Clip, Plan, PlannedLine, SceneBreak, Step
 
 # Clip sizing only, and fixed: a clip's boundaries, and so its cache key, must not move when the
 # voices' measured pace does. The lengths `dramac plan` reports come from compiler/estimate.py.
@@ -124,13 +123,10 @@ class _Walker:
         self.items.append(step)
 
     def directive(self, node) -> None:
-        if isinstance(node, Pause):
-            self.boundary(PauseStep(node.seconds, node.span))
-        elif isinstance(node, (Sfx, Music)):
-            kind = "sfx" if isinstance(node, Sfx) else "music"
-            self.boundary(SoundCue(kind, node.resolved, tuple(sorted(node.options.items())), node.span))
-        elif isinstance(node, MusicStop):
-            self.boundary(SoundCue("music_stop", None, tuple(sorted(node.options.items())), node.span))
+        """A directive plans itself (compiler/plugins/): a boundary step, or a change to the line before."""
+        plugin = plugins.by_node(node)
+        if plugin is not None:
+            plugin.plan(node, self)
 
     def dialogue(self, d: Dialogue) -> None:
         for part in d.parts:
@@ -158,7 +154,7 @@ class _Walker:
                     self.dialogue(el)
                 elif isinstance(el, Action) and narrate:
                     self.utter(NARRATOR, el.text, el.span)
-                elif isinstance(el, (Pause, Sfx, Music, MusicStop)):
+                elif isinstance(el, plugins.node_types()):
                     self.directive(el)
         return self.items
 
