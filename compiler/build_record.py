@@ -72,7 +72,10 @@ def inputs_digest(prepared, formats: list[str]) -> str | None:
         from compiler.encode import aac_encoder
 
         add("aac", repr(aac_encoder()))
-    for path in sorted({step.path for step in plan.steps if getattr(step, "path", None)}):
+    from compiler import plugins
+
+    # Cue files, and files a directive reads otherwise (a [[take]]'s recording).
+    for path in sorted({step.path for step in plan.steps if getattr(step, "path", None)} | set(plugins.input_files(plan))):
         try:
             add(f"sound {path}", Path(path).read_bytes())
         except OSError:

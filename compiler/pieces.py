@@ -131,10 +131,11 @@ def sound_identity(samples: np.ndarray) -> str:
 
 
 def play_pieces(timeline: Timeline, settings: StitchSettings, sound_ids: Mapping[str, str] | None = None,
-                take_ids: Callable[[str, int], str] | None = None) -> Pieces:
+                take_ids: Callable[[str, int], str] | None = None, recordings: Mapping | None = None) -> Pieces:
     """Every piece of the play, in the canonical order. `sound_ids` gives each sound file's
     identity and `take_ids(clip_key, index)` each take's (see sound_identity; without them, the
-    path and the clip key and index stand in)."""
+    path and the clip key and index stand in). `recordings` maps (clip key, index) of a line a
+    recording replaces to its compiler.plugins.take.Recorded, whose piece takes the take's place."""
     sr = timeline.sample_rate
     sound_ids = sound_ids or {}
     take_ids = take_ids or (lambda clip_key, index: f"{clip_key}/{index}")
@@ -142,8 +143,13 @@ def play_pieces(timeline: Timeline, settings: StitchSettings, sound_ids: Mapping
     fade = max(1, idx(settings.fade_ms / 1000))
     takes = [take_ids(pl.clip_key, pl.take) for pl in timeline.lines]
     pieces: list[Piece] = list(_tones(timeline, takes, settings, fade)) if settings.room_tone else []
+    recordings = recordings or {}
     for pl, take in zip(timeline.lines, takes):
         start = idx(pl.start)
+        recorded = recordings.get((pl.clip_key, pl.take))
+        if recorded is not None:
+            pieces.append(recorded.piece(start, idx(pl.end) - start, line_effect(pl.line.extension), fade))
+            continue
         pieces.append(TakePiece(start, idx(pl.end) - start, pl.clip_key, pl.take, take, line_effect(pl.line.extension),
                                 fade))
     n = timeline.n_samples

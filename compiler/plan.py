@@ -103,6 +103,7 @@ class _Walker:
         self.items: list[Utterance | Step] = []
         self.pending_pause = 0.0
         self.pending_cues: list[str] = []
+        self.previous = None  # the element or dialogue part walked last: what a directive follows
 
     def utter(self, speaker: str, original: str, span, extension=None) -> None:
         original = " ".join(original.split())
@@ -130,23 +131,28 @@ class _Walker:
 
     def dialogue(self, d: Dialogue) -> None:
         for part in d.parts:
-            if isinstance(part, Speech):
-                self.utter(d.character, part.text, part.span, d.extension)
-            elif isinstance(part, Parenthetical):
-                seconds = pause_seconds(part.text)
-                if seconds is not None:
-                    self.pending_pause += seconds
-                elif part.text.strip().lower() in self.caps.nonverbal:
-                    self.pending_cues.append(part.text.strip().lower())
-                # Other directions ("(whispering)") describe delivery the voice cannot take.
-            else:
-                self.directive(part)
+            self.walk_part(d, part)
+            self.previous = part
+
+    def walk_part(self, d: Dialogue, part) -> None:
+        if isinstance(part, Speech):
+            self.utter(d.character, part.text, part.span, d.extension)
+        elif isinstance(part, Parenthetical):
+            seconds = pause_seconds(part.text)
+            if seconds is not None:
+                self.pending_pause += seconds
+            elif part.text.strip().lower() in self.caps.nonverbal:
+                self.pending_cues.append(part.text.strip().lower())
+            # Other directions ("(whispering)") describe delivery the voice cannot take.
+        else:
+            self.directive(part)
 
     def walk(self, script: Script) -> list[Utterance | Step]:
         narrate = self.cast.narrator is not None
         for index, scene in enumerate(script.scenes):
             if self.items:  # no break before the first scene that has anything to play
                 self.boundary(SceneBreak(index))
+            self.previous = scene.heading
             if narrate and scene.heading is not None:
                 self.utter(NARRATOR, speakable_heading(scene.heading.text), scene.heading.span)
             for el in scene.body:
@@ -156,6 +162,7 @@ class _Walker:
                     self.utter(NARRATOR, el.text, el.span)
                 elif isinstance(el, plugins.node_types()):
                     self.directive(el)
+                self.previous = el
         return self.items
 
 

@@ -15,6 +15,14 @@ from compiler.voices import Voice
 
 
 @dataclass(frozen=True)
+class Recording:
+    """A recording that replaces a line's synthetic take (`[[take: PATH]]`, compiler/plugins/take.py)."""
+
+    path: str  # absolute, inside the project
+    span: Span  # the directive
+
+
+@dataclass(frozen=True)
 class PlannedLine:
     speaker: str  # character name as cast (narrator: "NARRATOR")
     original: str  # what the writer wrote; subtitles show this
@@ -23,6 +31,9 @@ class PlannedLine:
     extension: str | None = None  # V.O., O.S., … (changes sound, not voice)
     pause_before: float = 0.0  # seconds of silence before this line inside its clip, e.g. (beat)
     nonverbal: tuple[str, ...] = ()  # (laughs)-style cues the backend supports, kept in place in `spoken`
+    # Heard instead of the synthetic take, which is still rendered (its loudness is the recording's
+    # target) so the clip and its cache key do not depend on the recording.
+    recording: Recording | None = None
 
 
 @dataclass(frozen=True)

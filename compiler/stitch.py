@@ -347,11 +347,15 @@ def assemble(
     takes: dict[str, list[np.ndarray]],
     settings: StitchSettings = StitchSettings(),
     sounds: dict[str, np.ndarray] | None = None,
+    recordings: dict | None = None,
 ) -> np.ndarray:
-    """The whole play in one float32 buffer (mono, timeline.sample_rate)."""
-    sounds = sounds or {}
+    """The whole play in one float32 buffer (mono, timeline.sample_rate). `recordings`: see
+    compiler.plugins.take.prepare (the timeline must have been built with their lengths)."""
+    sounds = dict(sounds or {})
+    recordings = recordings or {}
+    sounds.update({r.source: r.samples for r in recordings.values()})
     for ps in timeline.sounds:
         if (ps.cue.path or "") not in sounds:
             raise CompileError(error(f"sound file '{ps.cue.path}' was not loaded", ps.cue.span))
-    pieces = play_pieces(timeline, settings)
+    pieces = play_pieces(timeline, settings, recordings=recordings)
     return mix(pieces, 0, timeline.n_samples, MappedSources(takes, sounds), settings, timeline.sample_rate)
