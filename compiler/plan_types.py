@@ -73,8 +73,8 @@ class SceneBreak:
 
 @dataclass(frozen=True)
 class SoundCue:
-    kind: str  # "sfx" | "music" | "music_stop"
-    path: str | None  # absolute, inside the project (None for music_stop)
+    kind: str  # the rule of the directive plugin that places and mixes it (compiler/plugins/)
+    path: str | None  # absolute, inside the project (None for a cue without a file)
     options: tuple[tuple[str, float | str | bool], ...]
     span: Span
 

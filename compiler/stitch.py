@@ -16,15 +16,15 @@ Timing rules (every number is a `StitchSettings` field):
   boundaries play no part: a take is one line, wherever the planner cut its clips.
 - A sound cue's point is computed like a line's start, except that the base gap is `cue_gap`
   (still `scene_gap` right after a scene break, and 0 before anything has been placed); pauses
-  written before the cue delay it. An `sfx` with wait=true (the default) holds the story: the next
-  line starts `cue_gap` after the effect ends. An sfx with wait=false, `music` and `music_stop` do
-  not move the lines at all.
-- `music` plays from its point until the next `music` or `music_stop` cue (its fade-out starts
-  there), the end of its file (loop=false), or the end of the play (fade-out ends there).
+  written before the cue delay it. From that point the cue's directive plugin places it
+  (compiler/plugins/<kind>.py, through `Placing`): an `sfx` with wait=true (the default) holds
+  the story, so the next line starts `cue_gap` after the effect ends; an sfx with wait=false and
+  the music cues do not move the lines at all; `music` plays from its point until the next music
+  cue or `[[music stop]]` (its fade-out starts there), the end of its file (loop=false), or the end
+  of the play (fade-out ends there).
 
-Cue options: volume (dB), fade_in, fade_out, start (seconds into the file to begin at), duration
-(seconds to play at most; for looped music, how long to loop), wait (sfx), loop and duck (music;
-duck is the reduction in dB under speech, either sign accepted, 0 disables).
+Cue options and their defaults (these settings) are read by the plugins with `cue_number` and
+`cue_flag`; each plugin module declares its options.
 
 Room tone: every silence between consecutive lines (and the lead-in and tail) that is longer than
 `room_tone_min_gap` seconds is filled with deterministic pink noise at `room_tone_db` dBFS RMS. The
@@ -355,7 +355,8 @@ def assemble(
     recordings = recordings or {}
     sounds.update({r.source: r.samples for r in recordings.values()})
     for ps in timeline.sounds:
-        if (ps.cue.path or "") not in sounds:
+        reads = getattr(plugins.by_rule(ps.cue.kind), "reads_file", True)
+        if reads and (ps.cue.path or "") not in sounds:
             raise CompileError(error(f"sound file '{ps.cue.path}' was not loaded", ps.cue.span))
     pieces = play_pieces(timeline, settings, recordings=recordings)
     return mix(pieces, 0, timeline.n_samples, MappedSources(takes, sounds), settings, timeline.sample_rate)
