@@ -103,6 +103,7 @@ def test_heard_audio_is_the_recording(builds):
     norm = np.sqrt(np.sum(heard ** 2) * np.sum(expected ** 2))
     best = np.max(np.abs(corr)) / norm
     lag = (np.argmax(np.abs(corr)) - (len(expected) - 1)) / sr
+    print(f"recorded line: correlation {best:.4f} at lag {lag * 1000:.1f} ms, {len(heard) / sr:.3f} s heard")
     assert best > 0.95, best
     assert abs(lag) < 0.05, lag
 
@@ -113,6 +114,7 @@ def test_level_matches_the_synthetic_take(builds):
     # The same line in both builds, each taken back to before the master gain of its play.
     target = meter.integrated_loudness(_span(a_audio, sr, _line(a_manifest, "I will"))) - a_manifest["loudness"]["gain_db"]
     heard = meter.integrated_loudness(_span(b_audio, sr, _line(b_manifest, "I will"))) - b_manifest["loudness"]["gain_db"]
+    print(f"recorded line {heard:.2f} LUFS, the synthetic take it replaces {target:.2f} LUFS (before master gain)")
     assert abs(heard - target) <= 1.0, (heard, target)
 
 
