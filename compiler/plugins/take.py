@@ -8,8 +8,8 @@ still rendered: it is the level the recording is matched to. The recording is
   and resampled to the play's rate;
 - trimmed: leading and trailing frames (10 ms) quieter than TRIM_BELOW_PEAK_DB under the loudest
   frame are cut, keeping TRIM_MARGIN of them;
-- level-matched to the integrated loudness (BS.1770, pyloudnorm) of the synthetic take it replaces,
-  the gain limited to +-MAX_MATCH_DB;
+- level-matched to the integrated loudness (BS.1770, pyloudnorm) of the synthetic take it replaces
+  (a recording that would need more than MAX_MATCH_DB either way is refused: near silence or clipping);
 - placed like any take: the gaps around it, its line's effect (V.O., telephone ...) and the take fades.
 
 Its subtitle cue keeps the script's words (the line's `original`). The mix piece's identity is the
