@@ -129,7 +129,10 @@ class TakePlugin(Directive):
         walker.items.append(Utterance(line, sum(u.est for u in parts)))
 
     def input_files(self, plan) -> list[str]:
-        return [line.recording.path for clip in plan.clips for line in clip.lines if line.recording is not None]
+        from compiler.plan_types import Clip
+
+        return [line.recording.path for step in plan.steps if isinstance(step, Clip) for line in step.lines
+                if line.recording is not None]
 
 
 def recorded_lines(plan):
