@@ -256,10 +256,20 @@ def _render_and_master(prepared: Prepared, cache, mix_cache, sounds: dict, sound
     lengths = result.takes.stand_ins()  # the timeline needs only each take's length
     # What each voice took to say its lines: `dramac plan` times plays by it (compiler/estimate.py).
     estimate.learn(cache.directory, plan.clips, lengths, result.sample_rate)
+    # Recorded lines ([[take: PATH]]) are matched to their synthetic takes and placed at their own length.
+    import numpy as np
+
+    from compiler.plugins import take as recorded_takes
+
+    recordings = recorded_takes.prepare(plan, result.takes, result.sample_rate)
+    for (clip_key, index), recorded in recordings.items():
+        lengths[clip_key] = list(lengths[clip_key])
+        lengths[clip_key][index] = np.broadcast_to(np.float32(0), (len(recorded.samples),))
     rendered_at = time.perf_counter()
     timeline = stitch.build_timeline(plan, lengths, result.sample_rate, prepared.stitch, sound_lengths,
                                      result.takes.words)
-    mixer = _segment_master(prepared, timeline, result.takes, sounds, mix_cache)
+    sounds = {**sounds, **{r.source: r.samples for r in recordings.values()}}
+    mixer = _segment_master(prepared, timeline, result.takes, sounds, mix_cache, recordings)
     stitched_at = time.perf_counter()
     try:
         report, audio = mixer.master()
@@ -287,14 +297,14 @@ def _import_meters_meanwhile() -> None:
     threading.Thread(target=load, name="dramac-import-meters", daemon=True).start()
 
 
-def _segment_master(prepared: Prepared, timeline, takes, sounds: dict, mix_cache):
+def _segment_master(prepared: Prepared, timeline, takes, sounds: dict, mix_cache, recordings: dict | None = None):
     """The play as segments (compiler.segments), mastered with the mix cache (compiler.master_segments)."""
     from compiler import pieces, segments
     from compiler.master_segments import SegmentMaster
 
     sr = timeline.sample_rate
     ids = {path: pieces.sound_identity(samples) for path, samples in sounds.items()}
-    laid = pieces.play_pieces(timeline, prepared.stitch, ids, takes.digest)
+    laid = pieces.play_pieces(timeline, prepared.stitch, ids, takes.digest, recordings)
     spans = [(int(round(pl.start * sr)), int(round(pl.end * sr))) for pl in timeline.lines]
     context = "\n".join((build_record.code_digest(), prepared.backend.identity(), str(sr), repr(prepared.stitch),
                          repr(prepared.master)))

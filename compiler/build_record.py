@@ -72,7 +72,10 @@ def inputs_digest(prepared, formats: list[str]) -> str | None:
         from compiler.encode import aac_encoder
 
         add("aac", repr(aac_encoder()))
-    for path in sorted({step.path for step in plan.steps if getattr(step, "path", None)}):
+    from compiler import plugins
+
+    # Cue files, and files a directive reads otherwise (a [[take]]'s recording).
+    for path in sorted({step.path for step in plan.steps if getattr(step, "path", None)} | set(plugins.input_files(plan))):
         try:
             add(f"sound {path}", Path(path).read_bytes())
         except OSError:
@@ -86,7 +89,8 @@ def code_digest() -> str:
     calls: the mix cache (compiler.segments) keys its entries with it too."""
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for name in _OUTPUT_CODE:
+    plugin_code = sorted(str(p.relative_to(here)) for p in (here / "plugins").glob("*.py"))  # every directive's placing and mixing
+    for name in (*_OUTPUT_CODE, *plugin_code):
         try:
             data = (here / name).read_bytes()
         except OSError:

@@ -1,7 +1,9 @@
-"""Audio directives: `[[pause 1.5s]]`, `[[sfx: path opts]]`, `[[music: path opts]]`, `[[music stop]]`.
+"""Reading directives: `[[pause 1.5s]]`, `[[sfx: path opts]]`, `[[music: ...]]`, `[[take: ...]]` ...
 
-Both front ends hand the text between `[[` and `]]` to `parse_directive`. The Lark grammar
-(grammars/directive.lark) fixes the shape; this module checks the values so a diagnostic can point at
+Both front ends hand the text between `[[` and `]]` to `parse_directive`. Which directives exist is
+the plugin registry's business (compiler/plugins/: one module per directive, holding its rule,
+options and checks); this module is the machinery they share. The Lark grammar (grammars/directive.lark
+plus each plugin's rule) fixes the shape; the checks here and in the plugins test the values so a diagnostic can point at
 the one option that is wrong. A body that does not start with a directive keyword is a writer's note
 and comes back as None with no diagnostic; `is_directive` tells the two cases apart for callers that
 must not turn a broken directive into a note. The format is documented in docs/directives.md.
@@ -15,67 +17,44 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from compiler import nodes
+from compiler import nodes, plugins
+from compiler.plugins import OptionSpec
 from compiler.grammars import grammar_path
 from compiler.diagnostics import Sink, Span
 from compiler.source import LineTable
 from compiler.project import PathEscapes, Project, resolve_inside
 
-GRAMMAR = grammar_path("directive.lark")
+GRAMMAR = grammar_path("directive.lark")  # what every directive shares; each plugin adds its rule
 
-KEYWORDS = ("pause", "sfx", "music")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
-MAX_PAUSE_SECONDS = 60.0
 
-_KEYWORD_RE = re.compile(r"\s*(pause|sfx|music)(?=[\s:]|$)", re.IGNORECASE)
 _DURATION_RE = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(ms|s|sec|secs|seconds?|min|m)?", re.IGNORECASE)
 _DB_RE = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(db)?", re.IGNORECASE)
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
 
-@dataclass(frozen=True)
-class OptionSpec:
-    kind: str  # "duration" | "db" | "bool"
-    low: float | None = None  # inclusive bounds for numbers
-    high: float | None = None
-    positive: bool = False  # durations that must be > 0, not just >= 0
-
-
-_LEVEL = OptionSpec("db", -60.0, 24.0)
-_FADE = OptionSpec("duration", 0.0, 60.0)
-_START = OptionSpec("duration", 0.0, None)
-_LENGTH = OptionSpec("duration", 0.0, None, positive=True)
-_BOOL = OptionSpec("bool")
-
-# Defaults are not filled in here: the mixer (compiler/stitch.py) owns them, and a project's
-# settings may change them, so `options` holds exactly what the writer wrote.
-SFX_OPTIONS: dict[str, OptionSpec] = {
-    "volume": _LEVEL, "fade_in": _FADE, "fade_out": _FADE, "start": _START, "duration": _LENGTH, "wait": _BOOL,
-}
-MUSIC_OPTIONS: dict[str, OptionSpec] = {
-    "volume": _LEVEL, "fade_in": _FADE, "fade_out": _FADE, "start": _START, "duration": _LENGTH, "loop": _BOOL,
-    # How far the music drops under speech; the mixer reads either sign as a reduction, 0 turns it off.
-    "duck": OptionSpec("db", -60.0, 60.0),
-}
-MUSIC_STOP_OPTIONS: dict[str, OptionSpec] = {"fade_out": _FADE}
+@lru_cache(maxsize=1)
+def _keyword_re() -> re.Pattern:
+    words = "|".join(map(re.escape, plugins.keywords()))
+    return re.compile(rf"\s*({words})(?=[\s:]|$)", re.IGNORECASE)
 
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    return Lark(GRAMMAR.read_text(encoding="utf-8"), parser="lalr", lexer="contextual", propagate_positions=False)
+    text = GRAMMAR.read_text(encoding="utf-8") + "\n" + plugins.grammar_rules()
+    return Lark(text, parser="lalr", lexer="contextual", propagate_positions=False)
 
 
 def is_directive(body: str) -> bool:
     """True when `body` starts with a directive keyword (lowercase), i.e. it is not a plain note."""
-    m = _KEYWORD_RE.match(body)
-    return bool(m) and m.group(1) in KEYWORDS
+    m = _keyword_re().match(body)
+    return bool(m) and m.group(1) in plugins.keywords()
 
 
 def parse_directive(body: str, span: Span, project: Project, sink: Sink) -> nodes.Directive | None:
@@ -84,10 +63,10 @@ def parse_directive(body: str, span: Span, project: Project, sink: Sink) -> node
     Returns None for a plain note (no diagnostic) and for a broken directive (errors in `sink`).
     """
     at = _Locator(body, span)
-    m = _KEYWORD_RE.match(body)
+    m = _keyword_re().match(body)
     if not m:
         return None
-    if m.group(1) not in KEYWORDS:
+    if m.group(1) not in plugins.keywords():
         # `[[Pause 2s]]` reads like a directive but keywords are lowercase; say so only if it would be
         # a complete, valid one, so prose such as `[[Music swells]]` stays a quiet note.
         lowered = body[: m.start(1)] + m.group(1).lower() + body[m.end(1):]
@@ -106,7 +85,8 @@ def parse_directive(body: str, span: Span, project: Project, sink: Sink) -> node
     except LarkError as exc:  # any other grammar failure is still a diagnostic, never a traceback
         sink.error(f"cannot read directive: {exc}", span)
         return None
-    return _build(tree.children[0], at, span, project, sink)
+    rule = tree.children[0]
+    return plugins.by_rule(rule.data).build(rule, Checker(at, span, project, sink))
 
 
 class _Locator(LineTable):
@@ -119,20 +99,40 @@ class _Locator(LineTable):
         return self.span(tok.start_pos, tok.end_pos)
 
 
-_EXAMPLES = {
-    "pause": "[[pause 1.5s]]",
-    "sfx": "[[sfx: sounds/door.wav]]",
-    "music": "[[music: music/theme.wav]] or [[music stop]]",
-}
+class Checker:
+    """What a plugin's `build` reports through: the directive's span, its project, and the checks
+    every directive shares (options, paths), each diagnostic at the exact token."""
+
+    def __init__(self, at: _Locator, span: Span, project: Project, sink: Sink):
+        self.at, self.span, self.project, self.sink = at, span, project, sink
+
+    def token(self, tok: Token) -> Span:
+        return self.at.token(tok)
+
+    def error(self, message: str, where: Span) -> None:
+        self.sink.error(message, where)
+
+    def options(self, tree: Tree, specs: dict[str, OptionSpec], label: str) -> dict[str, float | bool | str] | None:
+        trees = [c for c in tree.children if isinstance(c, Tree) and c.data == "option"]
+        return _options(trees, specs, label, self.at, self.sink)
+
+    def path(self, tok: Token, extensions: tuple[str, ...] = AUDIO_EXTENSIONS) -> tuple[str, str | None]:
+        return _path(tok, self.at, self.project, self.sink, extensions)
+
+
+def _example(keyword: str) -> str:
+    return " or ".join(p.example for p in plugins.for_keyword(keyword))
 
 
 def _syntax_error(exc: UnexpectedInput, body: str, keyword: str, at: _Locator, sink: Sink) -> None:
-    example = _EXAMPLES[keyword]
+    example = _example(keyword)
+    first = plugins.for_keyword(keyword)[0]
     expected = set(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ())
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
         end = len(body.rstrip())
-        if keyword == "pause":
-            sink.error(f"pause needs a duration, e.g. {example}", at.span(end, end))
+        missing = first.missing_argument(example)
+        if missing:
+            sink.error(missing, at.span(end, end))
         elif "PATH" in expected:
             sink.error(f"{keyword} needs a file path, e.g. {example}", at.span(end, end))
         elif "EQUAL" in expected:
@@ -155,16 +155,17 @@ def _syntax_error(exc: UnexpectedInput, body: str, keyword: str, at: _Locator, s
         end += 1
     end = min(end, len(body))
     word = body[start:end]
-    if keyword == "pause":
-        message = f"unexpected '{word}' in pause; write one duration, e.g. {example}"
-    elif "=" not in word and _follows_bare_path(body, start):
-        message = (f"unexpected '{word}'; options are written name=value, "
-                   f"and a path with spaces must be quoted: \"sounds/big door.wav\"")
-    elif "=" in word or body[end:end + 1] == "=" or "EQUAL" in expected:
-        message = f"malformed option '{word}'; options are written name=value with no spaces"
-    else:
-        message = f"unexpected '{word}' in {keyword}; expected e.g. {example}"
+    message = first.unexpected(word, example) or _unexpected(body, word, start, end, keyword, example, expected)
     sink.error(message, at.span(start, end))
+
+
+def _unexpected(body: str, word: str, start: int, end: int, keyword: str, example: str, expected: set) -> str:
+    if "=" not in word and _follows_bare_path(body, start):
+        return (f"unexpected '{word}'; options are written name=value, "
+                f"and a path with spaces must be quoted: \"sounds/big door.wav\"")
+    if "=" in word or body[end:end + 1] == "=" or "EQUAL" in expected:
+        return f"malformed option '{word}'; options are written name=value with no spaces"
+    return f"unexpected '{word}' in {keyword}; expected e.g. {example}"
 
 
 def _follows_bare_path(body: str, start: int) -> bool:
@@ -173,47 +174,13 @@ def _follows_bare_path(body: str, start: int) -> bool:
     if len(before) < 2 and not (before and ":" in before[0].rstrip(":")):
         return False
     prev = before[-1]
-    return "=" not in prev and prev.rstrip(":") not in KEYWORDS and prev != "stop" and not prev.endswith(('"', "'"))
+    bare = {w for p in plugins.plugins() for w in p.bare_words}
+    return ("=" not in prev and prev.rstrip(":") not in plugins.keywords() and prev not in bare
+            and not prev.endswith(('"', "'")))
 
 
-def _build(tree: Tree, at: _Locator, span: Span, project: Project, sink: Sink) -> nodes.Directive | None:
-    kind = tree.data
-    if kind == "pause":
-        return _pause(tree.children[0], at, span, sink)
-    specs = {"sfx": SFX_OPTIONS, "music": MUSIC_OPTIONS, "music_stop": MUSIC_STOP_OPTIONS}[kind]
-    label = {"sfx": "sfx", "music": "music", "music_stop": "music stop"}[kind]
-    option_trees = [c for c in tree.children if isinstance(c, Tree) and c.data == "option"]
-    ok = True
-    options = _options(option_trees, specs, label, at, sink)
-    if options is None:
-        ok = False
-    if kind == "music_stop":
-        return nodes.MusicStop(span, options) if ok else None
-    path_tok = tree.children[0].children[0]
-    written, resolved = _path(path_tok, at, project, sink)
-    if resolved is None or not ok:
-        return None
-    cls = nodes.Sfx if kind == "sfx" else nodes.Music
-    return cls(span, written, resolved, options)
-
-
-def _pause(tok: Token, at: _Locator, span: Span, sink: Sink) -> nodes.Pause | None:
-    seconds = parse_duration(tok.value)
-    where = at.token(tok)
-    if seconds is None:
-        sink.error(f"'{tok.value}' is not a duration; write e.g. 1.5s, 500ms or 2 (seconds)", where)
-        return None
-    if seconds <= 0:
-        sink.error(f"a pause must be longer than zero (got '{tok.value}')", where)
-        return None
-    if seconds > MAX_PAUSE_SECONDS:
-        sink.error(f"pause of {seconds:g} s is longer than the {MAX_PAUSE_SECONDS:g} s limit; "
-                   "use music or a sound effect for long gaps", where)
-        return None
-    return nodes.Pause(span, seconds)
-
-
-def _path(tok: Token, at: _Locator, project: Project, sink: Sink) -> tuple[str, str | None]:
+def _path(tok: Token, at: _Locator, project: Project, sink: Sink,
+          extensions: tuple[str, ...] = AUDIO_EXTENSIONS) -> tuple[str, str | None]:
     written = tok.value[1:-1] if tok.type == "QUOTED" else tok.value
     where = at.token(tok)
     try:
@@ -221,8 +188,8 @@ def _path(tok: Token, at: _Locator, project: Project, sink: Sink) -> tuple[str, 
     except PathEscapes as exc:
         sink.error(str(exc), where)
         return written, None
-    if resolved.suffix.lower() not in AUDIO_EXTENSIONS:
-        sink.error(f"'{written}' is not an audio file; use one of {', '.join(AUDIO_EXTENSIONS)}", where)
+    if resolved.suffix.lower() not in extensions:
+        sink.error(f"'{written}' is not an audio file; use one of {', '.join(extensions)}", where)
         return written, None
     if resolved.is_dir():
         sink.error(f"'{written}' is a directory, not a sound file", where)

@@ -216,6 +216,7 @@ def manifest_dict(timeline: Timeline, extra: dict | None = None, root: Path | No
                 "extension": pl.line.extension,
                 "span": _span(pl.line.span, root),
                 "clip": pl.clip_key,
+                **({"recording": _relative(pl.line.recording.path, root)} if pl.line.recording else {}),
             }
             for n, pl in enumerate(timeline.lines, 1)
         ],

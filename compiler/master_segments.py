@@ -76,12 +76,13 @@ def measure(window: np.ndarray, segment: Segment, sample_rate: int) -> Measured:
     hop = int(round(0.1 * sample_rate))
     size = 4 * hop
     core = segment.core
-    # Each segment has its own grid of blocks, 100 ms apart, starting at a phase drawn from its key:
+    # Each segment has its own grid of blocks, 100 ms apart, starting at a phase drawn from its content
+    # (not its key, which changes with the code):
     # a grid starting at every cut (the middle of a gap) would put blocks at the same place in every
     # gap and bias the gating. Each block stands for the 100 ms from its start, the first also for
     # the samples before it, the last only up to the segment's end: the weights add up to the
     # segment's length in blocks, as a grid over the whole play would.
-    phase = min(int(segment.key[:8], 16) % hop, max(0, core.stop - core.start - 1))
+    phase = min(int((segment.content or segment.key)[:8], 16) % hop, max(0, core.stop - core.start - 1))
     starts = np.arange(core.start + phase, core.stop, hop)
     weights = np.ones(len(starts))
     if len(starts):

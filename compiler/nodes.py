@@ -41,39 +41,21 @@ def _json_value(value):
 
 # ---------------------------------------------------------------------------------------------
 # Audio directives: the same syntax in both formats, `[[pause 1.5s]]`, `[[sfx: path opts]]` …
-# Parsed and validated by directives.py.
+# Each directive's node class lives in its plugin module (compiler/plugins/<name>.py) with its
+# syntax and checks; `nodes.Pause`, `nodes.Sfx` … still name them (module __getattr__ below).
+
+Directive = Node  # any plugin's node (compiler.plugins.node_types() lists the classes)
 
 
-@dataclass
-class Pause(Node):
-    seconds: float
+def __getattr__(name: str):
+    from compiler import plugins
 
-
-@dataclass
-class Sfx(Node):
-    """A one-shot sound effect placed at this point of the script."""
-
-    path: str  # as written, relative to the project root
-    resolved: str  # absolute path inside the project
-    options: dict[str, float | str | bool] = field(default_factory=dict)
-
-
-@dataclass
-class Music(Node):
-    """A music cue that starts here and plays under the following lines until `MusicStop` or the end."""
-
-    path: str
-    resolved: str
-    options: dict[str, float | str | bool] = field(default_factory=dict)
-
-
-@dataclass
-class MusicStop(Node):
-    options: dict[str, float | str | bool] = field(default_factory=dict)
-
-
-Directive = Union[Pause, Sfx, Music, MusicStop]
-DIRECTIVE_TYPES = (Pause, Sfx, Music, MusicStop)
+    if name == "DIRECTIVE_TYPES":
+        return plugins.node_types()
+    for cls in plugins.node_types():
+        if cls.__name__ == name:
+            return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,7 +106,7 @@ class Speech(Node):
     raw: str = ""
 
 
-DialoguePart = Union[Speech, Parenthetical, Pause, Sfx, Music, MusicStop]
+DialoguePart = Union[Speech, Parenthetical, Directive]
 
 
 @dataclass
@@ -178,8 +160,7 @@ class PageBreak(Node):
 
 
 Element = Union[
-    SceneHeading, Action, Dialogue, Transition, Centered, Lyrics, Note, Section, Synopsis, PageBreak,
-    Pause, Sfx, Music, MusicStop,
+    SceneHeading, Action, Dialogue, Transition, Centered, Lyrics, Note, Section, Synopsis, PageBreak, Directive,
 ]
 
 

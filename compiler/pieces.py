@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING, Callable, Mapping, Protocol
 
 import numpy as np
 
+from compiler import plugins
 from compiler.effects import apply_effect, line_effect
 from compiler.sounds import looped
 
 if TYPE_CHECKING:
-    from compiler.stitch import PlacedSound, StitchSettings, Timeline
+    from compiler.stitch import StitchSettings, Timeline
 
 _TONE_LOOP = 1 << 18  # samples of the periodic room-tone loop (~12 s at 22.05 kHz)
-_BLOCK = 1 << 20  # long pieces are rendered in blocks: a play-long music bed never needs a play-long temporary
 
 
 def ramp(positions: np.ndarray, n: int) -> np.ndarray:
@@ -77,8 +77,6 @@ class MappedSources:
 # text that is equal for two pieces exactly when those samples are (given the build-wide settings,
 # which segments add to every key).
 
-_ORDER = {"tone": 0, "take": 1, "sfx": 2, "music": 3}  # the order pieces are added in (as before: tone first)
-
 
 @dataclass(frozen=True)
 class TonePiece:
@@ -119,94 +117,9 @@ class TakePiece:
         return take[a:b] * fade_gain(a, b, self.length, self.fade, self.fade)
 
 
-@dataclass(frozen=True)
-class SfxPiece:
-    start: int
-    length: int
-    path: str
-    sound: str  # the file's identity (digest of its samples)
-    offset: int  # samples into the file where playing starts
-    gain_db: float
-    n_in: int
-    n_out: int
-    kind = "sfx"
-
-    def identity(self, a: int, b: int) -> str:
-        return f"sfx {self.sound} {self.offset} {self.length} {self.gain_db!r} {self.n_in} {self.n_out}"
-
-    def samples(self, a: int, b: int, sources: Sources, loop, settings, sample_rate: int) -> np.ndarray:
-        src = sources.sound(self.path)
-        piece = np.zeros(b - a, np.float32)
-        part = src[self.offset + a: self.offset + b]
-        piece[: len(part)] = part
-        return piece * np.float32(10 ** (self.gain_db / 20)) * fade_gain(a, b, self.length, self.n_in, self.n_out)
-
-
-@dataclass(frozen=True)
-class MusicPiece:
-    start: int
-    length: int
-    path: str
-    sound: str
-    offset: int
-    loop: bool
-    gain_db: float
-    n_in: int
-    n_out: int
-    duck_at: tuple[int, ...] = ()  # breakpoints of the ducking envelope, in samples from the piece start
-    duck_db: tuple[float, ...] = ()
-    kind = "music"
-
-    def identity(self, a: int, b: int) -> str:
-        # Only what reaches positions a..b-1: the fades where they overlap them, the ducking
-        # envelope over them. Music sounds on under many lines; a line that grows late in the cue
-        # must not change the key of the stretches before it.
-        n_in, n_out = min(self.n_in, self.length // 2), min(self.n_out, self.length // 2)
-        fade_in = n_in if a < n_in else "-"
-        fade_out = f"{self.length} {n_out}" if b > self.length - n_out else "-"
-        return (f"music {self.sound} {self.offset} {self.loop} {self.gain_db!r} {a} {fade_in} {fade_out} "
-                f"{self._envelope(a, b)!r}")
-
-    def _envelope(self, a: int, b: int) -> list:
-        """The ducking breakpoints that shape positions a..b-1: those inside, and the nearest one on
-        either side, whose position matters only where the gain changes towards it (between two
-        breakpoints of equal gain, np.interp gives that gain exactly, wherever they are)."""
-        at, db = self.duck_at, self.duck_db
-        lo = int(np.searchsorted(at, a, side="left"))
-        hi = int(np.searchsorted(at, b, side="left"))
-        inner = [(at[i], db[i]) for i in range(lo, hi)]
-        left = (at[lo - 1], db[lo - 1]) if lo > 0 else None
-        right = (at[hi], db[hi]) if hi < len(at) else None
-        first = inner[0] if inner else right
-        last = inner[-1] if inner else left
-        if left is not None and first is not None and left[1] == first[1]:
-            left = ("flat", left[1])
-        if right is not None and last is not None and right[1] == last[1]:
-            right = ("flat", right[1])
-        return [left, *inner, right]
-
-    def samples(self, a: int, b: int, sources: Sources, loop, settings, sample_rate: int) -> np.ndarray:
-        src = sources.sound(self.path)
-        out = np.empty(b - a, np.float32)
-        gain = 10 ** (self.gain_db / 20)
-        for b0 in range(a, b, _BLOCK):
-            b1 = min(b, b0 + _BLOCK)
-            pos = np.arange(b0, b1)
-            if self.loop:  # over the whole file; `offset` only sets where the first pass begins
-                chunk = looped(src, self.offset + b0, b1 - b0)
-            else:
-                chunk = np.zeros(b1 - b0, np.float32)
-                part = src[self.offset + b0: self.offset + b1]
-                chunk[: len(part)] = part
-            g = np.full(b1 - b0, gain, dtype=np.float64)
-            g *= fade_gain(b0, b1, self.length, self.n_in, self.n_out)
-            if self.duck_at:
-                g *= 10 ** (np.interp(pos, self.duck_at, self.duck_db) / 20)
-            out[b0 - a: b1 - a] = chunk * g
-        return out
-
-
-Piece = TonePiece | TakePiece | SfxPiece | MusicPiece
+# A directive's piece (compiler/plugins/: SfxPiece, MusicPiece, RecordedTakePiece) has the same shape:
+# start, length, kind, identity(a, b) and samples(a, b, sources, loop, settings, sample_rate).
+Piece = TonePiece | TakePiece
 
 
 # --------------------------------------------------------------------------------------------------
@@ -218,10 +131,11 @@ def sound_identity(samples: np.ndarray) -> str:
 
 
 def play_pieces(timeline: Timeline, settings: StitchSettings, sound_ids: Mapping[str, str] | None = None,
-                take_ids: Callable[[str, int], str] | None = None) -> Pieces:
+                take_ids: Callable[[str, int], str] | None = None, recordings: Mapping | None = None) -> Pieces:
     """Every piece of the play, in the canonical order. `sound_ids` gives each sound file's
     identity and `take_ids(clip_key, index)` each take's (see sound_identity; without them, the
-    path and the clip key and index stand in)."""
+    path and the clip key and index stand in). `recordings` maps (clip key, index) of a line a
+    recording replaces to its compiler.plugins.take.Recorded, whose piece takes the take's place."""
     sr = timeline.sample_rate
     sound_ids = sound_ids or {}
     take_ids = take_ids or (lambda clip_key, index: f"{clip_key}/{index}")
@@ -229,26 +143,26 @@ def play_pieces(timeline: Timeline, settings: StitchSettings, sound_ids: Mapping
     fade = max(1, idx(settings.fade_ms / 1000))
     takes = [take_ids(pl.clip_key, pl.take) for pl in timeline.lines]
     pieces: list[Piece] = list(_tones(timeline, takes, settings, fade)) if settings.room_tone else []
+    recordings = recordings or {}
     for pl, take in zip(timeline.lines, takes):
         start = idx(pl.start)
+        recorded = recordings.get((pl.clip_key, pl.take))
+        if recorded is not None:
+            pieces.append(recorded.piece(start, idx(pl.end) - start, line_effect(pl.line.extension), fade))
+            continue
         pieces.append(TakePiece(start, idx(pl.end) - start, pl.clip_key, pl.take, take, line_effect(pl.line.extension),
                                 fade))
     n = timeline.n_samples
     for ps in timeline.sounds:
         path = ps.cue.path or ""
-        sound = sound_ids.get(path, path)
         start, end = idx(ps.start), min(idx(ps.end), n)
         if end <= start:
             continue
-        if ps.cue.kind == "music":
-            at, db = _duck_breakpoints(timeline, ps, settings)
-            pieces.append(MusicPiece(start, end - start, path, sound, idx(ps.offset), ps.loop, ps.gain_db,
-                                     max(fade, idx(ps.fade_in)), max(fade, idx(ps.fade_out)),
-                                     tuple(idx(t) - start for t in at), tuple(db)))
-        else:
-            pieces.append(SfxPiece(start, end - start, path, sound, idx(ps.offset), ps.gain_db,
-                                   max(fade, idx(ps.fade_in)), max(fade, idx(ps.fade_out))))
-    pieces.sort(key=lambda p: (_ORDER[p.kind], p.start))
+        plugin = plugins.by_rule(ps.cue.kind)  # the directive's plugin says which piece it becomes
+        pieces.append(plugin.piece(ps, start, end, sound_ids.get(path, path), idx, fade, timeline, settings))
+    # One canonical order (room tone, takes, then each directive's pieces), so every sample is the
+    # same float32 sum whatever stretch is mixed.
+    pieces.sort(key=lambda p: (plugins.piece_order(p.kind), p.start))
     return Pieces(pieces)
 
 
@@ -271,33 +185,6 @@ def _tones(timeline: Timeline, takes: list[str], settings: StitchSettings, fade:
 
 def _phase(take: str) -> int:
     return int.from_bytes(hashlib.sha256(take.encode()).digest()[:4], "little") % _TONE_LOOP
-
-
-def _duck_breakpoints(timeline: Timeline, ps: PlacedSound, settings: StitchSettings) -> tuple[list[float], list[float]]:
-    """Piecewise-linear gain (dB) of the music: 0 away from speech, -duck under it.
-
-    The music is fully ducked when a line starts (it begins going down duck_attack before) and
-    comes back over duck_release after the line; lines closer than duck_bridge stay ducked through
-    the gap, so the music does not pump between quick exchanges.
-    """
-    if ps.duck_db <= 0:
-        return [], []
-    spans: list[list[float]] = []
-    # Gaps a release+attack cannot fit into are bridged too, so the breakpoints stay in order.
-    bridge = max(settings.duck_bridge, settings.duck_attack + settings.duck_release)
-    for pl in timeline.lines:
-        if pl.end < ps.start - settings.duck_release or pl.start > ps.end + settings.duck_attack:
-            continue
-        if spans and pl.start - spans[-1][1] < bridge:
-            spans[-1][1] = max(spans[-1][1], pl.end)
-        else:
-            spans.append([pl.start, pl.end])
-    t: list[float] = []
-    db: list[float] = []
-    for s, e in spans:
-        t += [s - settings.duck_attack, s, e, e + settings.duck_release]
-        db += [0.0, -ps.duck_db, -ps.duck_db, 0.0]
-    return t, db
 
 
 # --------------------------------------------------------------------------------------------------

@@ -18,12 +18,11 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+from compiler import plugins
 from compiler.backends import Capabilities
 from compiler.cast import NARRATOR, Cast
-from compiler.nodes import (
-    Action, Dialogue, Music, MusicStop, Parenthetical, Pause, Script, Sfx, Speech,
-)
-from compiler.plan_types import Clip, PauseStep, Plan, PlannedLine, SceneBreak, SoundCue, Step
+from compiler.nodes import Action, Dialogue, Parenthetical, Script, Speech
+from compiler.plan_types import Clip, Plan, PlannedLine, SceneBreak, Step
 
 # Clip sizing only, and fixed: a clip's boundaries, and so its cache key, must not move when the
 # voices' measured pace does. The lengths `dramac plan` reports come from compiler/estimate.py.
@@ -104,6 +103,7 @@ class _Walker:
         self.items: list[Utterance | Step] = []
         self.pending_pause = 0.0
         self.pending_cues: list[str] = []
+        self.previous = None  # the element or dialogue part walked last: what a directive follows
 
     def utter(self, speaker: str, original: str, span, extension=None) -> None:
         original = " ".join(original.split())
@@ -124,33 +124,35 @@ class _Walker:
         self.items.append(step)
 
     def directive(self, node) -> None:
-        if isinstance(node, Pause):
-            self.boundary(PauseStep(node.seconds, node.span))
-        elif isinstance(node, (Sfx, Music)):
-            kind = "sfx" if isinstance(node, Sfx) else "music"
-            self.boundary(SoundCue(kind, node.resolved, tuple(sorted(node.options.items())), node.span))
-        elif isinstance(node, MusicStop):
-            self.boundary(SoundCue("music_stop", None, tuple(sorted(node.options.items())), node.span))
+        """A directive plans itself (compiler/plugins/): a boundary step, or a change to the line before."""
+        plugin = plugins.by_node(node)
+        if plugin is not None:
+            plugin.plan(node, self)
 
     def dialogue(self, d: Dialogue) -> None:
         for part in d.parts:
-            if isinstance(part, Speech):
-                self.utter(d.character, part.text, part.span, d.extension)
-            elif isinstance(part, Parenthetical):
-                seconds = pause_seconds(part.text)
-                if seconds is not None:
-                    self.pending_pause += seconds
-                elif part.text.strip().lower() in self.caps.nonverbal:
-                    self.pending_cues.append(part.text.strip().lower())
-                # Other directions ("(whispering)") describe delivery the voice cannot take.
-            else:
-                self.directive(part)
+            self.walk_part(d, part)
+            self.previous = part
+
+    def walk_part(self, d: Dialogue, part) -> None:
+        if isinstance(part, Speech):
+            self.utter(d.character, part.text, part.span, d.extension)
+        elif isinstance(part, Parenthetical):
+            seconds = pause_seconds(part.text)
+            if seconds is not None:
+                self.pending_pause += seconds
+            elif part.text.strip().lower() in self.caps.nonverbal:
+                self.pending_cues.append(part.text.strip().lower())
+            # Other directions ("(whispering)") describe delivery the voice cannot take.
+        else:
+            self.directive(part)
 
     def walk(self, script: Script) -> list[Utterance | Step]:
         narrate = self.cast.narrator is not None
         for index, scene in enumerate(script.scenes):
             if self.items:  # no break before the first scene that has anything to play
                 self.boundary(SceneBreak(index))
+            self.previous = scene.heading
             if narrate and scene.heading is not None:
                 self.utter(NARRATOR, speakable_heading(scene.heading.text), scene.heading.span)
             for el in scene.body:
@@ -158,8 +160,9 @@ class _Walker:
                     self.dialogue(el)
                 elif isinstance(el, Action) and narrate:
                     self.utter(NARRATOR, el.text, el.span)
-                elif isinstance(el, (Pause, Sfx, Music, MusicStop)):
+                elif isinstance(el, plugins.node_types()):
                     self.directive(el)
+                self.previous = el
         return self.items
 
 

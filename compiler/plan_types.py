@@ -15,6 +15,14 @@ from compiler.voices import Voice
 
 
 @dataclass(frozen=True)
+class Recording:
+    """A recording that replaces a line's synthetic take (`[[take: PATH]]`, compiler/plugins/take.py)."""
+
+    path: str  # absolute, inside the project
+    span: Span  # the directive
+
+
+@dataclass(frozen=True)
 class PlannedLine:
     speaker: str  # character name as cast (narrator: "NARRATOR")
     original: str  # what the writer wrote; subtitles show this
@@ -24,6 +32,9 @@ class PlannedLine:
     pause_before: float = 0.0  # seconds of silence before this line inside its clip, e.g. (beat)
     nonverbal: tuple[str, ...] = ()  # (laughs)-style cues the backend supports, kept in place in `spoken`
     take: int = 1  # which rendering of the line (compiler/takes.py): take n draws the backend's noise with another seed
+    # Heard instead of the synthetic take, which is still rendered (its loudness is the recording's
+    # target) so the clip and its cache key do not depend on the recording.
+    recording: Recording | None = None
 
 
 @dataclass(frozen=True)
@@ -65,8 +76,8 @@ class SceneBreak:
 
 @dataclass(frozen=True)
 class SoundCue:
-    kind: str  # "sfx" | "music" | "music_stop"
-    path: str | None  # absolute, inside the project (None for music_stop)
+    kind: str  # the rule of the directive plugin that places and mixes it (compiler/plugins/)
+    path: str | None  # absolute, inside the project (None for a cue without a file)
     options: tuple[tuple[str, float | str | bool], ...]
     span: Span
 

@@ -32,6 +32,8 @@ class Segment:
     window_start: int  # the window mixed and measured for it (start - LEAD .. end + TRAIL, within the play)
     window_end: int
     key: str
+    content: str = ""  # the digest of its pieces alone (the key adds settings, backend and code): what
+    # placement choices that must not move when only the code changes are drawn from
 
     @property
     def core(self) -> slice:
@@ -56,13 +58,14 @@ def segments(pieces: Pieces, line_spans: list[tuple[int, int]], n_samples: int, 
         if end <= start:
             continue
         w0, w1 = max(0, start - lead), min(n_samples, end + trail)
-        out.append(Segment(start, end, w0, w1, _key(pieces, start, end, w0, w1, context)))
+        content = _content(pieces, start, end, w0, w1)
+        out.append(Segment(start, end, w0, w1, hashlib.sha256(f"{context}\n{content}".encode()).hexdigest(), content))
     return out
 
 
-def _key(pieces: Pieces, start: int, end: int, w0: int, w1: int, context: str) -> str:
-    h = hashlib.sha256(context.encode())
-    h.update(f"\nwindow {w1 - w0} core {start - w0} {end - w0}".encode())
+def _content(pieces: Pieces, start: int, end: int, w0: int, w1: int) -> str:
+    """A digest of what the window is made of, without the build-wide context."""
+    h = hashlib.sha256(f"window {w1 - w0} core {start - w0} {end - w0}".encode())
     for p in pieces.overlapping(w0, w1):
         a, b = max(w0, p.start) - p.start, min(w1, p.start + p.length) - p.start
         h.update(f"\n{p.start - w0} {a} {b} {p.identity(a, b)}".encode())

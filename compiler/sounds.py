@@ -30,7 +30,7 @@ def load_sounds(plan: Plan, sample_rate: int) -> tuple[dict[str, np.ndarray], di
     sounds: dict[str, np.ndarray] = {}
     diags: list[Diagnostic] = []
     for step in plan.steps:
-        if not isinstance(step, SoundCue) or step.kind not in ("sfx", "music") or step.path in sounds:
+        if not isinstance(step, SoundCue) or not _reads_file(step.kind) or step.path in sounds:
             continue
         if not step.path:
             diags.append(error(f"{step.kind} cue has no file", step.span))
@@ -42,6 +42,13 @@ def load_sounds(plan: Plan, sample_rate: int) -> tuple[dict[str, np.ndarray], di
     if diags:
         raise CompileError(diags)
     return sounds, {p: len(a) / sample_rate for p, a in sounds.items()}
+
+
+def _reads_file(kind: str) -> bool:
+    from compiler import plugins
+
+    plugin = plugins.by_rule(kind)
+    return plugin is not None and plugin.reads_file
 
 
 class SoundFileError(ValueError):

@@ -16,15 +16,15 @@ Timing rules (every number is a `StitchSettings` field):
   boundaries play no part: a take is one line, wherever the planner cut its clips.
 - A sound cue's point is computed like a line's start, except that the base gap is `cue_gap`
   (still `scene_gap` right after a scene break, and 0 before anything has been placed); pauses
-  written before the cue delay it. An `sfx` with wait=true (the default) holds the story: the next
-  line starts `cue_gap` after the effect ends. An sfx with wait=false, `music` and `music_stop` do
-  not move the lines at all.
-- `music` plays from its point until the next `music` or `music_stop` cue (its fade-out starts
-  there), the end of its file (loop=false), or the end of the play (fade-out ends there).
+  written before the cue delay it. From that point the cue's directive plugin places it
+  (compiler/plugins/<kind>.py, through `Placing`): an `sfx` with wait=true (the default) holds
+  the story, so the next line starts `cue_gap` after the effect ends; an sfx with wait=false and
+  the music cues do not move the lines at all; `music` plays from its point until the next music
+  cue or `[[music stop]]` (its fade-out starts there), the end of its file (loop=false), or the end
+  of the play (fade-out ends there).
 
-Cue options: volume (dB), fade_in, fade_out, start (seconds into the file to begin at), duration
-(seconds to play at most; for looped music, how long to loop), wait (sfx), loop and duck (music;
-duck is the reduction in dB under speech, either sign accepted, 0 disables).
+Cue options and their defaults (these settings) are read by the plugins with `cue_number` and
+`cue_flag`; each plugin module declares its options.
 
 Room tone: every silence between consecutive lines (and the lead-in and tail) that is longer than
 `room_tone_min_gap` seconds is filled with deterministic pink noise at `room_tone_db` dBFS RMS. The
@@ -45,10 +45,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
+from compiler import plugins
 from compiler.diagnostics import CompileError, Diagnostic, Span, error, warning
 from compiler.effects import apply_effect, line_effect
 from compiler.pieces import MappedSources, mix, play_pieces, room_tone_loop
@@ -149,14 +150,8 @@ class Timeline:
 
 MAX_CUE_SECONDS = 4 * 3600.0  # longest `duration` a cue may ask for (a looped bed under a long play)
 
-_KNOWN = {
-    "sfx": {"volume", "fade_in", "fade_out", "start", "duration", "wait"},
-    "music": {"volume", "fade_in", "fade_out", "start", "duration", "loop", "duck"},
-    "music_stop": {"fade_out"},
-}
 
-
-def _number(cue: SoundCue, name: str, default: float, *, minimum: float | None = 0.0) -> float:
+def cue_number(cue: SoundCue, name: str, default: float, *, minimum: float | None = 0.0) -> float:
     # Options come from compiler.directives, which already turned "500ms"/"-6dB" into float
     # seconds/dB and checked their ranges; this only guards the plan contract.
     raw = cue.option(name, None)
@@ -169,7 +164,7 @@ def _number(cue: SoundCue, name: str, default: float, *, minimum: float | None =
     return float(raw)
 
 
-def _flag(cue: SoundCue, name: str, default: bool) -> bool:
+def cue_flag(cue: SoundCue, name: str, default: bool) -> bool:
     raw = cue.option(name, None)
     if raw is None:
         return default
@@ -180,6 +175,110 @@ def _flag(cue: SoundCue, name: str, default: bool) -> bool:
 
 # --------------------------------------------------------------------------------------------------
 # Phase 1: the timeline (numbers only)
+
+
+@dataclass(frozen=True)
+class OpenSound:
+    """A sound whose end is known only later (music until the next cue): `end` is filled in by the
+    cue that stops it, `natural_end` is where its file (or duration) runs out (None: never)."""
+
+    cue: SoundCue
+    start: int
+    natural_end: int | None
+    gain: float
+    fade_in: float
+    fade_out: float
+    offset: float
+    loop: bool
+    duck: float
+
+
+class Placing:
+    """The stitcher's state while it walks the plan, in samples; directive plugins
+    (compiler/plugins/) place their cues through it."""
+
+    def __init__(self, plan: Plan, sample_rate: int, settings: StitchSettings, sound_lengths: dict[str, float]):
+        self.plan, self.sr, self.settings, self.sound_lengths = plan, sample_rate, settings, sound_lengths
+        self.diagnostics: list[Diagnostic] = []
+        self.lines: list[PlacedLine] = []
+        self.sounds: list[PlacedSound | list] = []  # an open sound is held as [OpenSound, end or None]
+        self.cursor = self.smp(settings.lead_in)  # end of the last thing that holds the story (line or waited sfx)
+        self.last: str | None = None  # "line" | "sfx" | None before anything is placed
+        self.last_speaker: str | None = None
+        self.last_scene: int | None = None
+        self.scene_pending = False
+        self.pause = 0.0  # seconds of PauseStep since the last placed line/waited sfx
+        self.open: dict[str, list[list]] = {}  # open sounds by kind, closed by a later cue or the end
+        self.story_end = self.cursor
+
+    def smp(self, seconds: float) -> int:
+        return int(round(seconds * self.sr))
+
+    def sec(self, samples: int) -> float:
+        return samples / self.sr
+
+    def base_gap(self, for_line: PlannedLine | None) -> float:
+        settings = self.settings
+        if self.last is None:
+            return 0.0
+        if self.scene_pending:
+            return settings.scene_gap
+        if for_line is not None and self.last == "line":
+            return settings.same_speaker_gap if for_line.speaker == self.last_speaker else settings.speaker_change_gap
+        return settings.cue_gap
+
+    def hold(self, end: int) -> None:
+        """The story lasts at least until `end`."""
+        self.story_end = max(self.story_end, end)
+
+    def wait_for(self, end: int, what: str) -> None:
+        """The next line waits until `end` (a sound effect with wait=true)."""
+        self.cursor, self.last, self.scene_pending, self.pause = end, what, False, 0.0
+
+    def open_sound(self, kind: str, sound: OpenSound) -> None:
+        held = [sound, None]
+        self.open.setdefault(kind, []).append(held)
+        self.sounds.append(held)
+
+    def close(self, kind: str, at: int, fade_override: float | None) -> None:
+        """End every open sound of `kind` at `at`, with its own fade-out or `fade_override`."""
+        for held in self.open.get(kind, []):
+            sound: OpenSound = held[0]
+            fade = sound.fade_out if fade_override is None else fade_override
+            stop = at + self.smp(fade)
+            held[1] = stop if sound.natural_end is None else min(sound.natural_end, stop)
+            held[0] = replace(sound, fade_out=fade)
+        self.open[kind] = []
+
+    def sound_length(self, cue: SoundCue) -> float:
+        length = self.sound_lengths.get(cue.path or "")
+        if length is None:
+            raise CompileError(error(f"sound file '{cue.path}' was not loaded", cue.span))
+        return length
+
+    def finish(self) -> tuple[list[PlacedSound], float]:
+        # An open sound holds the play open only as long as it was meant to sound: one stopped by a
+        # cue until its fade-out ends, an unstopped one until its file (or duration) ends; an
+        # endless loop is cut at the end of the story.
+        for s in self.sounds:
+            if isinstance(s, list):
+                end = s[1] if s[1] is not None else s[0].natural_end
+                if end is not None:
+                    self.hold(end)
+        total = self.story_end + self.smp(self.settings.tail)
+        placed: list[PlacedSound] = []
+        sec = self.sec
+        for s in self.sounds:
+            if isinstance(s, PlacedSound):
+                placed.append(s)
+                continue
+            o, end = s[0], s[1]
+            end = end if end is not None else (o.natural_end if o.natural_end is not None else total)
+            end = min(end, total)
+            placed.append(PlacedSound(o.cue, sec(o.start), sec(end), o.gain, o.fade_in, o.fade_out, o.offset, o.loop,
+                                      o.duck))
+        placed.sort(key=lambda p: p.start)
+        return placed, sec(total)
 
 
 def build_timeline(
@@ -195,142 +294,57 @@ def build_timeline(
     `sound_lengths` maps each cue path to its length in seconds (see `load_sounds`). Missing takes or
     sound files raise CompileError with a diagnostic at the line or cue that needs them. `words` maps a
     clip key to each take's word times (compiler.words, seconds from the take's start), where the
-    backend gave them; they move with their take.
+    backend gave them; they move with their take. Cues are placed by their directive's plugin
+    (compiler/plugins/).
     """
     sr = int(sample_rate)
-    sound_lengths = sound_lengths or {}
-    diags: list[Diagnostic] = []
-    sec = lambda samples: samples / sr  # noqa: E731
-    smp = lambda seconds: int(round(seconds * sr))  # noqa: E731
-
-    lines: list[PlacedLine] = []
-    sounds: list[PlacedSound] = []
-    cursor = smp(settings.lead_in)  # end of the last thing that holds the story (line or waited sfx)
-    last: str | None = None  # "line" | "sfx" | None before anything is placed
-    last_speaker: str | None = None
-    last_scene: int | None = None
-    scene_pending = False
-    pause = 0.0  # seconds of PauseStep since the last placed line/waited sfx
-    music: list[dict] = []  # open music cues, closed by the next music/music_stop or the end
-    story_end = cursor
-
-    def base_gap(for_line: PlannedLine | None) -> float:
-        if last is None:
-            return 0.0
-        if scene_pending:
-            return settings.scene_gap
-        if for_line is not None and last == "line":
-            return settings.same_speaker_gap if for_line.speaker == last_speaker else settings.speaker_change_gap
-        return settings.cue_gap
-
-    def close_music(at: int, fade_override: float | None) -> None:
-        for m in music:
-            fade = m["fade_out"] if fade_override is None else fade_override
-            stop = at + smp(fade)
-            m["end"] = stop if m["natural_end"] is None else min(m["natural_end"], stop)
-            m["fade_out"] = fade
-        music.clear()
-
+    p = Placing(plan, sr, settings, sound_lengths or {})
     for step in plan.steps:
         if isinstance(step, SceneBreak):
-            scene_pending = last is not None
-            last_scene = step.scene
+            p.scene_pending = p.last is not None
+            p.last_scene = step.scene
         elif isinstance(step, PauseStep):
             if step.seconds < 0 or not math.isfinite(step.seconds):
                 span = step.span or Span.point(plan.source, 1, 1)
                 raise CompileError(error(f"pause of {step.seconds} s: a pause must be a number >= 0", span))
-            pause += step.seconds
+            p.pause += step.seconds
         elif isinstance(step, Clip):
-            clip_takes = takes.get(step.key)
-            if clip_takes is None or len(clip_takes) != len(step.lines):
-                got = "no takes" if clip_takes is None else f"{len(clip_takes)} takes"
-                span = step.lines[0].span if step.lines else Span.point(plan.source, 1, 1)
-                raise CompileError(error(f"internal: clip {step.key} has {len(step.lines)} lines but {got}", span))
-            if last_scene is not None and step.scene != last_scene and last is not None:
-                scene_pending = True  # a plan without explicit SceneBreak steps still gets scene gaps
-            last_scene = step.scene
-            for i, (line, take) in enumerate(zip(step.lines, clip_takes)):
-                extra = max(0.0, line.pause_before)
-                start = cursor + smp(base_gap(line) + pause + extra)
-                end = start + len(take)
-                timed = (words or {}).get(step.key) or ()
-                said = tuple(w.shifted(sec(start)) for w in timed[i]) if i < len(timed) else ()
-                lines.append(PlacedLine(line, step.key, sec(start), sec(end), take=i, scene=step.scene, words=said))
-                cursor, last, last_speaker = end, "line", line.speaker
-                scene_pending, pause = False, 0.0
-                story_end = max(story_end, end)
+            _place_clip(step, takes, p, words or {})
         elif isinstance(step, SoundCue):
-            unknown = sorted(k for k, _ in step.options if k not in _KNOWN.get(step.kind, set()))
-            for k in unknown:
-                diags.append(warning(f"unknown {step.kind} option '{k}' is ignored",
-                                     step.span, f"known options: {', '.join(sorted(_KNOWN.get(step.kind, ())))}"))
-            at = cursor + smp(base_gap(None) + pause)
-            if step.kind == "music_stop":
-                if not music:
-                    diags.append(warning("music_stop but no music is playing here", step.span))
-                fade = _number(step, "fade_out", -1.0, minimum=None)
-                close_music(at, fade if fade >= 0 else None)
-                continue
-            if step.kind not in ("sfx", "music"):
+            plugin = plugins.by_rule(step.kind)
+            known = set(plugin.options) if plugin is not None else set()
+            for k in sorted(k for k, _ in step.options if k not in known):
+                p.diagnostics.append(warning(f"unknown {step.kind} option '{k}' is ignored", step.span,
+                                             f"known options: {', '.join(sorted(known))}"))
+            if plugin is None:
                 raise CompileError(error(f"unknown sound cue kind '{step.kind}'", step.span))
-            length = sound_lengths.get(step.path or "")
-            if length is None:
-                raise CompileError(error(f"sound file '{step.path}' was not loaded", step.span))
-            offset = _number(step, "start", 0.0)
-            if offset >= length:
-                raise CompileError(error(
-                    f"{step.kind} option start={offset:g} s is past the end of the file ({length:.2f} s)", step.span))
-            is_music = step.kind == "music"
-            gain = _number(step, "volume", settings.music_volume_db if is_music else settings.sfx_volume_db, minimum=None)
-            fade_in = _number(step, "fade_in", settings.music_fade_in if is_music else settings.fade_ms / 1000)
-            fade_out = _number(step, "fade_out", settings.music_fade_out if is_music else settings.fade_ms / 1000)
-            duration = _number(step, "duration", -1.0, minimum=None)
-            if duration == 0 or (duration < 0 and step.option("duration") is not None):
-                raise CompileError(error(f"{step.kind} option duration must be > 0", step.span))
-            if duration > MAX_CUE_SECONDS:  # a looped piece this long would size a buffer past any memory
-                raise CompileError(error(f"{step.kind} option duration={duration:g} s is longer than the "
-                                         f"{MAX_CUE_SECONDS / 3600:g}-hour maximum", step.span))
-            if is_music:
-                loop = _flag(step, "loop", False)
-                duck = abs(_number(step, "duck", settings.music_duck_db, minimum=None))
-                close_music(at, None)  # a new piece replaces the one playing
-                if duration > 0:
-                    natural = at + smp(duration if loop else min(duration, length - offset))
-                else:
-                    natural = at + smp(length - offset) if not loop else None
-                music.append(dict(cue=step, start=at, natural_end=natural, end=None, gain=gain,
-                                  fade_in=fade_in, fade_out=fade_out, offset=offset, loop=loop, duck=duck))
-                sounds.append(music[-1])  # type: ignore[arg-type]  # replaced by PlacedSound below
-            else:
-                play = length - offset if duration < 0 else min(duration, length - offset)
-                end = at + smp(play)
-                sounds.append(PlacedSound(step, sec(at), sec(end), gain, fade_in, fade_out, offset))
-                story_end = max(story_end, end)
-                if _flag(step, "wait", True):
-                    cursor, last, scene_pending, pause = end, "sfx", False, 0.0
+            plugin.place(step, p.cursor + p.smp(p.base_gap(None) + p.pause), p)
         else:
             raise CompileError(error(f"internal: unknown plan step {type(step).__name__}", Span.point(plan.source, 1, 1)))
+    placed, duration = p.finish()
+    return Timeline(p.lines, placed, duration, sr, plan.title, plan.source, p.diagnostics)
 
-    # Music holds the play open only as long as it was meant to sound: a piece stopped by a cue
-    # until its fade-out ends, an unstopped one until its file (or duration) ends; an endless loop
-    # is cut at the end of the story.
-    for m in sounds:
-        if isinstance(m, dict):
-            end = m["end"] if m["end"] is not None else m["natural_end"]
-            if end is not None:
-                story_end = max(story_end, end)
-    total = story_end + smp(settings.tail)
-    placed: list[PlacedSound] = []
-    for s in sounds:
-        if isinstance(s, PlacedSound):
-            placed.append(s)
-            continue
-        end = s["end"] if s["end"] is not None else (s["natural_end"] if s["natural_end"] is not None else total)
-        end = min(end, total)
-        placed.append(PlacedSound(s["cue"], sec(s["start"]), sec(end), s["gain"], s["fade_in"], s["fade_out"],
-                                  s["offset"], s["loop"], s["duck"]))
-    placed.sort(key=lambda p: p.start)
-    return Timeline(lines, placed, sec(total), sr, plan.title, plan.source, diags)
+
+def _place_clip(step: Clip, takes: dict[str, list[np.ndarray]], p: Placing,
+                words: Mapping[str, list[tuple[Word, ...]]]) -> None:
+    clip_takes = takes.get(step.key)
+    if clip_takes is None or len(clip_takes) != len(step.lines):
+        got = "no takes" if clip_takes is None else f"{len(clip_takes)} takes"
+        span = step.lines[0].span if step.lines else Span.point(p.plan.source, 1, 1)
+        raise CompileError(error(f"internal: clip {step.key} has {len(step.lines)} lines but {got}", span))
+    if p.last_scene is not None and step.scene != p.last_scene and p.last is not None:
+        p.scene_pending = True  # a plan without explicit SceneBreak steps still gets scene gaps
+    p.last_scene = step.scene
+    for i, (line, take) in enumerate(zip(step.lines, clip_takes)):
+        extra = max(0.0, line.pause_before)
+        start = p.cursor + p.smp(p.base_gap(line) + p.pause + extra)
+        end = start + len(take)
+        timed = words.get(step.key) or ()
+        said = tuple(w.shifted(p.sec(start)) for w in timed[i]) if i < len(timed) else ()
+        p.lines.append(PlacedLine(line, step.key, p.sec(start), p.sec(end), take=i, scene=step.scene, words=said))
+        p.cursor, p.last, p.last_speaker = end, "line", line.speaker
+        p.scene_pending, p.pause = False, 0.0
+        p.hold(end)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -342,11 +356,16 @@ def assemble(
     takes: dict[str, list[np.ndarray]],
     settings: StitchSettings = StitchSettings(),
     sounds: dict[str, np.ndarray] | None = None,
+    recordings: dict | None = None,
 ) -> np.ndarray:
-    """The whole play in one float32 buffer (mono, timeline.sample_rate)."""
-    sounds = sounds or {}
+    """The whole play in one float32 buffer (mono, timeline.sample_rate). `recordings`: see
+    compiler.plugins.take.prepare (the timeline must have been built with their lengths)."""
+    sounds = dict(sounds or {})
+    recordings = recordings or {}
+    sounds.update({r.source: r.samples for r in recordings.values()})
     for ps in timeline.sounds:
-        if (ps.cue.path or "") not in sounds:
+        reads = getattr(plugins.by_rule(ps.cue.kind), "reads_file", True)
+        if reads and (ps.cue.path or "") not in sounds:
             raise CompileError(error(f"sound file '{ps.cue.path}' was not loaded", ps.cue.span))
-    pieces = play_pieces(timeline, settings)
+    pieces = play_pieces(timeline, settings, recordings=recordings)
     return mix(pieces, 0, timeline.n_samples, MappedSources(takes, sounds), settings, timeline.sample_rate)

@@ -54,9 +54,13 @@ def watched_paths(script: Path, sounds: tuple[Path, ...] = ()) -> list[Path]:
 
 
 def sounds_of(result) -> tuple[Path, ...]:
+    """The cue files and the other files directives read (a [[take]]'s recording)."""
+    from compiler import plugins
     from compiler.plan_types import SoundCue
 
-    return tuple(Path(step.path) for step in result.prepared.plan.steps if isinstance(step, SoundCue) and step.path)
+    plan = result.prepared.plan
+    cues = [step.path for step in plan.steps if isinstance(step, SoundCue) and step.path]
+    return tuple(Path(p) for p in dict.fromkeys([*cues, *plugins.input_files(plan)]))
 
 
 Stamp = tuple  # (size, mtime_ns, inode, content digest or None); None for a file that cannot be read
