@@ -27,8 +27,16 @@ from compiler.render import ClipCache, render_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
-backends.register("dying", "cluster_backends:DyingBackend")
 VOICES = backends.create("embedded").palette()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _dying_backend():
+    """The test backend is registered for this module's tests only: dramac's own lists (the settings
+    docs, the declaration checks) never see it."""
+    backends.register("dying", "cluster_backends:DyingBackend")
+    yield
+    backends._REGISTRY.pop("dying", None)
 
 
 def clip(n: int, text: str) -> Clip:
