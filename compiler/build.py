@@ -208,8 +208,9 @@ def build(
             if not lazy:
                 raise
     encoders = {str(path): emit.encoder_of(path) for path in outputs}
-    subtitles.write_srt(out_dir / f"{stem}.srt", timeline)
-    subtitles.write_vtt(out_dir / f"{stem}.vtt", timeline)
+    play_cues = subtitles.cues(timeline)
+    subtitles.write_srt(out_dir / f"{stem}.srt", timeline, play_cues)
+    subtitles.write_vtt(out_dir / f"{stem}.vtt", timeline, play_cues)
     extra = {
         "title": plan.title,
         "source": plan.source,

@@ -34,6 +34,8 @@ The timeline (compiler.stitch) is the only source of timing.
 from __future__ import annotations
 
 import difflib
+import functools
+import itertools
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -103,8 +105,12 @@ _PREPOSITIONS = frozenset("about above across after against along among around a
 _DETERMINERS = frozenset("a an the my your his her its our their this that these those".split())
 
 
+_NOT_WORD = re.compile(r"[^\w']")
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def _bare(word: str) -> str:
-    return re.sub(r"[^\w']", "", word.lower())
+    return _NOT_WORD.sub("", word.lower())
 
 
 def _label(part: Part) -> list[Token]:
@@ -138,9 +144,13 @@ def layout(parts: tuple[Part, ...], rules: Rules = RULES) -> list[list[Token]] |
     if rules.max_lines < 2:
         return None
     best, best_cost = None, None
+    # Widths from running sums: trying every break point stays linear in the cue's words (an
+    # hour-long play tries hundreds of thousands of cues).
+    before = list(itertools.accumulate((len(t.text) for t in tokens), initial=0))
+    total = _width(tokens)
     for i in range(1, len(tokens)):
-        first, second = tokens[:i], tokens[i:]
-        a, b = _width(first), _width(second)
+        a = before[i] + i - 1
+        b = total - a - 1
         if a > rules.max_chars or b > rules.max_chars:
             continue
         cost = max(a, b) + _line_break_cost(tokens[i - 1].text, tokens[i].text, label_only=i == len(label))
@@ -255,20 +265,41 @@ def line_cues(pl: PlacedLine, labelled: bool, rules: Rules = RULES) -> list[Cue]
         tokens = tuple(Token(words[k], times[k] if k > i else None, onsets[k]) for k in range(i, j))
         return Part(pl.line.speaker, tokens, labelled and i == 0)
 
+    label = len(pl.line.speaker.upper()) + 1 if labelled and pl.line.speaker != NARRATOR else 0  # "NAME:"
+
+    def fits(i: int, j: int) -> bool:
+        """Whether words[i:j] (after the label, in the first cue) fit the line rules: what
+        `layout` decides, from widths alone (the search tries a few hundred pieces per line)."""
+        lead = label if i == 0 else 0
+        widths = [lead] if lead else []
+        widths += [chars[k + 1] - chars[k] for k in range(i, j)]
+        total = sum(widths) + len(widths) - 1
+        if total <= rules.max_chars:
+            return True
+        if rules.max_lines < 2:
+            return False
+        first = -1
+        for w in widths[:-1]:
+            first += w + 1
+            if first <= rules.max_chars and total - first - 1 <= rules.max_chars:
+                return True
+        return False
+
     best: list[tuple[float, int] | None] = [None] * (n + 1)  # best[j]: (cost, i) of the best cover of words[:j]
     best[0] = (0.0, -1)
     longest = 2 * rules.max_chars  # no cue holds more characters than two full lines
+    chars = list(itertools.accumulate((len(w) for w in words), initial=0))
     for j in range(1, n + 1):
         for i in range(j - 1, -1, -1):
             if best[i] is None:
                 continue
-            if _width([Token(w) for w in words[i:j]]) > longest:
+            if chars[j] - chars[i] + (j - i - 1) > longest:  # the width of words[i:j] on one line
                 break
             seconds = onsets[j] - onsets[i]
             single = j - i == 1
             if seconds > rules.max_seconds and not single:
                 continue
-            if layout((part(i, j),), rules) is None and not single:
+            if not single and not fits(i, j):
                 continue
             cost = best[i][0] + 3.0  # every cue costs: as few cues as the rules allow
             if i > 0:
@@ -439,9 +470,10 @@ def _stamp(seconds: float, sep: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
-def srt_text(timeline: Timeline, rules: Rules = RULES) -> str:
+def srt_text(timeline: Timeline, rules: Rules = RULES, play_cues: list[Cue] | None = None) -> str:
+    """`play_cues`: cues(timeline) when the caller has them already (the SRT and WebVTT share them)."""
     blocks = []
-    for n, cue in enumerate(cues(timeline, rules), 1):
+    for n, cue in enumerate(play_cues if play_cues is not None else cues(timeline, rules), 1):
         blocks.append(f"{n}\n{_stamp(cue.start, ',')} --> {_stamp(cue.end, ',')}\n" + "\n".join(cue.lines) + "\n")
     return "\n".join(blocks)
 
@@ -467,9 +499,9 @@ def _vtt_row(row: list[Token], cue: Cue, last: list[int]) -> str:
     return " ".join(out)
 
 
-def vtt_text(timeline: Timeline, rules: Rules = RULES) -> str:
+def vtt_text(timeline: Timeline, rules: Rules = RULES, play_cues: list[Cue] | None = None) -> str:
     out = ["WEBVTT", ""]
-    for n, cue in enumerate(cues(timeline, rules), 1):
+    for n, cue in enumerate(play_cues if play_cues is not None else cues(timeline, rules), 1):
         rows = cue.rows
         last = [0]
         if len(cue.parts) == 1:
@@ -481,11 +513,11 @@ def vtt_text(timeline: Timeline, rules: Rules = RULES) -> str:
     return "\n".join(out)
 
 
-def write_srt(path: str | Path, timeline: Timeline) -> None:
+def write_srt(path: str | Path, timeline: Timeline, play_cues: list[Cue] | None = None) -> None:
     with atomic_open(path, "w") as fh:
-        fh.write(srt_text(timeline))
+        fh.write(srt_text(timeline, play_cues=play_cues))
 
 
-def write_vtt(path: str | Path, timeline: Timeline) -> None:
+def write_vtt(path: str | Path, timeline: Timeline, play_cues: list[Cue] | None = None) -> None:
     with atomic_open(path, "w") as fh:
-        fh.write(vtt_text(timeline))
+        fh.write(vtt_text(timeline, play_cues=play_cues))

@@ -165,7 +165,7 @@ def test_the_rule_checker_catches_the_previous_writer():
 def test_subtitle_write_replaces_atomically(tmp_path, monkeypatch):
     path = tmp_path / "play.srt"
     path.write_text("old")
-    monkeypatch.setattr(subtitles, "srt_text", lambda tl: (_ for _ in ()).throw(ValueError("boom")))
+    monkeypatch.setattr(subtitles, "srt_text", lambda tl, **kw: (_ for _ in ()).throw(ValueError("boom")))
     with pytest.raises(ValueError):
         write_srt(path, timeline_of([("ANNA", "Hello.", 1.0)]))
     assert path.read_text() == "old" and len(list(tmp_path.iterdir())) == 1
