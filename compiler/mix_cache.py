@@ -17,15 +17,13 @@ import hashlib
 import io
 import json
 import os
-import stat
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from compiler import words
 from compiler.atomic import sweep_stale, write_atomically
-from compiler.render import _UNREADABLE, Known, _member  # the clip cache's guarded .npz member reader
+from compiler.render import _UNREADABLE, Known, read_archive  # the clip cache's guarded .npz reading
 from compiler.wav_link import Layout
 
 _FORMAT = "dramac-mix-1"
@@ -216,21 +214,15 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
 
 
 def _read(path: Path, name: str) -> dict[str, np.ndarray] | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        return None
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
+    def read(member, names):
+        if str(member("format")) != _FORMAT or str(member("name")) != name:
             return None
-        with zipfile.ZipFile(fh) as archive:
-            labels = [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
-            if str(_member(archive, "format", info.st_size)) != _FORMAT or str(_member(archive, "name", info.st_size)) != name:
-                return None
-            digest = str(_member(archive, "digest", info.st_size))
-            arrays = {label: _member(archive, label, info.st_size) for label in labels
-                      if label not in ("format", "name", "digest")}
+        return str(member("digest")), {label: member(label) for label in names if label not in ("format", "name", "digest")}
+
+    found = read_archive(path, read)
+    if found is None:
+        return None
+    digest, arrays = found
     if any(a.dtype.hasobject for a in arrays.values()) or _digest(arrays) != digest:
         return None
     return arrays

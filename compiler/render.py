@@ -315,10 +315,11 @@ def _word_rows(words: list[tuple[Word, ...]] | None, count: int) -> str:
     return json.dumps([word_times.to_rows(words[i] if i < len(words) else ()) for i in range(count)])
 
 
-def _read_entry(path: Path, key: str, sample_rate: int, count: int) -> tuple[list[np.ndarray], list[tuple[Word, ...]]] | None:
-    """The 16-bit takes and the word times of the entry at `path` if it verifiably holds `count` takes
-    at `sample_rate` written for `key`, else None. Only regular files are opened: O_NOFOLLOW refuses a symlink and
-    O_NONBLOCK keeps a FIFO from blocking the open until fstat turns it away."""
+def read_archive(path: Path, read: Callable[[Callable[[str], np.ndarray], list[str]], object]):
+    """`read(member, names)` on the .npz entry at `path`, where member(name) reads one array through
+    _member's checks and `names` are the arrays the archive holds; None when no regular file is there.
+    Only regular files are opened: O_NOFOLLOW refuses a symlink and O_NONBLOCK keeps a FIFO from
+    blocking the open until fstat turns it away."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
@@ -328,15 +329,24 @@ def _read_entry(path: Path, key: str, sample_rate: int, count: int) -> tuple[lis
         if not stat.S_ISREG(info.st_mode):
             return None  # a directory, FIFO or device where an entry should be
         with zipfile.ZipFile(fh) as archive:
-            def member(name: str) -> np.ndarray:
-                return _member(archive, name, info.st_size)
+            names = [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
+            return read(lambda name: _member(archive, name, info.st_size), names)
 
-            if (str(member("format")) != _FORMAT or str(member("key")) != key
-                    or int(member("sample_rate")) != sample_rate or int(member("count")) != count):
-                return None
-            digest = str(member("digest"))
-            rows = str(member("words"))
-            takes = [member(f"take{i}") for i in range(count)]
+
+def _read_entry(path: Path, key: str, sample_rate: int, count: int) -> tuple[list[np.ndarray], list[tuple[Word, ...]]] | None:
+    """The 16-bit takes and the word times of the entry at `path` if it verifiably holds `count` takes
+    at `sample_rate` written for `key`, else None."""
+
+    def read(member, _names):
+        if (str(member("format")) != _FORMAT or str(member("key")) != key
+                or int(member("sample_rate")) != sample_rate or int(member("count")) != count):
+            return None
+        return str(member("digest")), str(member("words")), [member(f"take{i}") for i in range(count)]
+
+    found = read_archive(path, read)
+    if found is None:
+        return None
+    digest, rows, takes = found
     if any(t.ndim != 1 or t.dtype != np.int16 for t in takes) or _digest(takes, rows) != digest:
         return None
     per_take = json.loads(rows)
