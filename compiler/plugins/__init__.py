@@ -98,6 +98,19 @@ class Directive:
         raise NotImplementedError(f"{self.rule} has no piece")
 
 
+
+class FileDirective(Directive):
+    """A directive whose argument is a file of the project (`[[sfx: PATH …]]`): its node holds the
+    path as written, the path resolved inside the project, and the checked options."""
+
+    def build(self, tree: Tree, check) -> Any:
+        options = check.options(tree, self.options, self.label)
+        written, resolved = check.path(tree.children[0].children[0])
+        if resolved is None or options is None:
+            return None
+        return self.node(check.span, written, resolved, options)
+
+
 @lru_cache(maxsize=1)
 def plugins() -> tuple[Directive, ...]:
     found = []

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from compiler.nodes import Node
-from compiler.plugins import BOOL, FADE, LENGTH, LEVEL, START, Directive, OptionSpec
+from compiler.plugins import BOOL, FADE, LENGTH, LEVEL, START, FileDirective, OptionSpec
 
 _BLOCK = 1 << 20  # a play-long music bed is rendered in blocks, never as one play-long temporary
 
@@ -93,7 +93,7 @@ class MusicPiece:
         return out
 
 
-class MusicPlugin(Directive):
+class MusicPlugin(FileDirective):
     rule = keyword = label = "music"
     grammar = 'music: "music" _COLON? path option*'
     example = "[[music: music/theme.wav]]"
@@ -106,28 +106,13 @@ class MusicPlugin(Directive):
     reads_file = True
     order = 3
 
-    def build(self, tree, check) -> Music | None:
-        options = check.options(tree, self.options, self.label)
-        written, resolved = check.path(tree.children[0].children[0])
-        if resolved is None or options is None:
-            return None
-        return Music(check.span, written, resolved, options)
-
     def place(self, cue, at: int, placing) -> None:
-        from compiler.diagnostics import CompileError, error
-        from compiler.plugins.sfx import checked_duration
-        from compiler.stitch import MAX_CUE_SECONDS, OpenSound, cue_flag, cue_number
+        from compiler.plugins.sfx import file_cue_levels
+        from compiler.stitch import OpenSound, cue_flag, cue_number
 
         settings = placing.settings
-        length = placing.sound_length(cue)
-        offset = cue_number(cue, "start", 0.0)
-        if offset >= length:
-            raise CompileError(error(
-                f"{cue.kind} option start={offset:g} s is past the end of the file ({length:.2f} s)", cue.span))
-        gain = cue_number(cue, "volume", settings.music_volume_db, minimum=None)
-        fade_in = cue_number(cue, "fade_in", settings.music_fade_in)
-        fade_out = cue_number(cue, "fade_out", settings.music_fade_out)
-        duration = checked_duration(cue, MAX_CUE_SECONDS)
+        length, offset, gain, fade_in, fade_out, duration = file_cue_levels(
+            cue, placing, settings.music_volume_db, settings.music_fade_in, settings.music_fade_out)
         loop = cue_flag(cue, "loop", False)
         duck = abs(cue_number(cue, "duck", settings.music_duck_db, minimum=None))
         placing.close("music", at, None)  # a new piece replaces the one playing

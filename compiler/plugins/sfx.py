@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from compiler.nodes import Node
-from compiler.plugins import BOOL, FADE, LENGTH, LEVEL, START, Directive
+from compiler.plugins import BOOL, FADE, LENGTH, LEVEL, START, FileDirective
 
 
 @dataclass
@@ -48,7 +48,7 @@ class SfxPiece:
         return piece * np.float32(10 ** (self.gain_db / 20)) * fade_gain(a, b, self.length, self.n_in, self.n_out)
 
 
-class SfxPlugin(Directive):
+class SfxPlugin(FileDirective):
     rule = keyword = label = "sfx"
     grammar = 'sfx: "sfx" _COLON? path option*'
     example = "[[sfx: sounds/door.wav]]"
@@ -59,27 +59,13 @@ class SfxPlugin(Directive):
     reads_file = True
     order = 2
 
-    def build(self, tree, check) -> Sfx | None:
-        options = check.options(tree, self.options, self.label)
-        written, resolved = check.path(tree.children[0].children[0])
-        if resolved is None or options is None:
-            return None
-        return Sfx(check.span, written, resolved, options)
-
     def place(self, cue, at: int, placing) -> None:
-        from compiler.stitch import MAX_CUE_SECONDS, PlacedSound, cue_flag, cue_number
-        from compiler.diagnostics import CompileError, error
+        from compiler.stitch import PlacedSound, cue_flag
 
         settings = placing.settings
-        length = placing.sound_length(cue)
-        offset = cue_number(cue, "start", 0.0)
-        if offset >= length:
-            raise CompileError(error(
-                f"{cue.kind} option start={offset:g} s is past the end of the file ({length:.2f} s)", cue.span))
-        gain = cue_number(cue, "volume", settings.sfx_volume_db, minimum=None)
-        fade_in = cue_number(cue, "fade_in", settings.fade_ms / 1000)
-        fade_out = cue_number(cue, "fade_out", settings.fade_ms / 1000)
-        duration = checked_duration(cue, MAX_CUE_SECONDS)
+        fade = settings.fade_ms / 1000
+        length, offset, gain, fade_in, fade_out, duration = file_cue_levels(cue, placing, settings.sfx_volume_db,
+                                                                            fade, fade)
         play = length - offset if duration < 0 else min(duration, length - offset)
         end = at + placing.smp(play)
         placing.sounds.append(PlacedSound(cue, placing.sec(at), placing.sec(end), gain, fade_in, fade_out, offset))
@@ -90,6 +76,21 @@ class SfxPlugin(Directive):
     def piece(self, placed, start: int, end: int, sound: str, idx, fade: int, timeline, settings) -> SfxPiece:
         return SfxPiece(start, end - start, placed.cue.path or "", sound, idx(placed.offset), placed.gain_db,
                         max(fade, idx(placed.fade_in)), max(fade, idx(placed.fade_out)))
+
+
+def file_cue_levels(cue, placing, volume: float, fade_in: float, fade_out: float):
+    """(file length, start, volume, fade-in, fade-out, duration or -1) of a file cue, in seconds and
+    dB, each option or the default given; a start past the file's end is an error at the cue."""
+    from compiler.diagnostics import CompileError, error
+    from compiler.stitch import MAX_CUE_SECONDS, cue_number
+
+    length = placing.sound_length(cue)
+    offset = cue_number(cue, "start", 0.0)
+    if offset >= length:
+        raise CompileError(error(
+            f"{cue.kind} option start={offset:g} s is past the end of the file ({length:.2f} s)", cue.span))
+    return (length, offset, cue_number(cue, "volume", volume, minimum=None), cue_number(cue, "fade_in", fade_in),
+            cue_number(cue, "fade_out", fade_out), checked_duration(cue, MAX_CUE_SECONDS))
 
 
 def checked_duration(cue, longest: float) -> float:

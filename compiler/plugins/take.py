@@ -25,7 +25,7 @@ from typing import Mapping
 import numpy as np
 
 from compiler.nodes import Node
-from compiler.plugins import Directive
+from compiler.plugins import FileDirective
 
 TRIM_BELOW_PEAK_DB = 40.0  # a 10 ms frame this far under the loudest one is silence at the ends
 TRIM_FRAME = 0.010  # seconds
@@ -84,19 +84,12 @@ class Recorded:
         return RecordedTakePiece(start, length, self.source, self.sound, self.gain_db, effect, fade)
 
 
-class TakePlugin(Directive):
+class TakePlugin(FileDirective):
     rule = keyword = label = "take"
     grammar = 'take: "take" _COLON? path option*'
     example = "[[take: recordings/elena-12.wav]]"
     options = {}
     node = Take
-
-    def build(self, tree, check) -> Take | None:
-        options = check.options(tree, self.options, self.label)
-        written, resolved = check.path(tree.children[0].children[0])
-        if resolved is None or options is None:
-            return None
-        return Take(check.span, written, resolved, options)
 
     def plan(self, node: Take, walker) -> None:
         """The utterances of the speech just before become one line that carries the recording."""
