@@ -65,11 +65,12 @@ def _typed(cls, table: str, settings: Settings):
 
 
 def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | None = None, backend_options: dict | None = None,
-            relock: set[str] | bool = False, cache_dir: str | Path | None = None) -> Prepared:
+            relock: set[str] | bool = False, cache_dir: str | Path | None = None, ready: bool = True) -> Prepared:
     """Front end, settings, cast and plan; raises CompileError with all diagnostics on failure.
     `relock` names characters (upper case; True: all) whose voices dramac.lock no longer keeps.
     `cache_dir` (the command line's --cache-dir) replaces the project's cache folder for the
-    backend's artefacts too (Dia2's calibrated voices), not only for clips."""
+    backend's artefacts too (Dia2's calibrated voices), not only for clips. `ready=False` (`dramac
+    check`) does not ask the backend whether it can render here: a script checks on any machine."""
     started = time.perf_counter()
     parsed = parse_file(path)
     parsed_at = time.perf_counter()
@@ -85,7 +86,8 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
     try:
         # One instance per backend and options for the whole run: a series loads its voice model once.
         backend = backends.shared(name, **options)
-        backend.check()
+        if ready:
+            backend.check()
     except backends.BackendUnavailable as exc:
         raise CompileError(error(str(exc), Span.point(str(path), 1, 1))) from None
     except SettingError as exc:  # a bad option given in code (dramac.toml's were checked when read)

@@ -123,7 +123,7 @@ def cast_script(
     resolve: Callable[[dict, list[Voice]], Voice],
     narrator_settings: dict,
     sink: Sink,
-    settings_span: Callable[[str], Span],
+    settings_span: Callable[..., Span],
     backend: str = "",
     locked: dict[str, Locked] | None = None,
 ) -> Cast:
@@ -159,7 +159,7 @@ def cast_script(
 
 
 def _from_settings(cast_settings: dict[str, dict], names: list[str], palette: list[Voice], resolve, sink: Sink,
-                   settings_span: Callable[[str], Span]) -> tuple[dict[str, Voice], dict[str, str]]:
+                   settings_span: Callable[..., Span]) -> tuple[dict[str, Voice], dict[str, str]]:
     """The voices and the genders `[cast.NAME]` tables set, by character name."""
     by_fold = {n.upper(): n for n in names}
     explicit: dict[str, Voice] = {}
@@ -180,16 +180,16 @@ def _from_settings(cast_settings: dict[str, dict], names: list[str], palette: li
             continue
         try:
             explicit[target] = resolve(entry, palette)
-        except ValueError as exc:
-            raise CompileError(error(f"cast entry '{name}': {exc}", settings_span(name))) from None
+        except ValueError as exc:  # at the key it names (a SettingError's), else at the entry
+            raise CompileError(error(f"cast entry '{name}': {exc}", settings_span(name, getattr(exc, "key", None)))) from None
     return explicit, gender_set
 
 
-def _gender_setting(name: str, value, settings_span: Callable[[str], Span]) -> str:
+def _gender_setting(name: str, value, settings_span: Callable[..., Span]) -> str:
     try:  # checked when the settings were read; a caller of cast_script may pass any table
         return settings_schema.check(settings_schema.voice_settings()["gender"], value, f"cast entry '{name}': gender")
     except settings_schema.SettingError as exc:
-        raise CompileError(error(str(exc), settings_span(name))) from None
+        raise CompileError(error(str(exc), settings_span(name, "gender"))) from None
 
 
 def _guesses(script: Script, names: list[str], gender_set: dict[str, str], locked: dict[str, Locked]) -> dict[str, gender.Guess]:
@@ -284,7 +284,7 @@ def _narrator(script, cast_settings, narrator_settings, palette, resolve, settin
             voice = _honour_lock(NARRATOR, locked_entry, palette, gender.Guess(None, "none", ()), taken, sink, None)
         voice = voice or _auto_voice(NARRATOR, palette, taken)
     except ValueError as exc:
-        raise CompileError(error(f"narrator: {exc}", settings_span("narrator"))) from None
+        raise CompileError(error(f"narrator: {exc}", settings_span("narrator", getattr(exc, "key", None)))) from None
     lines, words = narrator_words(script)
     return CastMember(NARRATOR, voice, lines, words, None, bool(narr_entry), None,
                       not narr_entry and locked_entry is not None and voice.name == locked_entry.voice)

@@ -66,29 +66,33 @@ def _report_new(diags: list[Diagnostic], sources: dict[str, list[str]], said: Op
 
 def _fail(exc: CompileError, sources: dict[str, list[str]] | None = None) -> None:
     _report(exc.diagnostics, sources)
-    err.print(styled(("error", "bold red"), f": build failed ({summary_line(exc.diagnostics)})"))
+    # `dramac cast` does not fail a build (typer runs commands outside a click context: argv says which)
+    command = next((a for a in sys.argv[1:2] if a.isidentifier()), "build")
+    err.print(styled(("error", "bold red"), f": {command} failed ({summary_line(exc.diagnostics)})"))
     raise typer.Exit(1)
 
 
 @app.command()
 def check(files: List[Path] = typer.Argument(..., help="Script files (.fountain, .md)"),
           json: bool = typer.Option(False, "--json", help="Diagnostics as JSON on stdout")) -> None:
-    """Parse scripts and check their settings; report errors and warnings."""
-    from compiler.config import load_settings
+    """Parse scripts, check their settings, cast and plan them; report errors and warnings. Renders
+    nothing and loads no voice: what a build would refuse before rendering, `check` refuses."""
+    from compiler.build import prepare
     from compiler.parser import parse_file
 
     all_diags: list[Diagnostic] = []
     sources: dict[str, list[str]] = {}
     for f in files:
         parsed = parse_file(f)
-        all_diags += parsed.diagnostics
-        if parsed.ok and parsed.script is not None:  # front matter a build would refuse is an error here too
-            try:
-                load_settings(parsed.project, parsed.script.metadata, parsed.source.path, parsed.source.text)
-            except CompileError as exc:
-                all_diags += exc.diagnostics
         if parsed.source:
             sources[parsed.source.path] = parsed.source.lines
+        if not parsed.ok or parsed.script is None:
+            all_diags += parsed.diagnostics
+            continue
+        try:  # settings, cast (unknown voices, cast entries naming no one) and plan, as a build does them
+            all_diags += prepare(f, ready=False).diagnostics
+        except CompileError as exc:  # the front end's warnings still count
+            all_diags += parsed.diagnostics + exc.diagnostics
     errors = any(d.is_error for d in all_diags)
     if json:
         dump_json({"ok": not errors, "diagnostics": [d.to_json() for d in all_diags]})

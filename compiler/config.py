@@ -78,13 +78,16 @@ class Settings:
                 return found
         return self._nowhere()
 
-    def span_of_key(self, key: str) -> Span:
+    def span_of_key(self, key: str, inner: str | None = None) -> Span:
         """Where a key named `key` is written, in whichever table (a cast entry's name, `narrator`):
-        the last file that set it wins, as in the merge; within a file, the first place."""
-        for origin in reversed(self.origins):
-            spans = [span for path, span in origin.positions.items() if path[-1] == key]
-            if spans:
-                return min(spans, key=lambda s: (s.line, s.col))
+        the last file that set it wins, as in the merge; within a file, the first place. With
+        `inner`, where that key is written inside it (`[cast.ANNA] voice`, or in a backend's
+        `[cast.ANNA.embedded]`), else `key` itself."""
+        for wanted in ([lambda p: key in p[:-1] and p[-1] == inner] if inner else []) + [lambda p: p[-1] == key]:
+            for origin in reversed(self.origins):
+                spans = [span for path, span in origin.positions.items() if wanted(path)]
+                if spans:
+                    return min(spans, key=lambda s: (s.line, s.col))
         return self._nowhere()
 
     def _nowhere(self) -> Span:

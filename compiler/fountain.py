@@ -48,6 +48,7 @@ def _parser() -> Lark:
 
 def parse_fountain(source: Source, project: Project, sink: Sink) -> nodes.Script:
     lines = _prelex(source, sink)
+    _warn_front_matter(source, lines, sink)
     whole = lines.span_of_offsets(0, len(source.text))
     try:
         paragraphs = _parser().parse(lines.lexer_input())
@@ -166,6 +167,17 @@ def _bounds(text: str) -> tuple[int, int]:
 
 _PLUS_ONE = (1).__add__
 _EMPTY_LINE = re.compile(r"\n[ \t]*\n")  # a line with nothing (or only spaces and tabs) on it
+
+
+def _warn_front_matter(source: Source, lines: _Lines, sink: Sink) -> None:
+    """Fountain has no front matter: a `---` (or `+++`) header, as Markdown scripts have, would be
+    read as action and spoken by the narrator; say where its contents belong instead."""
+    first = source.text.split("\n", 1)[0].strip()
+    if first in ("---", "+++") and f"\n{first}" in source.text[len(first):]:
+        sink.warning(f"a Fountain script has no front matter: this '{first}' header is read as action",
+                     lines.span_of_offsets(0, len(first)),
+                     "write the title page as 'Title: …' lines and settings in dramac.toml; front matter "
+                     "belongs to Markdown scripts (.md)")
 
 
 def _prelex(source: Source, sink: Sink) -> _Lines:

@@ -609,6 +609,7 @@ def _read_front_matter(front: _FrontMatter, pos: LineTable, sink: Sink) -> tuple
             del metadata["cast"]
         else:
             metadata["cast"] = cast
+    _warn_near_misses(metadata, front, pos, sink)
     fields = []
     for key, value in metadata.items():
         if key.lower() not in TITLE_KEYS or isinstance(value, dict) or value is None:
@@ -618,6 +619,24 @@ def _read_front_matter(front: _FrontMatter, pos: LineTable, sink: Sink) -> tuple
     end = front.end - 1 if front.end_newline else front.end  # the closing delimiter, not its newline
     page = nodes.TitlePage(pos.span(front.start, end), fields) if fields else None
     return metadata, page
+
+
+def _warn_near_misses(metadata: dict, front: _FrontMatter, pos: LineTable, sink: Sink) -> None:
+    """A key that is neither a title-page field nor a settings table is the writer's own metadata,
+    unless it is one letter from one (`titel`, `sttich`): then it is a typo that silently drops
+    the title or the settings, and says so."""
+    import difflib
+
+    from compiler.config import known_tables
+
+    known = [*TITLE_KEYS, *known_tables()]
+    for key in metadata:
+        if key.lower() in known:
+            continue
+        close = difflib.get_close_matches(key.lower(), known, n=1, cutoff=0.75)
+        if close:
+            sink.warning(f"front-matter key '{key}' is neither a title-page field nor a settings table, so dramac "
+                         f"ignores it", _key_span(front, key, pos), f"did you mean '{close[0]}'?")
 
 
 def _load_front_matter(front: _FrontMatter, pos: LineTable, sink: Sink) -> dict | None:

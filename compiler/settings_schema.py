@@ -104,8 +104,18 @@ def check(setting: Setting, value, label: str | None = None, error: type[Setting
     a lower-case choice), or `error` with "<label> must be <expected>, not <value>"."""
     ok, clean = _conform(setting, value)
     if not ok:
-        raise error(f"{label or setting.label} must be {setting.expected()}, not {value!r}", setting.key)
+        raise error(f"{label or setting.label} must be {setting.expected()}, not {written(value)}", setting.key)
     return clean
+
+
+def written(value) -> str:
+    """A value as a writer typed it in TOML or YAML (`true`, `"long"`, `[1, 2]`), not as Python shows it."""
+    import json
+
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):  # a date, or a float that is not finite
+        return str(value)
 
 
 def _number(value) -> bool:

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _cast(s, cast_settings=None, narrator=None, pal=None):
     sink = Sink()
     pal = pal or palette()
-    c = cast_script(s, pal, cast_settings or {}, resolve, narrator or {}, sink, lambda k: Span.point("dramac.toml", 1, 1))
+    c = cast_script(s, pal, cast_settings or {}, resolve, narrator or {}, sink, lambda *k: Span.point("dramac.toml", 1, 1))
     return c, sink
 
 
@@ -117,7 +117,7 @@ def _embedded_cast(s, cast_settings=None, locked=None):
     from compiler.backends.embedded import voice_from_settings
 
     c = cast_script(s, embedded_palette(), cast_settings or {}, voice_from_settings, {}, sink,
-                    lambda k: Span.point("dramac.toml", 1, 1), "embedded", locked)
+                    lambda *k: Span.point("dramac.toml", 1, 1), "embedded", locked)
     return c, sink
 
 

@@ -23,3 +23,55 @@ def test_check_passes_a_script_whose_settings_are_fine(tmp_path):
     script.write_text("---\nnarrator: {enabled: true}\n---\n\n# Scene\n\n**ANNA:** Hello there.\n", encoding="utf-8")
     run = subprocess.run([DRAMAC, "check", str(script)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
+
+
+def _check(tmp_path, script_text: str, toml: str | None = None) -> subprocess.CompletedProcess:
+    if toml is not None:
+        (tmp_path / "dramac.toml").write_text(toml, encoding="utf-8")
+    script = tmp_path / "play.md"
+    script.write_text(script_text, encoding="utf-8")
+    return subprocess.run([DRAMAC, "check", str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+
+
+def test_check_casts_and_points_at_the_voice_a_palette_lacks(tmp_path):
+    run = _check(tmp_path, "# Scene\n\n**ANNA:** Hello there.\n",
+                 "[cast.ANNA]\ngender = \"female\"\n[cast.ANNA.embedded]\nvoice = \"warm-femal\"\n")
+    assert run.returncode == 1
+    assert "dramac.toml:4:1: error: cast entry 'ANNA': unknown embedded voice 'warm-femal'" in run.stderr, run.stderr
+    assert "did you mean 'warm-female'?" in run.stderr
+    assert "check failed" not in run.stderr and "Traceback" not in run.stderr
+
+
+def test_check_warns_of_cast_entries_naming_no_one(tmp_path):
+    run = _check(tmp_path, "# Scene\n\n**ANNA:** Hello there.\n", "[cast.ANA]\nvoice = \"warm-female\"\n")
+    assert run.returncode == 0, run.stderr
+    assert "warning: cast entry 'ANA' names no character who speaks in this script" in run.stderr
+    assert "did you mean ANNA?" in run.stderr
+
+
+def test_values_in_messages_are_written_as_in_the_settings_file(tmp_path):
+    run = _check(tmp_path, "---\nstitch: {room_tone: yes please, tail: true}\n---\n\n# Scene\n\n**ANNA:** Hi.\n")
+    assert run.returncode == 1
+    assert 'room_tone must be true or false, not "yes please"' in run.stderr, run.stderr
+    assert "tail must be a number from 0 to 60 s, not true" in run.stderr
+
+
+def test_a_front_matter_key_one_letter_off_is_a_warning_not_silence(tmp_path):
+    run = _check(tmp_path, "---\ntitel: A Test\nsttich: {scene_gap: 2}\nmood: calm\n---\n\n# Scene\n\n**ANNA:** Hi.\n")
+    assert run.returncode == 0, run.stderr
+    assert "play.md:2:1: warning: front-matter key 'titel' is neither a title-page field nor a settings table" in run.stderr
+    assert "did you mean 'title'?" in run.stderr and "did you mean 'stitch'?" in run.stderr
+    assert "'mood'" not in run.stderr  # the writer's own metadata is not a typo
+
+
+def test_front_matter_in_a_fountain_script_is_a_warning_that_says_where_it_belongs(tmp_path):
+    script = tmp_path / "play.fountain"
+    script.write_text("---\ntitle: A Test\n---\n\nINT. KITCHEN - NIGHT\n\nANNA\nHello there.\n", encoding="utf-8")
+    run = subprocess.run([DRAMAC, "check", str(script)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert f"{script}:1:1: warning: a Fountain script has no front matter" in run.stderr
+    assert "'Title: …' lines and settings in dramac.toml" in run.stderr
+    plain = tmp_path / "plain.fountain"
+    plain.write_text("INT. KITCHEN - NIGHT\n\nANNA\nHello there.\n\n---\n", encoding="utf-8")
+    run = subprocess.run([DRAMAC, "check", str(plain)], capture_output=True, text=True, timeout=60)
+    assert "front matter" not in run.stderr

@@ -25,15 +25,15 @@ def project(tmp_path, toml: str, script: str = SCRIPT):
         ("[cast.MOM]\nvoice = \"warm-female\"\npitch = \n", 3, "invalid settings file"),
         ("[project]\nname = \"x\"\n\n[mixing]\nlevel = 3\n", 4, "unknown table [mixing]"),
         ("[stitch]\nscene_gapp = 2.0\n", 2, "did you mean 'scene_gap'"),
-        ("[stitch]\nscene_gap = \"long\"\n", 2, "[stitch] scene_gap must be a number from 0 to 60 s, not 'long'"),
-        ("[cast.MOM]\nvoice = \"purple-dragon\"\n", 1, "cast entry 'MOM'"),
+        ("[stitch]\nscene_gap = \"long\"\n", 2, "[stitch] scene_gap must be a number from 0 to 60 s, not \"long\""),
+        ("[cast.MOM]\nvoice = \"purple-dragon\"\n", 2, "cast entry 'MOM'"),
         ("[cast.MOM]\nvoice = \"warm-female\"\nloudness = 3\n", 3, "[cast.MOM] unknown voice setting 'loudness'"),
         ("[narrator]\nenabled = \"false\"\n", 2, "must be true or false"),
         ("[lexicon]\nHello = [1, 2]\n", 2, "[lexicon] Hello must be the words to say"),
         ("cast = 5\n", 1, "'cast' must be a table"),
         ("[build]\nbacknd = \"dia2\"\n", 2, "unknown setting 'backnd' in [build]"),
         ("[build]\njobs = -2\n", 2, "[build] jobs must be a whole number"),
-        ("[build]\nformat = \"aiff\"\n", 2, "[build] format must be a comma-separated list of wav, flac, mp3, ogg, opus, m4b, not 'aiff'"),
+        ("[build]\nformat = \"aiff\"\n", 2, "[build] format must be a comma-separated list of wav, flac, mp3, ogg, opus, m4b, not \"aiff\""),
         ("[master]\nmax_iterations = 2.5\n", 2, "[master] max_iterations must be a whole number from 1 to 50, not 2.5"),
         ("[render]\nclustr = \"auto\"\n", 2, "unknown setting 'clustr' in [render]"),
         ("[render]\ncluster = 6379\n", 2, "[render] cluster must be"),
@@ -89,7 +89,7 @@ def test_front_matter_errors_point_into_the_script(tmp_path):
     md.write_text("---\ntitle: Kitchen\nstitch:\n  tail: long\n---\n\n# Kitchen\n\nMOM: Dinner is ready.\n", encoding="utf-8")
     r = dramac("plan", md)
     assert r.returncode == 1
-    assert f"{md}:4:3: error: [stitch] tail must be a number from 0 to 60 s, not 'long'" in r.stderr, r.stderr
+    assert f"{md}:4:3: error: [stitch] tail must be a number from 0 to 60 s, not \"long\"" in r.stderr, r.stderr
 
 
 def test_build_settings_are_defaults_for_the_command_line(tmp_path):

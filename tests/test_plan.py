@@ -20,7 +20,7 @@ WORDS = "the harbour light was burning low while the wind kept rising over the b
 
 
 def _plan(s, caps=CAPS, narrator=False):
-    c = cast_script(s, palette(), {}, resolve, {"enabled": narrator}, Sink(), lambda k: Span.point("x", 1, 1))
+    c = cast_script(s, palette(), {}, resolve, {"enabled": narrator}, Sink(), lambda *k: Span.point("x", 1, 1))
     return plan_script(s, c, caps, lambda t: t)
 
 

@@ -130,7 +130,7 @@ def _plan(tmp_path, toml: str, *extra):
     ("[master]\n\"target_lufs\" = -50\n", "2:1", "[master] target_lufs must be a number from -40 to -5 LUFS, not -50"),
     ("stitch.lead_in = 99\n", "1:8", "[stitch] lead_in must be a number from 0 to 60 s, not 99"),
     ("[stich]\ntail = 1\n", "1:1", "unknown table [stich] in settings; did you mean 'stitch'?"),
-    ("[dia2]\ndtype = \"float16\"\n", "2:1", "[dia2] dtype must be one of auto, bfloat16, float32, not 'float16'"),
+    ("[dia2]\ndtype = \"float16\"\n", "2:1", "[dia2] dtype must be one of auto, bfloat16, float32, not \"float16\""),
 ])
 def test_each_error_is_at_its_key_with_a_caret(tmp_path, toml, where, message):
     r = _plan(tmp_path, toml)
@@ -161,7 +161,7 @@ def test_toml_front_matter_errors_are_at_the_key(tmp_path):
                   encoding="utf-8")
     r = dramac("plan", md)
     assert r.returncode == 1
-    assert f"{md}:4:1: error: [stitch] scene_gap must be a number from 0 to 60 s, not 'long'" in r.stderr, r.stderr
+    assert f"{md}:4:1: error: [stitch] scene_gap must be a number from 0 to 60 s, not \"long\"" in r.stderr, r.stderr
 
 
 def test_dramac_settings_lists_every_declaration():

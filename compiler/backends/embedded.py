@@ -38,7 +38,7 @@ from importlib import metadata
 import numpy as np
 
 from compiler.backends import BackendUnavailable, Capabilities, Take, Workspace
-from compiler.settings_schema import Setting, Who, check
+from compiler.settings_schema import Setting, SettingError, Who, check
 from compiler.voices import Voice, make_voice
 from compiler.words import Word
 
@@ -134,10 +134,10 @@ def voice_from_settings(settings: dict, voices: list[Voice] | None = None) -> Vo
         raise ValueError(f"voice settings must be a table, not {type(settings).__name__}")
     unknown = [k for k in settings if k not in _SETTING_KEYS]
     if unknown:
-        raise ValueError(
+        raise SettingError(
             f"unknown voice setting{'s' if len(unknown) > 1 else ''} {', '.join(repr(k) for k in unknown)}"
-            f"{_suggest(unknown[0], _SETTING_KEYS)}; the embedded backend accepts {', '.join(_SETTING_KEYS)}"
-        )
+            f"{_suggest(unknown[0], _SETTING_KEYS)}; the embedded backend accepts {', '.join(_SETTING_KEYS)}",
+            unknown[0])
     numbers = {k: _number(k, settings[k]) for k in _SETTING_KEYS[1:] if k in settings}
     pal = [v for v in (voices if voices is not None else palette()) if v.param("pitch_hz")]
     if not pal:
@@ -146,10 +146,9 @@ def voice_from_settings(settings: dict, voices: list[Voice] | None = None) -> Vo
     if "voice" in settings:
         name = settings["voice"]
         if not isinstance(name, str) or name.lower() not in by_name:
-            raise ValueError(
+            raise SettingError(
                 f"unknown embedded voice {name!r}{_suggest(str(name).lower(), list(by_name))}; "
-                f"palette: {', '.join(v.name for v in pal)}"
-            )
+                f"palette: {', '.join(v.name for v in pal)}", "voice")
         base = by_name[name.lower()]
     elif "pitch" in numbers:
         base = min(pal, key=lambda v: abs(math.log(v.param("pitch_hz") / numbers["pitch"])))
