@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 # The directive modules, in the order their rules are tried in the grammar (music_stop before
 # music would not matter to LALR, but the order also fixes docs and error listings).
-BUILTIN = ("pause", "sfx", "music", "music_stop", "take")
+BUILTIN = ("pause", "sfx", "music", "music_stop", "take", "room")
 
 
 @dataclass(frozen=True)
