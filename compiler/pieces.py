@@ -127,12 +127,20 @@ def take_samples(take: np.ndarray, effect: str, fade: int, room: Room | None, a:
                  settings) -> np.ndarray:
     """Positions a..b-1 of a take's piece: the take with its line effect and fades, in its room."""
     n = len(take)
-    if effect != "none":  # filters need the whole take (their state runs from its start)
-        take = apply_effect(take, effect, sample_rate, settings)
     if room is None:
+        if effect != "none":  # filters need the whole take (their state runs from its start)
+            take = apply_effect(take, effect, sample_rate, settings)
         return take[a:b] * fade_gain(a, b, n, fade, fade)
+
+    def dry() -> np.ndarray:
+        filtered = apply_effect(take, effect, sample_rate, settings) if effect != "none" else take
+        return filtered * fade_gain(0, n, n, fade, fade)
+
     # The reverberation, like the filters, runs from the take's start: computed whole, then sliced.
-    return rooms.heard(take * fade_gain(0, n, n, fade, fade), room, sample_rate)[a:b]
+    # The key names everything the dry sound is made of (an effect: the settings too, which a watch
+    # process may see change).
+    key = f"{sound_identity(take)} {effect} {fade}" + (f" {settings!r}" if effect != "none" else "")
+    return rooms.heard(dry, key, room, sample_rate)[a:b]
 
 
 def room_identity(room: Room | None, tail: int) -> str:

@@ -34,12 +34,12 @@ added to the dry take at its pan — compiler.pieces passes (m, 2) arrays throug
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, fields
 from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 
@@ -225,22 +225,24 @@ def _convolve(x: np.ndarray, ir: np.ndarray, sample_rate: int) -> np.ndarray:
     return pedalboard.Convolution(ir, mix=1.0, sample_rate=float(sample_rate))(x, sample_rate, reset=True)
 
 
-_HEARD: OrderedDict[str, np.ndarray] = OrderedDict()  # the last few results: a take is mixed into
-_HEARD_LOCK = threading.Lock()  # its own segment and, by its tail, into the next ones
+_HEARD: OrderedDict[str, np.ndarray] = OrderedDict()  # the last few results of `heard`, by key
+_HEARD_LOCK = threading.Lock()
 _HEARD_KEEP = 8
 
 
-def heard(dry: np.ndarray, room: Room, sample_rate: int) -> np.ndarray:
-    """The dry sound in the room: `dry` followed by the room's tail, plus the reverberation (mono,
-    float32, len(dry) + tail(room) samples, read-only)."""
-    dry = np.ascontiguousarray(dry, dtype=np.float32)
-    key = f"{room.identity} {sample_rate} {hashlib.sha256(dry.tobytes()).hexdigest()}"
+def heard(dry: Callable[[], np.ndarray], key: str, room: Room, sample_rate: int) -> np.ndarray:
+    """The dry sound in the room: `dry()` followed by the room's tail, plus the reverberation (mono,
+    float32, len(dry()) + tail(room) samples, read-only). `key` names the dry sound's samples: the
+    last few results are kept by it, since a take is mixed into its own segment and, by its tail,
+    into the next ones; `dry` is called only when the result is not kept."""
+    key = f"{room.identity} {sample_rate} {key}"
     with _HEARD_LOCK:
         if key in _HEARD:
             _HEARD.move_to_end(key)
             return _HEARD[key]
+    source = np.ascontiguousarray(dry(), dtype=np.float32)
     ir = impulse_response(room, sample_rate)
-    padded = np.concatenate([dry, np.zeros(len(ir) - 1, np.float32)])
+    padded = np.concatenate([source, np.zeros(len(ir) - 1, np.float32)])
     wet = _convolve(padded, ir, sample_rate)
     out = (padded + wet * np.float32(_wet_gain(room, sample_rate))).astype(np.float32)
     out.flags.writeable = False

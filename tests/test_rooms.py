@@ -180,7 +180,7 @@ def test_a_take_in_a_room_rings_on_and_its_tail_fades_out():
     rng = np.random.default_rng(3)
     dry = (0.3 * rng.standard_normal(SR // 2)).astype(np.float32)
     room = SETTINGS.room("large")
-    heard = rooms.heard(dry, room, SR)
+    heard = rooms.heard(lambda: dry, "test", room, SR)
     tail = rooms.tail(room, SR)
     assert len(heard) == len(dry) + tail and abs(tail / SR - (1.8 + rooms.PREDELAY["large"])) < 0.01
     wet = heard[: len(dry)] - dry
@@ -196,11 +196,11 @@ def test_a_take_in_a_room_rings_on_and_its_tail_fades_out():
 def test_the_reverberation_is_the_same_in_another_process():
     code = ("import numpy as np, sys; from compiler import rooms; "
             "x = np.random.default_rng(5).standard_normal(8000).astype(np.float32); "
-            "sys.stdout.buffer.write(rooms.heard(x, rooms.RoomSettings().room('medium'), 16000).tobytes())")
+            "sys.stdout.buffer.write(rooms.heard(lambda: x, 'x', rooms.RoomSettings().room('medium'), 16000).tobytes())")
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, timeout=120, check=True).stdout
     x = np.random.default_rng(5).standard_normal(8000).astype(np.float32)
-    assert other == rooms.heard(x, SETTINGS.room("medium"), 16000).tobytes()
+    assert other == rooms.heard(lambda: x, "x", SETTINGS.room("medium"), 16000).tobytes()
 
 
 # --- measured on a built play ----------------------------------------------------------------------------
