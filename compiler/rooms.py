@@ -172,7 +172,7 @@ def scene_rooms(script, settings: RoomSettings) -> list[dict]:
         size = heading_size(heading, settings) if settings.enabled else "dry"
         room = settings.room(size)
         out.append({"scene": index, "heading": heading, "room": size,
-                    "rt60": room.rt60 if room else 0.0, "wet_db": room.wet_db if room else None})
+                    "rt60": room.rt60 if room else None, "wet_db": room.wet_db if room else None})
     return out
 
 
