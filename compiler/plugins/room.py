@@ -32,11 +32,8 @@ class RoomPlugin(Directive):
     example = "[[room: large]]"
     node = RoomChange
 
-    def missing_argument(self, example: str) -> str:
-        return f"room needs a size ({', '.join(_sizes())}), e.g. {example}"
-
-    def unexpected(self, word: str, example: str) -> str:
-        return f"unexpected '{word}' in room; write one size ({', '.join(_sizes())}), e.g. {example}"
+    def argument(self) -> str:
+        return f"size ({', '.join(_sizes())})"
 
     def build(self, tree, check) -> RoomChange | None:
         tok = tree.children[0]
