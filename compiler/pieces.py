@@ -144,7 +144,7 @@ def take_samples(take: np.ndarray, effect: str, fade: int, room: Room | None, a:
 
 
 def room_identity(room: Room | None, tail: int) -> str:
-    return "" if room is None else f" room {room.identity} {tail}"
+    return "" if room is None else f" room {room.identity} {tail} {rooms.engine()}"
 
 
 # A directive's piece (compiler/plugins/: SfxPiece, MusicPiece, RecordedTakePiece) has the same shape:

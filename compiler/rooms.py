@@ -73,8 +73,8 @@ END_FADE = 0.010  # seconds: the fade where the response is cut at -60 dB
 
 _DEFAULT = defaults("rooms")
 _BOTH = re.compile(r"^\s*(INT\.?\s*/\s*EXT|EXT\.?\s*/\s*INT|I\s*/\s*E|E\s*/\s*I)\b\.?", re.IGNORECASE)
-_INT = re.compile(r"^\s*INT\b\.?", re.IGNORECASE)
-_EXT = re.compile(r"^\s*(EXT|EST)\b\.?", re.IGNORECASE)
+_INT = re.compile(r"^\s*(INT|INTERIOR)\b\.?", re.IGNORECASE)
+_EXT = re.compile(r"^\s*(EXT|EST|EXTERIOR)\b\.?", re.IGNORECASE)
 _WORD = re.compile(r"[A-Z0-9']+")
 _VOICE_OVER = re.compile(r"\b(v\.?\s*o|voice[\s-]*over)\b\.?", re.IGNORECASE)
 
@@ -198,6 +198,15 @@ def impulse_response(room: Room, sample_rate: int) -> np.ndarray:
     ir = ir.astype(np.float32)
     ir.flags.writeable = False
     return ir
+
+
+@lru_cache(maxsize=1)
+def engine() -> str:
+    """What renders the rooms, with its version: part of every room piece's identity, so a mix cached
+    with another pedalboard is not served as this one's."""
+    from importlib.metadata import version
+
+    return f"pedalboard {version('pedalboard')}"
 
 
 def tail(room: Room | None, sample_rate: int) -> int:

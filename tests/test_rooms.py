@@ -45,6 +45,7 @@ SETTINGS = rooms.RoomSettings()
     ("INT. THE LAMP ROOM", "medium"),  # no known word: [rooms] default
     ("EXT. STATION PLATFORM - NIGHT", "exterior"),  # built-in words name interiors
     ("EST. HARBOUR - DAWN", "exterior"),
+    ("EXTERIOR GARDEN", "exterior"),  # a forced heading (.EXTERIOR GARDEN), words spelt out
     ("INT./EXT. CAR - MOVING", "small"),
     ("I/E PORCH - DAY", "small"),  # [rooms] interior_exterior
     ("INT/EXT WAREHOUSE DOORS", "large"),
