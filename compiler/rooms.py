@@ -44,7 +44,7 @@ from typing import Callable
 import numpy as np
 
 from compiler.plan_types import Room
-from compiler.settings_schema import ROOM_SIZES, check_table, defaults
+from compiler.settings_schema import ROOM_SIZES, SettingError, check_table, defaults
 
 # Built-in location words (upper case; a word also matches its plural in -S/-ES). A word or words
 # of [rooms.locations] come first. Medium is the default and needs few words of its own: they are
@@ -63,7 +63,7 @@ LOCATIONS: dict[str, str] = {
         "small"),
     **dict.fromkeys((
         "HALLWAY", "CORRIDOR", "LIVING ROOM", "SITTING ROOM", "DINING ROOM", "APARTMENT", "FLAT", "HOUSE",
-        "RESTAURANT", "BAR", "PUB", "CAFE", "DINER", "CLASSROOM", "SHOP", "STORE", "LIBRARY", "BRIDGE",
+        "RESTAURANT", "BAR", "PUB", "CAFE", "CAFÉ", "DINER", "CLASSROOM", "SHOP", "STORE", "LIBRARY", "BRIDGE",
         "WARD", "LAB", "LABORATORY", "STAIRWELL", "BASEMENT", "CELLAR", "GARAGE", "BARN"), "medium"),
 }
 
@@ -75,7 +75,7 @@ _DEFAULT = defaults("rooms")
 _BOTH = re.compile(r"^\s*(INT\.?\s*/\s*EXT|EXT\.?\s*/\s*INT|I\s*/\s*E|E\s*/\s*I)\b\.?", re.IGNORECASE)
 _INT = re.compile(r"^\s*(INT|INTERIOR)\b\.?", re.IGNORECASE)
 _EXT = re.compile(r"^\s*(EXT|EST|EXTERIOR)\b\.?", re.IGNORECASE)
-_WORD = re.compile(r"[A-Z0-9']+")
+_WORD = re.compile(r"[\w']+")  # of an upper-cased heading: CAFÉ and MARTA'S are words
 _VOICE_OVER = re.compile(r"\b(v\.?\s*o|voice[\s-]*over)\b\.?", re.IGNORECASE)
 
 
@@ -104,6 +104,9 @@ class RoomSettings:
             object.__setattr__(self, name, value)
         words = dict(self.locations)
         checked = check_table("rooms.locations", words) if words else {}
+        for word in checked:
+            if not _phrase(word):
+                raise SettingError(f"[rooms.locations] '{word}' holds no word of a heading", word)
         object.__setattr__(self, "locations", tuple(sorted((_phrase(w), size) for w, size in checked.items())))
 
     def room(self, size: str) -> Room | None:

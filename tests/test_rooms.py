@@ -24,6 +24,7 @@ from compiler.fountain import parse_fountain
 from compiler.plan import plan_script
 from compiler.plan_types import Room
 from compiler.project import Project
+from compiler.settings_schema import SettingError
 from compiler.source import decode
 from tests.scripts import palette, resolve
 
@@ -57,7 +58,7 @@ def test_the_heading_names_the_room(heading, size):
 
 
 def test_the_writers_words_come_first_and_reach_exteriors():
-    mine = rooms.RoomSettings(locations={"canyon": "large", "Church Kitchen": "large", "PORCH": "exterior"},
+    mine = rooms.RoomSettings(locations={"canyon": "large", "Church Kitchen": "large", "PORCH": "exterior", "café": "dry"},
                               default="small", interior_exterior="medium")
     assert rooms.heading_size("EXT. CANYON FLOOR - DAY", mine) == "large"
     assert rooms.heading_size("INT. CHURCH KITCHEN - DAY", mine) == "large"  # a phrase of the writer's
@@ -65,6 +66,7 @@ def test_the_writers_words_come_first_and_reach_exteriors():
     assert rooms.heading_size("I/E DOORWAY", mine) == "medium"
     assert rooms.heading_size("INT. NOWHERE", mine) == "small"
     assert rooms.heading_size("EXT. FIELD", mine) == "exterior"
+    assert rooms.heading_size("INT. PARIS CAFÉ - DAY", mine) == "dry" and mine.room("dry") is None
 
 
 def test_lines_outside_the_scenes_space_stay_dry():
@@ -161,6 +163,11 @@ def test_room_settings_are_checked_at_their_keys(tmp_path):
     found = {(d.span.line, d.message) for d in caught.value.diagnostics}
     assert (2, "[rooms] large_rt60 must be a number from 0.05 to 10 s, not 30") in found
     assert (5, "[rooms.locations] CHAPEL must be one of dry, exterior, small, medium, large, not 'huge'") in found
+
+
+def test_a_location_without_a_word_is_refused():
+    with pytest.raises(SettingError, match="holds no word"):
+        rooms.RoomSettings(locations={"--": "large"})
 
 
 def test_a_script_may_choose_its_rooms(tmp_path):
