@@ -36,6 +36,7 @@ class Prepared:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     stages: dict[str, float] = field(default_factory=dict)  # seconds: parse, plan (settings, cast and plan)
     lock: object = None  # compiler.lock.LockFile: dramac.lock as read
+    rooms: object = None  # compiler.rooms.RoomSettings ([rooms]); the plan's lines carry the rooms chosen
 
 
 @dataclass
@@ -108,7 +109,11 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
     cast = cast_script(script, backend.palette(), settings.cast, backend.voice_from_settings, narrator_settings, sink,
                        settings.span_of_key, name, locks.voices(lockfile.script_key(parsed.project, parsed.source.path), name, relock))
     lexicon = Lexicon.from_mapping(settings.lexicon)
-    plan = plan_script(script, cast, backend.capabilities, lambda text: normalize(text, lexicon))
+    from compiler.rooms import RoomSettings
+
+    room_settings = _typed(RoomSettings, "rooms", settings)
+    plan = plan_script(script, cast, backend.capabilities, lambda text: normalize(text, lexicon),
+                       room_settings=room_settings)
     from compiler import takes
 
     # The takes the writer chose (dramac.lock): each such line renders, and is cached, as that take.
@@ -122,7 +127,7 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
     master_settings = _typed(master.MasterSettings, "master", settings)
     stages = {"parse": parsed_at - started, "plan": time.perf_counter() - parsed_at}
     return Prepared(parsed, settings, backend, name, options, cast, plan, stitch_settings, master_settings,
-                    parsed.diagnostics + sink.items, stages, lock=locks)
+                    parsed.diagnostics + sink.items, stages, lock=locks, rooms=room_settings)
 
 
 def build(
@@ -138,7 +143,7 @@ def build(
     cluster: str | None = None,
 ) -> BuildResult:
     """`cluster`: a Ray address; the render stage then runs there (compiler/cluster.py)."""
-    from compiler import emit, render, stitch, subtitles
+    from compiler import emit, render, rooms, stitch, subtitles
 
     started = time.perf_counter()
     plan = prepared.plan
@@ -220,6 +225,7 @@ def build(
         "backend_identity": prepared.backend.identity(),
         "loudness": {"integrated_lufs": report.output_lufs, "true_peak_db": report.true_peak_db, "gain_db": report.gain_db},
         "cast": {m.name: {"voice": m.voice.name, "voice_key": m.voice.key} for m in prepared.cast.members},
+        "rooms": rooms.scene_rooms(prepared.parsed.script, prepared.rooms or rooms.RoomSettings()),
     }
     emit.write_manifest(out_dir / f"{stem}.json", timeline, extra, prepared.parsed.project.root, play_chapters, play_tags)
     if prepared.lock is not None and not frozen:  # voices and clip sources, for the next build (compiler/lock.py)

@@ -355,7 +355,8 @@ def plan(file: Path = typer.Argument(..., help="Script file"),
             steps.append({"type": "clip", "key": step.key, "scene": step.scene, "speakers": list(step.speakers),
                           "voices": [v.name for v in step.voices], "lines": len(step.lines),
                           "est_seconds": round(estimate.clip_seconds(step, rates), 2),
-                          "spoken": [line.spoken for line in step.lines], "first_line": step.lines[0].span.line})
+                          "spoken": [line.spoken for line in step.lines], "first_line": step.lines[0].span.line,
+                          "rooms": [line.room.size if line.room else "dry" for line in step.lines]})
         elif isinstance(step, PauseStep):
             steps.append({"type": "pause", "seconds": step.seconds})
         elif isinstance(step, SceneBreak):
@@ -373,7 +374,9 @@ def plan(file: Path = typer.Argument(..., help="Script file"),
     for s in steps:
         if s["type"] == "clip":
             who = " + ".join(f"[S{i + 1}] {n}" for i, n in enumerate(s["speakers"]))
-            out.print(f"clip {s['key'][:8]}  line {s['first_line']:>4}  {s['est_seconds']:5.1f}s  {s['lines']:>2} lines  {who}")
+            rooms = "/".join(dict.fromkeys(s["rooms"]))
+            out.print(f"clip {s['key'][:8]}  line {s['first_line']:>4}  {s['est_seconds']:5.1f}s  {s['lines']:>2} lines  "
+                      f"{rooms:<8}  {who}")
         elif s["type"] == "scene":
             out.print(styled((f"── {s['heading'] or 'scene ' + str(s['scene'] + 1)} ──", "bold")))
         elif s["type"] == "pause":

@@ -8,6 +8,7 @@
     [lexicon]  Nguyen = "Win"
     [stitch]   same_speaker_gap = 0.25, …   (compiler.stitch.StitchSettings fields)
     [master]   target_lufs = -16, true_peak_db = -1
+    [rooms]    default = "medium" …; [rooms.locations] CATHEDRAL = "large"   (compiler/rooms.py)
     [dia2]     repo = "nari-labs/Dia2-2B", cfg_scale = 2.0, seed = 0 …   (options of one backend)
 
 Every key is declared once in compiler/settings_schema.py (type, range, default, who may set it;
@@ -35,7 +36,7 @@ from compiler.source import read_regular_file
 # dramac.toml holds settings and cast tables: a few KiB. Anything near this is not a settings file.
 MAX_SETTINGS_BYTES = 1024 * 1024
 
-CORE_TABLES = ("project", "build", "render", "cast", "narrator", "lexicon", "stitch", "master")
+CORE_TABLES = ("project", "build", "render", "cast", "narrator", "lexicon", "stitch", "master", "rooms")
 __all__ = ["Settings", "Who", "known_tables", "load_settings", "usable_cores"]
 
 
@@ -62,6 +63,7 @@ class Settings:
     lexicon: dict[str, str] = field(default_factory=dict)
     stitch: dict = field(default_factory=dict)
     master: dict = field(default_factory=dict)
+    rooms: dict = field(default_factory=dict)  # [rooms.locations] is its "locations" entry, a dict
     backends: dict[str, dict] = field(default_factory=dict)  # [dia2] → {"cfg_scale": 6.0, …}
     # Where each value came from, so a diagnostic points into the right file.
     origins: list[_Origin] = field(default_factory=list)
@@ -167,12 +169,29 @@ class _Checker:
         for key, value in entries.items():
             key = str(key)
             setting = declared.get(key) or declared.get("*")
-            if setting is None:
+            if setting is None and isinstance(value, dict) and schema.table_settings(f"{table}.{key}"):
+                clean[key] = self.sub_table(table, key, value)  # [rooms.locations]
+            elif setting is None:
                 what = (f"[{table}] unknown option '{key}' for the {table} backend" if table in schema.backend_names()
                         else f"unknown setting '{key}' in [{table}]")
                 self.fail(what + schema.suggest(key, declared), (table, key))
             elif self.allowed(setting, table, key):
                 clean[key] = self.value(setting, value, (table, key), f"[{table}] {key}")
+        return clean
+
+    def sub_table(self, table: str, key: str, entries: dict) -> dict:
+        """A table inside a core table (`[rooms.locations]`): its keys are checked against the
+        declarations of "table.key", and reported at their own path."""
+        declared = schema.table_settings(f"{table}.{key}")
+        clean = {}
+        for word, value in entries.items():
+            word = str(word)
+            setting = declared.get(word) or declared.get("*")
+            if isinstance(value, dict) or setting is None:
+                self.fail(f"[{table}.{key}] {word} must be {setting.expected() if setting else 'a value'}, not a table",
+                          (table, key, word))
+            elif self.allowed(setting, f"{table}.{key}", word):
+                clean[word] = self.value(setting, value, (table, key, word), f"[{table}.{key}] {word}")
         return clean
 
     def cast(self, cast) -> dict:
@@ -252,9 +271,12 @@ def usable_cores() -> int:
 
 def _merge(settings: Settings, data: dict) -> None:
     """Checked tables into `settings`: a later file's keys replace an earlier one's."""
-    for table in ("build", "render", "narrator", "lexicon", "stitch", "master"):
+    for table in ("build", "render", "narrator", "lexicon", "stitch", "master", "rooms"):
         if isinstance(data.get(table), dict):
-            getattr(settings, table).update(data[table])
+            getattr(settings, table).update({k: v for k, v in data[table].items() if not isinstance(v, dict)})
+    for key, words in (data.get("rooms") or {}).items():  # a later file's words join the earlier's
+        if isinstance(words, dict):
+            settings.rooms.setdefault(key, {}).update(words)
     for table in schema.backend_names():
         if isinstance(data.get(table), dict):
             settings.backends.setdefault(table, {}).update(data[table])

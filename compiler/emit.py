@@ -216,6 +216,7 @@ def manifest_dict(timeline: Timeline, extra: dict | None = None, root: Path | No
                 "extension": pl.line.extension,
                 "span": _span(pl.line.span, root),
                 "clip": pl.clip_key,
+                "room": pl.line.room.size if pl.line.room else "dry",
                 **({"recording": _relative(pl.line.recording.path, root)} if pl.line.recording else {}),
             }
             for n, pl in enumerate(timeline.lines, 1)

@@ -13,6 +13,10 @@ Two rules keep a stretch mixed alone bit-identical to the same samples of the wh
 - pieces are added in one canonical order (kind, then start), so each sample is the same sum of
   the same float32 values in the same order.
 
+A take heard in a room (compiler/rooms.py) is longer than the take: the piece is the take followed by
+its reverberation tail, computed from the whole take and sliced like an effect, so the tail rings
+into the gap after the line (and is found there by `Pieces.overlapping`) without moving anything.
+
 Room tone in the gap after a line starts its loop at a phase drawn from that line's take, not from
 the position in the play: moving a line does not change the noise around the lines after it.
 """
@@ -25,8 +29,9 @@ from typing import TYPE_CHECKING, Callable, Mapping, Protocol
 
 import numpy as np
 
-from compiler import plugins
+from compiler import plugins, rooms
 from compiler.effects import apply_effect, line_effect
+from compiler.plan_types import Room
 from compiler.sounds import looped
 
 if TYPE_CHECKING:
@@ -97,24 +102,49 @@ class TonePiece:
 @dataclass(frozen=True)
 class TakePiece:
     start: int
-    length: int
+    length: int  # the take's samples and the room's tail
     clip_key: str
     index: int  # which take of the clip
     sound: str  # the take's identity (digest of its samples): a clip rendered again to the same takes keeps it
     effect: str
     fade: int
+    room: Room | None = None  # None: dry
+    tail: int = 0  # samples of the room's reverberation after the take (compiler.rooms.tail)
     kind = "take"
 
     def identity(self, a: int, b: int) -> str:
-        return f"take {self.sound} {self.length} {self.effect} {self.fade}"
+        return f"take {self.sound} {self.length} {self.effect} {self.fade}" + room_identity(self.room, self.tail)
 
     def samples(self, a: int, b: int, sources: Sources, loop, settings, sample_rate: int) -> np.ndarray:
         take = np.asarray(sources.take(self.clip_key, self.index), dtype=np.float32)
-        if len(take) != self.length:
-            raise ValueError(f"take {self.index} of clip {self.clip_key} is {len(take)} samples, not {self.length}")
-        if self.effect != "none":  # filters need the whole take (their state runs from its start)
-            take = apply_effect(take, self.effect, sample_rate, settings)
-        return take[a:b] * fade_gain(a, b, self.length, self.fade, self.fade)
+        if len(take) != self.length - self.tail:
+            raise ValueError(f"take {self.index} of clip {self.clip_key} is {len(take)} samples, not "
+                             f"{self.length - self.tail}")
+        return take_samples(take, self.effect, self.fade, self.room, a, b, sample_rate, settings)
+
+
+def take_samples(take: np.ndarray, effect: str, fade: int, room: Room | None, a: int, b: int, sample_rate: int,
+                 settings) -> np.ndarray:
+    """Positions a..b-1 of a take's piece: the take with its line effect and fades, in its room."""
+    n = len(take)
+    if room is None:
+        if effect != "none":  # filters need the whole take (their state runs from its start)
+            take = apply_effect(take, effect, sample_rate, settings)
+        return take[a:b] * fade_gain(a, b, n, fade, fade)
+
+    def dry() -> np.ndarray:
+        filtered = apply_effect(take, effect, sample_rate, settings) if effect != "none" else take
+        return filtered * fade_gain(0, n, n, fade, fade)
+
+    # The reverberation, like the filters, runs from the take's start: computed whole, then sliced.
+    # The key names everything the dry sound is made of (an effect: the settings too, which a watch
+    # process may see change).
+    key = f"{sound_identity(take)} {effect} {fade}" + (f" {settings!r}" if effect != "none" else "")
+    return rooms.heard(dry, key, room, sample_rate)[a:b]
+
+
+def room_identity(room: Room | None, tail: int) -> str:
+    return "" if room is None else f" room {room.identity} {tail} {rooms.engine()}"
 
 
 # A directive's piece (compiler/plugins/: SfxPiece, MusicPiece, RecordedTakePiece) has the same shape:
@@ -147,11 +177,13 @@ def play_pieces(timeline: Timeline, settings: StitchSettings, sound_ids: Mapping
     for pl, take in zip(timeline.lines, takes):
         start = idx(pl.start)
         recorded = recordings.get((pl.clip_key, pl.take))
+        room, length = pl.line.room, idx(pl.end) - start
+        tail = rooms.tail(room, sr)
         if recorded is not None:
-            pieces.append(recorded.piece(start, idx(pl.end) - start, line_effect(pl.line.extension), fade))
+            pieces.append(recorded.piece(start, length, line_effect(pl.line.extension), fade, room, tail))
             continue
-        pieces.append(TakePiece(start, idx(pl.end) - start, pl.clip_key, pl.take, take, line_effect(pl.line.extension),
-                                fade))
+        pieces.append(TakePiece(start, length + tail, pl.clip_key, pl.take, take, line_effect(pl.line.extension),
+                                fade, room, tail))
     n = timeline.n_samples
     for ps in timeline.sounds:
         path = ps.cue.path or ""

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from compiler import plugins
+from compiler import plugins, rooms
 from compiler.backends import Capabilities
 from compiler.cast import NARRATOR, Cast
 from compiler.nodes import Action, Dialogue, Parenthetical, Script, Speech
@@ -96,7 +96,7 @@ def split_sentences(text: str, max_seconds: float = MAX_LINE_SECONDS) -> list[st
 class _Walker:
     """Turns the AST into a flat sequence of utterances and boundary steps."""
 
-    def __init__(self, cast: Cast, caps: Capabilities, normalize: Callable[[str], str]):
+    def __init__(self, cast: Cast, caps: Capabilities, normalize: Callable[[str], str], room_settings: rooms.RoomSettings):
         self.cast = cast
         self.caps = caps
         self.normalize = normalize
@@ -104,6 +104,8 @@ class _Walker:
         self.pending_pause = 0.0
         self.pending_cues: list[str] = []
         self.previous = None  # the element or dialogue part walked last: what a directive follows
+        self.rooms = room_settings
+        self.room = None  # the room of the lines walked now: the scene heading's, or a [[room]] directive's
 
     def utter(self, speaker: str, original: str, span, extension=None) -> None:
         original = " ".join(original.split())
@@ -113,7 +115,8 @@ class _Walker:
                 continue
             if self.pending_cues:
                 spoken = " ".join(self.pending_cues) + " " + spoken
-            line = PlannedLine(speaker, piece, spoken, span, extension, round(self.pending_pause, 3), tuple(self.pending_cues))
+            line = PlannedLine(speaker, piece, spoken, span, extension, round(self.pending_pause, 3), tuple(self.pending_cues),
+                               room=rooms.heard_in(self.room, speaker, extension))
             self.items.append(Utterance(line, estimate_seconds(spoken) + self.pending_pause))
             self.pending_pause = 0.0
             self.pending_cues = []
@@ -153,6 +156,7 @@ class _Walker:
             if self.items:  # no break before the first scene that has anything to play
                 self.boundary(SceneBreak(index))
             self.previous = scene.heading
+            self.room = self.rooms.room(rooms.heading_size(scene.heading.text if scene.heading else None, self.rooms))
             if narrate and scene.heading is not None:
                 self.utter(NARRATOR, speakable_heading(scene.heading.text), scene.heading.span)
             for el in scene.body:
@@ -205,8 +209,10 @@ def make_clip(scene: int, group: list[Utterance], cast: Cast) -> Clip:
     return Clip(scene, speakers, voices, tuple(lines), round(sum(u.est for u in group), 2))
 
 
-def plan_script(script: Script, cast: Cast, caps: Capabilities, normalize: Callable[[str], str], title: str | None = None) -> Plan:
-    items = _Walker(cast, caps, normalize).walk(script)
+def plan_script(script: Script, cast: Cast, caps: Capabilities, normalize: Callable[[str], str], title: str | None = None,
+                room_settings: rooms.RoomSettings | None = None) -> Plan:
+    """`room_settings`: the [rooms] table (compiler/rooms.py); None: the defaults."""
+    items = _Walker(cast, caps, normalize, room_settings or rooms.RoomSettings()).walk(script)
     steps: list[Step] = []
     run: list[Utterance] = []
     scene = 0

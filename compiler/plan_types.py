@@ -23,6 +23,21 @@ class Recording:
 
 
 @dataclass(frozen=True)
+class Room:
+    """The acoustic a line is heard in (compiler/rooms.py chooses it from the scene heading or a
+    `[[room]]` directive): plain numbers, so the planner and the mixer need no settings to agree."""
+
+    size: str  # one of compiler.settings_schema.ROOM_SIZES other than "dry"
+    rt60: float  # seconds for the reverberation to fall by 60 dB
+    wet_db: float  # the reverberation's level relative to the voice
+    seed: int  # of the impulse response's noise
+
+    @property
+    def identity(self) -> str:
+        return f"{self.size} {self.rt60!r} {self.wet_db!r} {self.seed}"
+
+
+@dataclass(frozen=True)
 class PlannedLine:
     speaker: str  # character name as cast (narrator: "NARRATOR")
     original: str  # what the writer wrote; subtitles show this
@@ -35,6 +50,9 @@ class PlannedLine:
     # Heard instead of the synthetic take, which is still rendered (its loudness is the recording's
     # target) so the clip and its cache key do not depend on the recording.
     recording: Recording | None = None
+    # Heard in this room; None: dry (a phone line, a voice-over, the narrator, or rooms switched off).
+    # Not part of the clip's key: a room is added when mixing, the voice renders the same.
+    room: Room | None = None
 
 
 @dataclass(frozen=True)

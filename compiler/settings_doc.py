@@ -129,6 +129,8 @@ def json_schema() -> dict:
         "lexicon": _object([s for s in CORE if s.table == "lexicon"]),
         "stitch": _object([s for s in CORE if s.table == "stitch"]),
         "master": _object([s for s in CORE if s.table == "master"]),
+        "rooms": _object([s for s in CORE if s.table == "rooms"],
+                         {"locations": _object([s for s in CORE if s.table == "rooms.locations"])}),
         "cast": {"type": "object", "description": "One entry per character: a table of voice settings, or a voice name.",
                  "additionalProperties": {"anyOf": [{"type": "string"}, entry]}},
     }

@@ -23,6 +23,8 @@ from enum import Enum
 from compiler.gender import GENDERS
 
 AUDIO_FORMATS = ("wav", "flac", "mp3", "ogg", "opus", "m4b")
+# The acoustics a scene may have (compiler/rooms.py), from none to the largest.
+ROOM_SIZES = ("dry", "exterior", "small", "medium", "large")
 
 
 class Who(Enum):
@@ -167,6 +169,17 @@ def _stitch(key, kind, default, low=None, high=None, unit="", help=""):
     return Setting("stitch", key, kind, default, low, high, unit=unit, help=help)
 
 
+def _rooms(key, kind, default, low=None, high=None, unit="", help="", choices=()):
+    return Setting("rooms", key, kind, default, low, high, choices=choices, unit=unit, help=help)
+
+
+def _room(size: str, rt60: float, wet_db: float, what: str) -> tuple[Setting, Setting]:
+    return (_rooms(f"{size}_rt60", "number", rt60, 0.05, 10.0, "s",
+                   f"Reverberation time (to -60 dB) of {what}."),
+            _rooms(f"{size}_wet_db", "number", wet_db, -60.0, 0.0, "dB",
+                   f"Level of the reverberation of {what}, relative to the voice itself."))
+
+
 def _master(key, kind, default, low, high, unit, help, low_open=False):
     return Setting("master", key, kind, default, low, high, low_open, unit=unit, help=help)
 
@@ -216,6 +229,19 @@ CORE: tuple[Setting, ...] = (
     _stitch("phone_band_hz", "pair", (300.0, 3400.0), *_BAND, "Hz", "Pass band of the phone/radio line effect."),
     # tanh(drive * x) / tanh(drive): 0 divides zero by zero; past 20 the line is a square wave.
     _stitch("phone_drive", "number", 2.5, 0.01, 20.0, "", "tanh saturation drive of the phone/radio effect."),
+    _rooms("enabled", "boolean", True, help="Each scene sounds like its location (docs/rooms.md); false: every line dry."),
+    _rooms("default", "choice", "medium", choices=ROOM_SIZES,
+           help="The room of an interior (or a heading without INT./EXT.) whose location names no known place."),
+    _rooms("interior_exterior", "choice", "small", choices=ROOM_SIZES,
+           help="The room of an `INT./EXT.` or `I/E` scene whose location names no known place."),
+    *_room("large", 1.8, -9.0, "a large interior (hall, church, station)"),
+    *_room("medium", 0.7, -13.0, "a medium interior (living room, restaurant)"),
+    *_room("small", 0.35, -16.0, "a small interior (office, kitchen, car)"),
+    *_room("exterior", 0.12, -24.0, "the open air (a short, weak first reflection)"),
+    _rooms("seed", "integer", 2718, 0, None, "", "Seed of the rooms' impulse responses (deterministic)."),
+    Setting("rooms.locations", "*", "choice", choices=ROOM_SIZES,
+            help="`CATHEDRAL = \"large\"`: a word (or words) of a scene heading's location and the room it "
+                 "names; these come before the built-in words (docs/rooms.md)."),
     _master("target_lufs", "number", -16.0, -40.0, -5.0, "LUFS", "Integrated loudness of the output (BS.1770)."),
     _master("true_peak_db", "number", -1.0, -20.0, 0.0, "dBTP", "True-peak ceiling."),
     _master("tolerance_lu", "number", 0.2, 0.0, 0.5, "LU", "Iterate until the loudness is within this of the target.",

@@ -37,6 +37,9 @@ Settings are checked when built (`StitchSettings.__post_init__`) against their d
 compiler/settings_schema.py, which hold every default, range and unit (docs/settings.md lists them).
 A cue's `duration` may not exceed MAX_CUE_SECONDS (4 h).
 
+A line heard in a room (`PlannedLine.room`, compiler/rooms.py) rings on after its take ends; the tail
+sounds in the gap after it and moves nothing, but the play lasts until the last tail has rung out.
+
 Line effects by `PlannedLine.extension` are applied per take before placement (see compiler.effects);
 sound files are read and music is laid into the mix by compiler.sounds.
 """
@@ -49,7 +52,7 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
-from compiler import plugins
+from compiler import plugins, rooms
 from compiler.diagnostics import CompileError, Diagnostic, Span, error, warning
 from compiler.effects import apply_effect, line_effect
 from compiler.pieces import MappedSources, mix, play_pieces, room_tone_loop
@@ -210,6 +213,7 @@ class Placing:
         self.pause = 0.0  # seconds of PauseStep since the last placed line/waited sfx
         self.open: dict[str, list[list]] = {}  # open sounds by kind, closed by a later cue or the end
         self.story_end = self.cursor
+        self.rings_until = 0  # where the last room tail ends (compiler/rooms.py): the play does not cut it
 
     def smp(self, seconds: float) -> int:
         return int(round(seconds * self.sr))
@@ -265,7 +269,7 @@ class Placing:
                 end = s[1] if s[1] is not None else s[0].natural_end
                 if end is not None:
                     self.hold(end)
-        total = self.story_end + self.smp(self.settings.tail)
+        total = max(self.story_end + self.smp(self.settings.tail), self.rings_until)
         placed: list[PlacedSound] = []
         sec = self.sec
         for s in self.sounds:
@@ -345,6 +349,7 @@ def _place_clip(step: Clip, takes: dict[str, list[np.ndarray]], p: Placing,
         p.cursor, p.last, p.last_speaker = end, "line", line.speaker
         p.scene_pending, p.pause = False, 0.0
         p.hold(end)
+        p.rings_until = max(p.rings_until, end + rooms.tail(line.room, p.sr))  # tails never move a line
 
 
 # --------------------------------------------------------------------------------------------------

@@ -129,15 +129,20 @@ def _americanise(word: str) -> str:
     return word
 
 
+# Titles a recogniser writes short for the word it heard (tiny.en hears "Doctor Bell" as "Dr. Bell"
+# in a reverberant room, and "Docker Bell" in a dry one).
+_ABBREVIATIONS = {"dr": "doctor", "mr": "mister", "mrs": "missus", "prof": "professor", "capt": "captain"}
+
+
 def normalize(text: str) -> list[str]:
     """Words of `text` in one comparable form: lower case, no punctuation, numbers as words,
-    hyphenated words split, US spellings."""
+    hyphenated words split, US spellings, titles written out (Dr. → doctor)."""
     text = text.lower().replace("’", "'")
     text = _spell_numbers(text)
     text = re.sub(r"[-‐‑–—/]", " ", text)  # hyphens and dashes separate words
     text = text.replace("'", "")  # don't → dont on both sides
     text = re.sub(r"[^a-z0-9\s]", " ", text)
-    return [_americanise(w) for w in text.split()]
+    return [_americanise(_ABBREVIATIONS.get(w, w)) for w in text.split()]
 
 
 def wer(reference: str, hypothesis: str) -> float:

@@ -21,7 +21,7 @@ from compiler import pieces, segments
 from compiler.master import MasterSettings
 from compiler.master_segments import SegmentMaster, measure
 from compiler.mix_cache import MixCache
-from compiler.plan_types import Clip, PauseStep, Plan, PlannedLine, SceneBreak, SoundCue
+from compiler.plan_types import Clip, PauseStep, Plan, PlannedLine, Room, SceneBreak, SoundCue
 from compiler.diagnostics import Span
 from compiler.stitch import StitchSettings, assemble, build_timeline, load_sounds
 
@@ -29,8 +29,8 @@ SR = 16000
 SPAN = Span("play.fountain", 3, 1, 3, 10)
 
 
-def line(speaker: str, text: str, ext: str | None = None) -> PlannedLine:
-    return PlannedLine(speaker, text, text.lower(), SPAN, ext, 0.0)
+def line(speaker: str, text: str, ext: str | None = None, room: Room | None = None) -> PlannedLine:
+    return PlannedLine(speaker, text, text.lower(), SPAN, ext, 0.0, room=room)
 
 
 def clip(*lines: PlannedLine, scene: int = 0) -> Clip:
@@ -47,7 +47,9 @@ def speech(seed: int, seconds: float) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def play(tmp_path: Path, texts: list[str]) -> tuple[Plan, dict, dict, dict]:
+def play(tmp_path: Path, texts: list[str], rooms: tuple[Room | None, Room | None] = (None, None)
+         ) -> tuple[Plan, dict, dict, dict]:
+    """Seven lines in two scenes; `rooms`: the room of each scene's lines."""
     music = tmp_path / "bed.wav"
     if not music.exists():
         sf.write(music, (0.3 * np.sin(2 * np.pi * 220 * np.arange(3 * SR) / SR)).astype(np.float32), SR)
@@ -56,7 +58,7 @@ def play(tmp_path: Path, texts: list[str]) -> tuple[Plan, dict, dict, dict]:
         if i == 3:
             steps += [SceneBreak(1), PauseStep(1.0)]
         ext = "O.S." if i == 2 else None
-        steps.append(clip(line("ANNA" if i % 2 else "BEN", text, ext), scene=int(i >= 3)))
+        steps.append(clip(line("ANNA" if i % 2 else "BEN", text, ext, rooms[int(i >= 3)]), scene=int(i >= 3)))
         if i == 4:
             steps.append(SoundCue("music_stop", None, (), SPAN))
     plan = Plan("play.fountain", "T", tuple(steps))
@@ -88,6 +90,28 @@ def test_a_segment_mixed_alone_is_the_same_samples_as_the_whole_mix(tmp_path):
     for s in cuts:
         window = pieces.mix(laid, s.window_start, s.window_end, source, settings, SR)
         assert np.array_equal(window, whole[s.window_start: s.window_end])  # bit for bit: music, tone, effect
+
+
+def test_a_segment_mixed_alone_is_the_same_samples_as_the_whole_mix_in_rooms(tmp_path):
+    """Takes ring on into the gaps after them (compiler/rooms.py): a window that holds only the tail
+    of a line still gets it, and every window is the whole mix's samples, bit for bit."""
+    from compiler.rooms import RoomSettings
+
+    plan, takes, sounds, lengths = play(tmp_path, TEXTS, (RoomSettings().room("small"), RoomSettings().room("large")))
+    settings = StitchSettings()
+    tl, laid, cuts = cut(plan, takes, sounds, lengths, settings)
+    whole = assemble(tl, takes, settings, sounds)
+    last = int(round(tl.lines[-1].end * SR))
+    assert len(whole) >= last + int(1.8 * SR)  # the play lasts until the last tail has rung out
+    source = pieces.MappedSources(takes, sounds)
+    rings = 0
+    for s, after in zip(cuts, cuts[1:]):
+        window = pieces.mix(laid, s.window_start, s.window_end, source, settings, SR)
+        assert np.array_equal(window, whole[s.window_start: s.window_end])
+        # The piece of this segment's line reaches into the next segment's window.
+        rings += any(p.kind == "take" and p.start < s.end and p.start + p.length > after.start
+                     for p in laid.overlapping(after.window_start, after.window_end))
+    assert rings >= 3
 
 
 def test_an_edit_changes_the_keys_of_its_segment_and_its_neighbours_only(tmp_path):

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 # The directive modules, in the order their rules are tried in the grammar (music_stop before
 # music would not matter to LALR, but the order also fixes docs and error listings).
-BUILTIN = ("pause", "sfx", "music", "music_stop", "take")
+BUILTIN = ("pause", "sfx", "music", "music_stop", "take", "room")
 
 
 @dataclass(frozen=True)
@@ -70,13 +70,20 @@ class Directive:
 
     bare_words: ClassVar[tuple[str, ...]] = ()  # literal words of its rule besides the keyword (`stop`)
 
+    def argument(self) -> str | None:
+        """What the one word after the keyword is ("duration"), for a directive that takes one: the
+        messages for a missing or an extra word name it. None: the generic messages."""
+        return None
+
     def missing_argument(self, example: str) -> str | None:
         """The message when the directive ends too early, or None for the generic one."""
-        return None
+        what = self.argument()
+        return f"{self.label} needs a {what}, e.g. {example}" if what else None
 
     def unexpected(self, word: str, example: str) -> str | None:
         """The message for an unexpected `word`, or None for the generic one."""
-        return None
+        what = self.argument()
+        return f"unexpected '{word}' in {self.label}; write one {what}, e.g. {example}" if what else None
 
     # -- planning ------------------------------------------------------------------------------
     def plan(self, node, walker) -> None:

@@ -22,11 +22,8 @@ class PausePlugin(Directive):
     example = "[[pause 1.5s]]"
     node = Pause
 
-    def missing_argument(self, example: str) -> str:
-        return f"pause needs a duration, e.g. {example}"
-
-    def unexpected(self, word: str, example: str) -> str:
-        return f"unexpected '{word}' in pause; write one duration, e.g. {example}"
+    def argument(self) -> str:
+        return "duration"
 
     def build(self, tree, check) -> Pause | None:
         from compiler.directives import parse_duration

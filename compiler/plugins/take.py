@@ -25,6 +25,7 @@ from typing import Mapping
 import numpy as np
 
 from compiler.nodes import Node
+from compiler.plan_types import Room
 from compiler.plugins import FileDirective
 
 TRIM_BELOW_PEAK_DB = 40.0  # a 10 ms frame this far under the loudest one is silence at the ends
@@ -47,28 +48,30 @@ class RecordedTakePiece:
     content (`sound`, a digest of them) and the gain, effect and fade, like a TakePiece's."""
 
     start: int
-    length: int
+    length: int  # the recording's samples and the room's tail
     source: str  # key of the trimmed, resampled recording in the sources' sounds
     sound: str
     gain_db: float
     effect: str
     fade: int
+    room: Room | None = None  # as for a take (compiler.pieces.TakePiece)
+    tail: int = 0
     kind = "take"
 
     def identity(self, a: int, b: int) -> str:
-        return f"recorded {self.sound} {self.length} {self.gain_db!r} {self.effect} {self.fade}"
+        from compiler.pieces import room_identity
+
+        return (f"recorded {self.sound} {self.length} {self.gain_db!r} {self.effect} {self.fade}"
+                + room_identity(self.room, self.tail))
 
     def samples(self, a: int, b: int, sources, loop, settings, sample_rate: int) -> np.ndarray:
-        from compiler.effects import apply_effect
-        from compiler.pieces import fade_gain
+        from compiler.pieces import take_samples
 
         take = np.asarray(sources.sound(self.source), dtype=np.float32)
-        if len(take) != self.length:
-            raise ValueError(f"recording {self.source} is {len(take)} samples, not {self.length}")
+        if len(take) != self.length - self.tail:
+            raise ValueError(f"recording {self.source} is {len(take)} samples, not {self.length - self.tail}")
         take = take * np.float32(10 ** (self.gain_db / 20))
-        if self.effect != "none":  # as for a take: filters run from its start
-            take = apply_effect(take, self.effect, sample_rate, settings)
-        return take[a:b] * fade_gain(a, b, self.length, self.fade, self.fade)
+        return take_samples(take, self.effect, self.fade, self.room, a, b, sample_rate, settings)
 
 
 @dataclass(frozen=True)
@@ -80,8 +83,10 @@ class Recorded:
     samples: np.ndarray
     gain_db: float
 
-    def piece(self, start: int, length: int, effect: str, fade: int) -> RecordedTakePiece:
-        return RecordedTakePiece(start, length, self.source, self.sound, self.gain_db, effect, fade)
+    def piece(self, start: int, length: int, effect: str, fade: int, room: Room | None = None,
+              tail: int = 0) -> RecordedTakePiece:
+        """Its piece at `start`, `length` samples of recording followed by `tail` of `room`."""
+        return RecordedTakePiece(start, length + tail, self.source, self.sound, self.gain_db, effect, fade, room, tail)
 
 
 class TakePlugin(FileDirective):
