@@ -35,21 +35,27 @@ if TYPE_CHECKING:
 _TONE_LOOP = 1 << 18  # samples of the periodic room-tone loop (~12 s at 22.05 kHz)
 
 
-def ramp(positions: np.ndarray, n: int) -> np.ndarray:
-    """Raised-cosine 0 -> 1 over n samples, at the given positions (1 from n on)."""
+def ramp(positions: np.ndarray, n: int, equal_power: bool = False) -> np.ndarray:
+    """0 -> 1 over n samples, at the given positions (1 from n on): a raised cosine, whose fade-in
+    and mirrored fade-out sum to 1 (a crossfade of one sound with itself), or with `equal_power` a
+    quarter sine, whose squares sum to 1 (a crossfade of two unrelated sounds, e.g. noise beds,
+    keeps their power)."""
     if n <= 0:
         return np.ones(len(positions), np.float32)
     inside = np.minimum(positions, n - 1)
-    values = (0.5 - 0.5 * np.cos(np.pi * (inside + 0.5) / n)).astype(np.float32)
+    if equal_power:
+        values = np.sin(0.5 * np.pi * (inside + 0.5) / n).astype(np.float32)
+    else:
+        values = (0.5 - 0.5 * np.cos(np.pi * (inside + 0.5) / n)).astype(np.float32)
     return np.where(positions < n, values, np.float32(1.0))
 
 
-def fade_gain(a: int, b: int, length: int, n_in: int, n_out: int) -> np.ndarray:
+def fade_gain(a: int, b: int, length: int, n_in: int, n_out: int, equal_power: bool = False) -> np.ndarray:
     """The fade-in/fade-out gain of positions a..b-1 of a piece of `length` samples; each fade is
     at most half the piece."""
     n_in, n_out = min(n_in, length // 2), min(n_out, length // 2)
     pos = np.arange(a, b)
-    return ramp(pos, n_in) * ramp(length - 1 - pos, n_out)
+    return ramp(pos, n_in, equal_power) * ramp(length - 1 - pos, n_out, equal_power)
 
 
 class Sources(Protocol):
@@ -117,7 +123,7 @@ class TakePiece:
         return take[a:b] * fade_gain(a, b, self.length, self.fade, self.fade)
 
 
-# A directive's piece (compiler/plugins/: SfxPiece, MusicPiece, RecordedTakePiece) has the same shape:
+# A directive's piece (compiler/plugins/: SfxPiece, MusicPiece, AmbiencePiece, RecordedTakePiece) has the same shape:
 # start, length, kind, identity(a, b) and samples(a, b, sources, loop, settings, sample_rate).
 Piece = TonePiece | TakePiece
 

@@ -139,13 +139,13 @@ def _amount(data_bytes: int, byte_rate: int, block_align: int) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Looping (music cues; compiler.pieces lays them into the mix)
+# Looping (music and ambience beds; compiler.pieces lays them into the mix)
 
 
 def looped(src: np.ndarray, start: int, n: int) -> np.ndarray:
     """n samples of `src` repeated forever, beginning at position `start` (slices, no index arrays:
     numpy's take(mode="wrap") reduces large indices by repeated subtraction, which is not linear)."""
-    out = np.empty(n, dtype=np.float32)
+    out = np.empty((n, *src.shape[1:]), dtype=np.float32)  # mono (m,) or channels (m, c)
     pos, i = start % len(src), 0
     while i < n:
         k = min(n - i, len(src) - pos)

@@ -1,0 +1,151 @@
+"""`[[ambience: PATH options]]` and `[[ambience stop]]`: an ambience bed (rain, a café, wind) under a
+scene.
+
+A bed plays from its directive to the end of its scene, until `[[ambience stop]]`, or until another
+ambience directive replaces it, looped for as long as it plays: the file's end crossfades into its
+start (`ambience_loop_crossfade`, equal power), so the seam has neither a click nor a dip.
+
+- A bed written before the play's first line starts with the play (it fills the lead-in).
+- A bed written at the top of a scene (before its first line or waited sfx) opens that scene: it
+  fades in over `ambience_crossfade`, centred on the scene change (the middle of the scene gap),
+  while the bed of the scene before fades out over the same samples: the two crossfade in the gap.
+  A scene with no bed of its own lets the last one fade out there.
+- A bed written later in a scene starts at its point, fading in over `fade_in` while the bed it
+  replaces fades out over the same length.
+- `[[ambience stop]]` and the end of the play fade it out over `fade_out`.
+
+It ducks under speech by `ambience_duck_db` (or `duck=`), with music's envelope and timings
+(compiler/plugins/beds.py). Its piece is rendered in blocks from the position inside the piece,
+so a stretch mixed alone is the same samples as the whole mix (compiler/pieces.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from compiler.nodes import Node
+from compiler.plugins import FADE, LEVEL, START, FileDirective, OptionSpec, StopDirective
+from compiler.plugins.beds import per_sample, piece_envelope, shaped_bed, stretch_identity
+
+KIND = "ambience"
+_MIN_PERIOD = 1 << 16  # a loop shorter than this is tiled up to it, so looping never steps sample by sample
+
+
+@dataclass
+class Ambience(Node):
+    """An ambience bed that starts here and plays under its scene."""
+
+    path: str
+    resolved: str
+    options: dict[str, float | str | bool] = field(default_factory=dict)
+
+
+@dataclass
+class AmbienceStop(Node):
+    options: dict[str, float | str | bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AmbiencePiece:
+    start: int
+    length: int
+    path: str
+    sound: str  # the file's identity (digest of its samples)
+    offset: int  # where in the loop the bed begins (the `start` option)
+    seam: int  # samples over which the file's end crossfades into its start (at most half the file)
+    gain_db: float
+    n_in: int
+    n_out: int
+    duck_at: tuple[int, ...] = ()  # breakpoints of the ducking envelope, in samples from the piece start
+    duck_db: tuple[float, ...] = ()
+    kind = KIND
+
+    def identity(self, a: int, b: int) -> str:
+        # Only what reaches positions a..b-1 (compiler.plugins.beds.stretch_identity); the loop's
+        # phase at a follows from `a` and the offset.
+        return (f"ambience {self.sound} {self.offset} {self.seam} {self.gain_db!r} {a} "
+                f"{stretch_identity(self.length, self.n_in, self.n_out, self.duck_at, self.duck_db, a, b)}")
+
+    def samples(self, a: int, b: int, sources, loop, settings, sample_rate: int) -> np.ndarray:
+        from compiler.sounds import looped
+
+        period = seamless_loop(np.asarray(sources.sound(self.path), np.float32), self.seam)
+        # Equal-power fades: a bed crossfades with another bed, two unrelated noises.
+        return shaped_bed(self, a, b, lambda b0, b1: looped(period, self.offset + b0, b1 - b0), equal_power=True)
+
+
+def seamless_loop(src: np.ndarray, seam: int) -> np.ndarray:
+    """One period of `src` looped with its last `seam` samples crossfaded (equal power) into its
+    first ones: repeated, the period runs on from its end into its start as the file runs on, so
+    there is no step at the seam. Mono (m,) or channels (m, c); a short period is tiled."""
+    seam = max(0, min(seam, len(src) // 2))
+    period = src[: len(src) - seam].copy()
+    if seam:
+        angle = (np.arange(seam) + 0.5) * (0.5 * np.pi / seam)
+        head, tail = src[:seam], src[len(src) - seam:]
+        period[:seam] = head * per_sample(np.sin(angle), head) + tail * per_sample(np.cos(angle), tail)
+    repeats = -(-_MIN_PERIOD // len(period))
+    return np.tile(period, (repeats, *([1] * (period.ndim - 1)))) if repeats > 1 else period
+
+
+class AmbiencePlugin(FileDirective):
+    rule = keyword = label = KIND
+    grammar = 'ambience: "ambience" _COLON? path option*'
+    example = "[[ambience: sounds/rain.wav]]"
+    options = {
+        "volume": LEVEL, "fade_in": FADE, "fade_out": FADE, "start": START,
+        # How far the bed drops under speech; either sign is a reduction, 0 turns it off.
+        "duck": OptionSpec("db", -60.0, 60.0),
+    }
+    node = Ambience
+    reads_file = True
+    order = 4
+
+    def place(self, cue, at: int, placing) -> None:
+        from compiler.plugins.sfx import file_cue_levels
+        from compiler.stitch import OpenSound, cue_number
+
+        settings = placing.settings
+        crossfade = settings.ambience_crossfade
+        _, offset, gain, fade_in, fade_out, _ = file_cue_levels(cue, placing, settings.ambience_volume_db,
+                                                                crossfade, crossfade)
+        duck = abs(cue_number(cue, "duck", settings.ambience_duck_db, minimum=None))
+        if placing.last is None:  # nothing heard yet: the bed starts with the play
+            start = 0
+            placing.close(KIND, start, 0.0)
+        elif placing.scene_pending and placing.scene_change is not None:  # it opens its scene
+            start, fade_in = max(0, placing.scene_change - placing.smp(crossfade) // 2), crossfade
+            placing.close(KIND, start, 0.0)  # a bed opened in the same gap is replaced before it sounds
+        else:  # within a scene: the bed playing fades out while this one fades in
+            start = at
+            placing.close(KIND, at, fade_in)
+        placing.open_sound(KIND, OpenSound(cue, start, None, gain, fade_in, fade_out, offset, True, duck))
+
+    def scene_change(self, at: int, placing) -> None:
+        """The bed ends with its scene: it fades out over the crossfade centred on `at`, where the
+        next scene's bed fades in."""
+        playing = placing.open.get(KIND)
+        if playing:
+            crossfade = placing.settings.ambience_crossfade
+            begin = max(at - placing.smp(crossfade) // 2, max(held[0].start for held in playing))
+            placing.close(KIND, begin, crossfade)
+
+    def piece(self, placed, start: int, end: int, sound: str, idx, fade: int, timeline, settings) -> AmbiencePiece:
+        return AmbiencePiece(start, end - start, placed.cue.path or "", sound, idx(placed.offset),
+                             idx(settings.ambience_loop_crossfade), placed.gain_db, max(fade, idx(placed.fade_in)),
+                             max(fade, idx(placed.fade_out)), *piece_envelope(timeline, placed, settings, idx, start))
+
+
+class AmbienceStopPlugin(StopDirective):
+    rule = "ambience_stop"
+    keyword = KIND
+    label = "ambience stop"
+    grammar = 'ambience_stop: "ambience" _COLON? "stop" option*'
+    example = "[[ambience stop]]"
+    node = AmbienceStop
+    stops = KIND
+
+
+PLUGINS = (AmbiencePlugin(), AmbienceStopPlugin())
