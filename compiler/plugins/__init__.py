@@ -73,6 +73,11 @@ class Directive:
 
     bare_words: ClassVar[tuple[str, ...]] = ()  # literal words of its rule besides the keyword (`stop`)
 
+    def describe(self, node) -> str:
+        """How the studio's page shows the directive (compiler/studio/screenplay.py)."""
+        path = getattr(node, "path", None)
+        return f"{self.label}: {path}" if path else self.label
+
     def missing_argument(self, example: str) -> str | None:
         """The message when the directive ends too early, or None for the generic one."""
         return None
@@ -130,6 +135,9 @@ class StopDirective(Directive):
     def build(self, tree: Tree, check) -> Any:
         options = check.options(tree, self.options, self.label)
         return self.node(check.span, options) if options is not None else None
+
+    def describe(self, node) -> str:
+        return f"{self.stops} stops"
 
     def place(self, cue, at: int, placing) -> None:
         from compiler.diagnostics import warning

@@ -22,6 +22,9 @@ class PausePlugin(Directive):
     example = "[[pause 1.5s]]"
     node = Pause
 
+    def describe(self, node) -> str:
+        return f"pause {node.seconds:g}s"
+
     def missing_argument(self, example: str) -> str:
         return f"pause needs a duration, e.g. {example}"
 
