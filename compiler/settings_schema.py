@@ -198,7 +198,7 @@ CORE: tuple[Setting, ...] = (
     _stitch("music_fade_in", "number", 1.0, *_S, "s", "Music fade-in."),
     _stitch("music_fade_out", "number", 2.0, *_S, "s", "Music fade-out."),
     _stitch("music_duck_db", "number", 12.0, 0.0, 60.0, "dB", "Reduction of music under speech."),
-    _stitch("ambience_volume_db", "number", -14.0, *_DB, "dB", "Level of ambience beds (`[[ambience: PATH]]`)."),
+    _stitch("ambience_volume_db", "number", -18.0, *_DB, "dB", "Level of ambience beds (`[[ambience: PATH]]`)."),
     _stitch("ambience_crossfade", "number", 1.5, *_S, "s",
             "Crossfade of the ambience beds at a scene change, centred in the scene gap (also their default "
             "fades)."),
