@@ -6,9 +6,6 @@ band-pass filters, in bands that hold one bed each and no speech."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +19,7 @@ from compiler.plan_types import Clip, PauseStep, Plan, PlannedLine, SceneBreak, 
 from compiler.plugins.ambience import AmbiencePiece
 from compiler.project import Project
 from compiler.stitch import StitchSettings, assemble, build_timeline, load_sounds
+from tests.test_take import dramac
 
 SR = 16000
 SPAN = Span("play.fountain", 7, 1, 7, 30)
@@ -281,14 +279,6 @@ EXT. DECK - NIGHT
 TOM
 Good luck.
 """
-
-
-def dramac(*args):
-    env = dict(os.environ, COLUMNS="200", NO_COLOR="1", PYTHONHASHSEED="0")
-    r = subprocess.run([sys.executable, "-m", "compiler", *map(str, args)], capture_output=True, text=True, env=env,
-                       timeout=900)
-    assert "Traceback" not in r.stderr, r.stderr
-    return r
 
 
 def test_a_build_lists_the_bed_and_mixes_it_under_its_scene(tmp_path):

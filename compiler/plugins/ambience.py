@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from compiler.nodes import Node
-from compiler.plugins import FADE, LEVEL, START, FileDirective, OptionSpec, StopDirective
-from compiler.plugins.beds import per_sample, piece_envelope, shaped_bed, stretch_identity
+from compiler.plugins import FileDirective, StopDirective
+from compiler.plugins.beds import BED_OPTIONS, per_sample, piece_envelope, shaped_bed, stretch_identity
 
 KIND = "ambience"
 _MIN_PERIOD = 1 << 16  # a loop shorter than this is tiled up to it, so looping never steps sample by sample
@@ -94,11 +94,7 @@ class AmbiencePlugin(FileDirective):
     rule = keyword = label = KIND
     grammar = 'ambience: "ambience" _COLON? path option*'
     example = "[[ambience: sounds/rain.wav]]"
-    options = {
-        "volume": LEVEL, "fade_in": FADE, "fade_out": FADE, "start": START,
-        # How far the bed drops under speech; either sign is a reduction, 0 turns it off.
-        "duck": OptionSpec("db", -60.0, 60.0),
-    }
+    options = BED_OPTIONS
     node = Ambience
     reads_file = True
     order = 4

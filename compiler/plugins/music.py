@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from compiler.nodes import Node
-from compiler.plugins import BOOL, FADE, LENGTH, LEVEL, START, FileDirective, OptionSpec
-from compiler.plugins.beds import piece_envelope, shaped_bed, stretch_identity
+from compiler.plugins import BOOL, LENGTH, FileDirective
+from compiler.plugins.beds import BED_OPTIONS, piece_envelope, shaped_bed, stretch_identity
 
 
 @dataclass
@@ -65,11 +65,7 @@ class MusicPlugin(FileDirective):
     rule = keyword = label = "music"
     grammar = 'music: "music" _COLON? path option*'
     example = "[[music: music/theme.wav]]"
-    options = {
-        "volume": LEVEL, "fade_in": FADE, "fade_out": FADE, "start": START, "duration": LENGTH, "loop": BOOL,
-        # How far the music drops under speech; the mixer reads either sign as a reduction, 0 turns it off.
-        "duck": OptionSpec("db", -60.0, 60.0),
-    }
+    options = {**BED_OPTIONS, "duration": LENGTH, "loop": BOOL}
     node = Music
     reads_file = True
     order = 3
