@@ -1,8 +1,8 @@
-"""Sound files for sfx and music cues: reading them, and looping them.
+"""Sound files for sfx, music and ambience cues: reading them, and looping them.
 
 `load_sounds` reads every file a plan names once, as mono float32 at the play's sample rate; its
-lengths feed `compiler.stitch.build_timeline`. `looped` repeats a file for music cues that loop
-(compiler.pieces lays the cues into the mix, with their fades and ducking).
+lengths feed `compiler.stitch.build_timeline`. `looped` repeats a file for music cues that loop and
+for ambience beds (compiler.pieces lays the cues into the mix, with their fades and ducking).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from compiler.plan_types import Plan, SoundCue
 
 
 def load_sounds(plan: Plan, sample_rate: int) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Read every sfx/music file of the plan as mono float32 at `sample_rate`.
+    """Read every file the plan's cues name (sfx, music, ambience) as mono float32 at `sample_rate`.
 
     Returns (samples by path, seconds by path). Unreadable files become one diagnostic each, at the
     cue that names them, raised together.
