@@ -69,25 +69,45 @@ class AmbiencePiece:
                 f"{stretch_identity(self.length, self.n_in, self.n_out, self.duck_at, self.duck_db, a, b)}")
 
     def samples(self, a: int, b: int, sources, loop, settings, sample_rate: int) -> np.ndarray:
-        from compiler.sounds import looped
-
-        period = seamless_loop(np.asarray(sources.sound(self.path), np.float32), self.seam)
+        src = np.asarray(sources.sound(self.path), np.float32)
         # Equal-power fades: a bed crossfades with another bed, two unrelated noises.
-        return shaped_bed(self, a, b, lambda b0, b1: looped(period, self.offset + b0, b1 - b0), equal_power=True)
+        return shaped_bed(self, a, b, lambda b0, b1: seamless_looped(src, self.seam, self.offset + b0, b1 - b0),
+                          equal_power=True)
 
 
-def seamless_loop(src: np.ndarray, seam: int) -> np.ndarray:
-    """One period of `src` looped with its last `seam` samples crossfaded (equal power) into its
-    first ones: repeated, the period runs on from its end into its start as the file runs on, so
-    there is no step at the seam. Mono (m,) or channels (m, c); a short period is tiled."""
+def seamless_looped(src: np.ndarray, seam: int, start: int, n: int) -> np.ndarray:
+    """n samples of `src` looped, from position `start` of the loop, with the file's last `seam`
+    samples (at most half of it) crossfaded, equal power, into its first ones: one period of the
+    loop is the file without its last `seam` samples, whose first `seam` samples are that crossfade.
+    Repeated, a period runs on from its end into its start as the file runs on, so there is no
+    step at the seam. Only the stretch asked for is computed (a bed's file may be minutes long);
+    a short period is first tiled, so looping never steps through a file a few samples at a time.
+    Mono (m,) or channels (m, c)."""
+    from compiler.sounds import looped
+
     seam = max(0, min(seam, len(src) // 2))
-    period = src[: len(src) - seam].copy()
-    if seam:
-        angle = (np.arange(seam) + 0.5) * (0.5 * np.pi / seam)
-        head, tail = src[:seam], src[len(src) - seam:]
-        period[:seam] = head * per_sample(np.sin(angle), head) + tail * per_sample(np.cos(angle), tail)
-    repeats = -(-_MIN_PERIOD // len(period))
-    return np.tile(period, (repeats, *([1] * (period.ndim - 1)))) if repeats > 1 else period
+    period = len(src) - seam
+    if period < _MIN_PERIOD:
+        one = _crossfaded(src, seam, 0, seam, np.array(src[:period]))
+        return looped(np.tile(one, (-(-_MIN_PERIOD // period), *([1] * (src.ndim - 1)))), start, n)
+    out = np.empty((n, *src.shape[1:]), np.float32)
+    pos, i = start % period, 0
+    while i < n:
+        k = min(n - i, period - pos)
+        out[i: i + k] = src[pos: pos + k]
+        _crossfaded(src, seam, pos, min(pos + k, seam), out[i: i + k])
+        i, pos = i + k, 0
+    return out
+
+
+def _crossfaded(src: np.ndarray, seam: int, lo: int, hi: int, into: np.ndarray) -> np.ndarray:
+    """Write loop positions lo..hi-1 that fall in the crossfade (below `seam`) into `into`, whose
+    first sample is position lo."""
+    if hi > lo:
+        angle = (np.arange(lo, hi) + 0.5) * (0.5 * np.pi / seam)
+        head, tail = src[lo: hi], src[len(src) - seam + lo: len(src) - seam + hi]
+        into[: hi - lo] = head * per_sample(np.sin(angle), head) + tail * per_sample(np.cos(angle), tail)
+    return into
 
 
 class AmbiencePlugin(FileDirective):
