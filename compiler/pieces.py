@@ -40,14 +40,15 @@ def ramp(positions: np.ndarray, n: int, equal_power: bool = False) -> np.ndarray
     and mirrored fade-out sum to 1 (a crossfade of one sound with itself), or with `equal_power` a
     quarter sine, whose squares sum to 1 (a crossfade of two unrelated sounds, e.g. noise beds,
     keeps their power)."""
-    if n <= 0:
-        return np.ones(len(positions), np.float32)
-    inside = np.minimum(positions, n - 1)
-    if equal_power:
-        values = np.sin(0.5 * np.pi * (inside + 0.5) / n).astype(np.float32)
-    else:
-        values = (0.5 - 0.5 * np.cos(np.pi * (inside + 0.5) / n)).astype(np.float32)
-    return np.where(positions < n, values, np.float32(1.0))
+    out = np.ones(len(positions), np.float32)
+    inside = positions < n  # only these are computed: a bed's fades are seconds of a piece of minutes
+    if n > 0 and inside.any():
+        p = positions[inside]
+        if equal_power:
+            out[inside] = np.sin(0.5 * np.pi * (p + 0.5) / n)
+        else:
+            out[inside] = 0.5 - 0.5 * np.cos(np.pi * (p + 0.5) / n)
+    return out
 
 
 def fade_gain(a: int, b: int, length: int, n_in: int, n_out: int, equal_power: bool = False) -> np.ndarray:

@@ -93,7 +93,17 @@ def duck_gain(at: tuple[int, ...], db: tuple[float, ...], positions: np.ndarray)
     """The ducking gain (linear) at `positions` of the piece; 1.0 when the bed does not duck."""
     if not at:
         return 1.0
-    return 10 ** (np.interp(positions, at, db) / 20)
+    level = np.interp(positions, at, db)
+    # A bed spends most of its time at one of the envelope's levels (full, or ducked under a line):
+    # those samples get that level's gain; only the ramps between them need a power each.
+    gain = np.ones(len(positions))
+    ramping = level != 0.0
+    for flat in set(db) - {0.0}:
+        at_flat = level == flat
+        gain[at_flat] = 10 ** (np.full(1, flat) / 20)
+        ramping &= ~at_flat
+    gain[ramping] = 10 ** (level[ramping] / 20)
+    return gain
 
 
 def per_sample(gain: np.ndarray, like: np.ndarray) -> np.ndarray:
