@@ -3,24 +3,29 @@
 Builds a synthetic play (filtered-noise "takes" of 2-5 s, about one clip per line, four speakers,
 a scene break every ~40 clips, a pause now and then) of each requested length and reports time and
 peak traced memory of `build_timeline` + `assemble` and of a loop that grows an AudioSegment with
-`out = out + silence; out = out + take`, which copies the whole play on every append.
+`out = out + silence; out = out + take`, which copies the whole play on every append. With
+`--beds`, the same play again with an ambience bed (`[[ambience:]]`, a 60 s noise file looped) under
+every scene, crossfading at each scene change and ducking under every line: what beds add.
 
     .venv/bin/python benchmarks/stitch.py                      # 30 and 60 minutes, both methods
     .venv/bin/python benchmarks/stitch.py --minutes 30 60 120 --naive-max-minutes 30
+    .venv/bin/python benchmarks/stitch.py --minutes 60 --naive-max-minutes 0 --beds
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from scipy import signal
 
 from measure import traced
 from compiler.diagnostics import Span
-from compiler.plan_types import Clip, PauseStep, Plan, PlannedLine, SceneBreak
-from compiler.stitch import StitchSettings, assemble, build_timeline
+from compiler.plan_types import Clip, PauseStep, Plan, PlannedLine, SceneBreak, SoundCue
+from compiler.stitch import StitchSettings, assemble, build_timeline, load_sounds
 
 SPEAKERS = ("ANNA", "BEN", "CLARA", "DAN")
 
@@ -40,15 +45,19 @@ def take_pool(sample_rate: int, count: int, seed: int) -> list[np.ndarray]:
     return pool
 
 
-def synthetic_play(minutes: float, pool: list[np.ndarray], sample_rate: int, seed: int):
+def synthetic_play(minutes: float, pool: list[np.ndarray], sample_rate: int, seed: int, bed: str | None = None):
     rng = np.random.default_rng(seed)
     steps: list = [SceneBreak(0)]
+    if bed:
+        steps.append(SoundCue("ambience", bed, (), Span("bench.fountain", 1, 1, 1, 10)))
     takes: dict[str, list[np.ndarray]] = {}
     total, scene, n = 0.0, 0, 0
     while total < minutes * 60:
         if n and n % 40 == 0:
             scene += 1
             steps.append(SceneBreak(scene))
+            if bed:
+                steps.append(SoundCue("ambience", bed, (), Span("bench.fountain", n + 1, 1, n + 1, 10)))
             total += 1.6
         if rng.random() < 0.05:
             steps.append(PauseStep(1.0))
@@ -83,6 +92,26 @@ def naive_loop(timeline, segments_by_id, sample_rate):
     return out
 
 
+def fast_path(plan, takes, sr, settings, repeat, minutes, method):
+    """One row: `build_timeline` + `assemble` of the play (with the sound files it names)."""
+    sounds, lengths = load_sounds(plan, sr)
+    # Memory from one traced run; time as the best of --repeat untraced runs (shared machines are noisy).
+    tl, _, m_tl = traced(lambda: build_timeline(plan, takes, sr, settings, lengths))
+    audio, _, m_as = traced(lambda: assemble(tl, takes, settings, sounds))
+    del audio
+    t_tl = t_as = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        tl = build_timeline(plan, takes, sr, settings, lengths)
+        t1 = time.perf_counter()
+        audio = assemble(tl, takes, settings, sounds)
+        t_tl, t_as = min(t_tl, t1 - t0), min(t_as, time.perf_counter() - t1)
+        del audio
+    beds = sum(s.cue.kind == "ambience" for s in tl.sounds)
+    return (minutes, len(plan.clips), len(tl.lines), tl.duration / 60, method, t_tl + t_as, max(m_tl, m_as),
+            f"timeline {t_tl:.2f} s, assemble {t_as:.2f} s" + (f", {beds} beds" if beds else ""))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", type=float, nargs="+", default=[30.0, 60.0])
@@ -91,6 +120,7 @@ def main() -> None:
     ap.add_argument("--sample-rate", type=int, default=22050)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--repeat", type=int, default=3, help="timed runs of the fast path (best is reported)")
+    ap.add_argument("--beds", action="store_true", help="also the play with an ambience bed under every scene")
     args = ap.parse_args()
 
     import warnings
@@ -106,22 +136,19 @@ def main() -> None:
     index_of = {id(t): i for i, t in enumerate(pool)}
     settings = StitchSettings()
     rows = []
+    folder = tempfile.TemporaryDirectory()
+    bed = str(Path(folder.name) / "bed.wav")
+    if args.beds:
+        import soundfile as sf
+
+        sf.write(bed, (0.05 * np.random.default_rng(args.seed).normal(size=60 * sr)).astype(np.float32), sr)
     for minutes in args.minutes:
-        plan, takes = synthetic_play(minutes, pool, sr, args.seed)
-        # Memory from one traced run; time as the best of --repeat untraced runs (shared machines are noisy).
-        tl, _, m_tl = traced(lambda: build_timeline(plan, takes, sr, settings))
-        audio, _, m_as = traced(lambda: assemble(tl, takes, settings))
-        del audio
-        t_tl = t_as = float("inf")
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            tl = build_timeline(plan, takes, sr, settings)
-            t1 = time.perf_counter()
-            audio = assemble(tl, takes, settings)
-            t_tl, t_as = min(t_tl, t1 - t0), min(t_as, time.perf_counter() - t1)
-            del audio
-        rows.append((minutes, len(plan.clips), len(tl.lines), tl.duration / 60, "timeline+buffer",
-                     t_tl + t_as, max(m_tl, m_as), f"timeline {t_tl:.2f} s, assemble {t_as:.2f} s"))
+        for method, with_bed in (("timeline+buffer", None), ("+ ambience beds", bed if args.beds else None)):
+            if method != "timeline+buffer" and with_bed is None:
+                continue
+            plan, takes = synthetic_play(minutes, pool, sr, args.seed, with_bed)
+            rows.append(fast_path(plan, takes, sr, settings, args.repeat, minutes, method))
+        tl = build_timeline(plan, takes, sr, settings, load_sounds(plan, sr)[1])
         if minutes <= args.naive_max_minutes:
             segs = {(k, i): pool_segments[index_of[id(a)]] for k, arrs in takes.items() for i, a in enumerate(arrs)}
             out, t_nv, m_nv = traced(lambda: naive_loop(tl, segs, sr))

@@ -40,21 +40,28 @@ if TYPE_CHECKING:
 _TONE_LOOP = 1 << 18  # samples of the periodic room-tone loop (~12 s at 22.05 kHz)
 
 
-def ramp(positions: np.ndarray, n: int) -> np.ndarray:
-    """Raised-cosine 0 -> 1 over n samples, at the given positions (1 from n on)."""
-    if n <= 0:
-        return np.ones(len(positions), np.float32)
-    inside = np.minimum(positions, n - 1)
-    values = (0.5 - 0.5 * np.cos(np.pi * (inside + 0.5) / n)).astype(np.float32)
-    return np.where(positions < n, values, np.float32(1.0))
+def ramp(positions: np.ndarray, n: int, equal_power: bool = False) -> np.ndarray:
+    """0 -> 1 over n samples, at the given positions (1 from n on): a raised cosine, whose fade-in
+    and mirrored fade-out sum to 1 (a crossfade of one sound with itself), or with `equal_power` a
+    quarter sine, whose squares sum to 1 (a crossfade of two unrelated sounds, e.g. noise beds,
+    keeps their power)."""
+    out = np.ones(len(positions), np.float32)
+    inside = positions < n  # only these are computed: a bed's fades are seconds of a piece of minutes
+    if n > 0 and inside.any():
+        p = positions[inside]
+        if equal_power:
+            out[inside] = np.sin(0.5 * np.pi * (p + 0.5) / n)
+        else:
+            out[inside] = 0.5 - 0.5 * np.cos(np.pi * (p + 0.5) / n)
+    return out
 
 
-def fade_gain(a: int, b: int, length: int, n_in: int, n_out: int) -> np.ndarray:
+def fade_gain(a: int, b: int, length: int, n_in: int, n_out: int, equal_power: bool = False) -> np.ndarray:
     """The fade-in/fade-out gain of positions a..b-1 of a piece of `length` samples; each fade is
     at most half the piece."""
     n_in, n_out = min(n_in, length // 2), min(n_out, length // 2)
     pos = np.arange(a, b)
-    return ramp(pos, n_in) * ramp(length - 1 - pos, n_out)
+    return ramp(pos, n_in, equal_power) * ramp(length - 1 - pos, n_out, equal_power)
 
 
 class Sources(Protocol):
@@ -147,7 +154,7 @@ def room_identity(room: Room | None, tail: int) -> str:
     return "" if room is None else f" room {room.identity} {tail} {rooms.engine()}"
 
 
-# A directive's piece (compiler/plugins/: SfxPiece, MusicPiece, RecordedTakePiece) has the same shape:
+# A directive's piece (compiler/plugins/: SfxPiece, MusicPiece, AmbiencePiece, RecordedTakePiece) has the same shape:
 # start, length, kind, identity(a, b) and samples(a, b, sources, loop, settings, sample_rate).
 Piece = TonePiece | TakePiece
 

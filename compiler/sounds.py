@@ -1,8 +1,8 @@
-"""Sound files for sfx and music cues: reading them, and looping them.
+"""Sound files for sfx, music and ambience cues: reading them, and looping them.
 
 `load_sounds` reads every file a plan names once, as mono float32 at the play's sample rate; its
-lengths feed `compiler.stitch.build_timeline`. `looped` repeats a file for music cues that loop
-(compiler.pieces lays the cues into the mix, with their fades and ducking).
+lengths feed `compiler.stitch.build_timeline`. `looped` repeats a file for music cues that loop and
+for ambience beds (compiler.pieces lays the cues into the mix, with their fades and ducking).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from compiler.plan_types import Plan, SoundCue
 
 
 def load_sounds(plan: Plan, sample_rate: int) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Read every sfx/music file of the plan as mono float32 at `sample_rate`.
+    """Read every file the plan's cues name (sfx, music, ambience) as mono float32 at `sample_rate`.
 
     Returns (samples by path, seconds by path). Unreadable files become one diagnostic each, at the
     cue that names them, raised together.
@@ -139,13 +139,13 @@ def _amount(data_bytes: int, byte_rate: int, block_align: int) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Looping (music cues; compiler.pieces lays them into the mix)
+# Looping (music and ambience beds; compiler.pieces lays them into the mix)
 
 
 def looped(src: np.ndarray, start: int, n: int) -> np.ndarray:
     """n samples of `src` repeated forever, beginning at position `start` (slices, no index arrays:
     numpy's take(mode="wrap") reduces large indices by repeated subtraction, which is not linear)."""
-    out = np.empty(n, dtype=np.float32)
+    out = np.empty((n, *src.shape[1:]), dtype=np.float32)  # mono (m,) or channels (m, c)
     pos, i = start % len(src), 0
     while i < n:
         k = min(n - i, len(src) - pos)

@@ -21,7 +21,9 @@ Timing rules (every number is a `StitchSettings` field):
   the story, so the next line starts `cue_gap` after the effect ends; an sfx with wait=false and
   the music cues do not move the lines at all; `music` plays from its point until the next music
   cue or `[[music stop]]` (its fade-out starts there), the end of its file (loop=false), or the end
-  of the play (fade-out ends there).
+  of the play (fade-out ends there); `ambience` plays a looped bed under its scene, and at a scene
+  change (the middle of the scene gap, where each plugin's `scene_change` is called) the outgoing
+  bed and the next scene's crossfade.
 
 Cue options and their defaults (these settings) are read by the plugins with `cue_number` and
 `cue_flag`; each plugin module declares its options.
@@ -93,6 +95,10 @@ class StitchSettings:
     music_fade_in: float = _DEFAULT["music_fade_in"]
     music_fade_out: float = _DEFAULT["music_fade_out"]
     music_duck_db: float = _DEFAULT["music_duck_db"]
+    ambience_volume_db: float = _DEFAULT["ambience_volume_db"]
+    ambience_crossfade: float = _DEFAULT["ambience_crossfade"]
+    ambience_loop_crossfade: float = _DEFAULT["ambience_loop_crossfade"]
+    ambience_duck_db: float = _DEFAULT["ambience_duck_db"]
     duck_attack: float = _DEFAULT["duck_attack"]
     duck_release: float = _DEFAULT["duck_release"]
     duck_bridge: float = _DEFAULT["duck_bridge"]
@@ -130,7 +136,7 @@ class PlacedSound:
     fade_out: float = 0.0
     offset: float = 0.0  # seconds into the file where playing starts
     loop: bool = False
-    duck_db: float = 0.0  # reduction under speech (music only)
+    duck_db: float = 0.0  # reduction under speech (music and ambience beds)
 
 
 @dataclass
@@ -210,6 +216,7 @@ class Placing:
         self.last_speaker: str | None = None
         self.last_scene: int | None = None
         self.scene_pending = False
+        self.scene_change: int | None = None  # the latest scene change: the middle of its scene gap
         self.pause = 0.0  # seconds of PauseStep since the last placed line/waited sfx
         self.open: dict[str, list[list]] = {}  # open sounds by kind, closed by a later cue or the end
         self.story_end = self.cursor
@@ -307,6 +314,10 @@ def build_timeline(
         if isinstance(step, SceneBreak):
             p.scene_pending = p.last is not None
             p.last_scene = step.scene
+            if p.scene_pending:  # pauses written before the break still belong to the scene it ends
+                p.scene_change = p.cursor + p.smp(p.pause + settings.scene_gap / 2)
+                for plugin in plugins.plugins():
+                    plugin.scene_change(p.scene_change, p)
         elif isinstance(step, PauseStep):
             if step.seconds < 0 or not math.isfinite(step.seconds):
                 span = step.span or Span.point(plan.source, 1, 1)

@@ -102,6 +102,7 @@ def test_no_stage_names_a_directive():
 
 
 def test_registry_lists_the_builtin_directives():
-    assert [p.rule for p in plugins.plugins()] == ["pause", "sfx", "music", "music_stop", "take", "room"]
-    assert plugins.keywords() == ("pause", "sfx", "music", "take", "room")
-    assert "start: pause | sfx | music | music_stop | take | room" in plugins.grammar_rules()
+    assert [p.rule for p in plugins.plugins()] == ["pause", "sfx", "music", "music_stop", "ambience",
+                                                   "ambience_stop", "take", "room"]
+    assert plugins.keywords() == ("pause", "sfx", "music", "ambience", "take", "room")
+    assert "start: pause | sfx | music | music_stop | ambience | ambience_stop | take | room" in plugins.grammar_rules()

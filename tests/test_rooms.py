@@ -162,7 +162,7 @@ def test_room_settings_are_checked_at_their_keys(tmp_path):
         load_settings(Project(tmp_path))
     found = {(d.span.line, d.message) for d in caught.value.diagnostics}
     assert (2, "[rooms] large_rt60 must be a number from 0.05 to 10 s, not 30") in found
-    assert (5, "[rooms.locations] CHAPEL must be one of dry, exterior, small, medium, large, not 'huge'") in found
+    assert (5, "[rooms.locations] CHAPEL must be one of dry, exterior, small, medium, large, not \"huge\"") in found
 
 
 def test_a_location_without_a_word_is_refused():

@@ -13,6 +13,9 @@ rendering in one file:
 - how it is placed on the timeline: `place(cue, at, placing)` (compiler.stitch.Placing);
 - how it is mixed: `piece(placed, ...)`, the piece (compiler.pieces) it becomes.
 
+A module exports its directive as `PLUGIN`, or a family of directives as `PLUGINS` (ambience.py
+holds `[[ambience: PATH]]` and `[[ambience stop]]`).
+
 The front ends (compiler.directives), the planner, the stitcher and the mixer ask this registry
 instead of naming directives. Adding a directive is adding a module and its name to `BUILTIN`
 (docs/directives.md).
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
 
 # The directive modules, in the order their rules are tried in the grammar (music_stop before
 # music would not matter to LALR, but the order also fixes docs and error listings).
-BUILTIN = ("pause", "sfx", "music", "music_stop", "take", "room")
+BUILTIN = ("pause", "sfx", "music", "music_stop", "ambience", "take", "room")
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,11 @@ class Directive:
         messages for a missing or an extra word name it. None: the generic messages."""
         return None
 
+    def describe(self, node) -> str:
+        """How the studio's page shows the directive (compiler/studio/screenplay.py)."""
+        path = getattr(node, "path", None)
+        return f"{self.label}: {path}" if path else self.label
+
     def missing_argument(self, example: str) -> str | None:
         """The message when the directive ends too early, or None for the generic one."""
         what = self.argument()
@@ -101,6 +109,10 @@ class Directive:
     def place(self, cue, at: int, placing) -> None:
         raise NotImplementedError(f"{self.rule} is not placed on the timeline")
 
+    def scene_change(self, at: int, placing) -> None:
+        """A scene ends and the next begins at sample `at` (the middle of the scene gap); by default
+        nothing that a directive placed depends on scenes."""
+
     def piece(self, placed, start: int, end: int, sound: str, idx, fade: int, timeline, settings):
         raise NotImplementedError(f"{self.rule} has no piece")
 
@@ -118,12 +130,39 @@ class FileDirective(Directive):
         return self.node(check.span, written, resolved, options)
 
 
+class StopDirective(Directive):
+    """`[[KIND stop]]`: ends the open sound of kind `stops` (music, an ambience bed) with its own
+    fade-out or `fade_out`. A cue on the timeline that makes no piece of its own."""
+
+    stops: ClassVar[str]  # the rule of the sound it ends
+    options = {"fade_out": FADE}
+    # `stop` is a keyword only when written bare: a file called stop.wav is still a path.
+    bare_words = ("stop",)
+
+    def build(self, tree: Tree, check) -> Any:
+        options = check.options(tree, self.options, self.label)
+        return self.node(check.span, options) if options is not None else None
+
+    def describe(self, node) -> str:
+        return f"{self.stops} stops"
+
+    def place(self, cue, at: int, placing) -> None:
+        from compiler.diagnostics import warning
+        from compiler.stitch import cue_number
+
+        if not placing.open.get(self.stops):
+            placing.diagnostics.append(warning(f"{self.rule} but no {self.stops} is playing here", cue.span))
+        fade = cue_number(cue, "fade_out", -1.0, minimum=None)
+        placing.close(self.stops, at, fade if fade >= 0 else None)
+
+
 @lru_cache(maxsize=1)
 def plugins() -> tuple[Directive, ...]:
     found = []
     for name in BUILTIN:
         module = importlib.import_module(f"compiler.plugins.{name}")
-        found.append(module.PLUGIN)
+        # A module holds one directive (PLUGIN) or a family of them (PLUGINS: a sound and its stop).
+        found.extend(getattr(module, "PLUGINS", None) or (module.PLUGIN,))
     return tuple(found)
 
 

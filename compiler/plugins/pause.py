@@ -25,6 +25,9 @@ class PausePlugin(Directive):
     def argument(self) -> str:
         return "duration"
 
+    def describe(self, node) -> str:
+        return f"pause {node.seconds:g}s"
+
     def build(self, tree, check) -> Pause | None:
         from compiler.directives import parse_duration
 

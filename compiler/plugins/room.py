@@ -35,6 +35,9 @@ class RoomPlugin(Directive):
     def argument(self) -> str:
         return f"size ({', '.join(_sizes())})"
 
+    def describe(self, node: RoomChange) -> str:
+        return f"room: {node.size}"
+
     def build(self, tree, check) -> RoomChange | None:
         tok = tree.children[0]
         size = tok.value.lower()

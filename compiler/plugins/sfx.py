@@ -59,6 +59,9 @@ class SfxPlugin(FileDirective):
     reads_file = True
     order = 2
 
+    def describe(self, node) -> str:
+        return f"sound: {node.path}"
+
     def place(self, cue, at: int, placing) -> None:
         from compiler.stitch import PlacedSound, cue_flag
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler import nodes
+from compiler import nodes, plugins
 
 PEAK_BUCKETS = 1200  # columns of the overview; the page scales them to its width
 
@@ -55,13 +55,7 @@ def _block(element) -> dict | None:
 
 
 def _directive(node) -> str:
-    if isinstance(node, nodes.Pause):
-        return f"pause {node.seconds:g}s"
-    if isinstance(node, nodes.Sfx):
-        return f"sound: {node.path}"
-    if isinstance(node, nodes.Music):
-        return f"music: {node.path}"
-    return "music stops"
+    return plugins.by_node(node).describe(node)  # each directive's plugin says how it reads
 
 
 def scene_marks(script: nodes.Script, manifest: dict | None) -> list[dict]:
