@@ -59,6 +59,7 @@ def inputs_digest(prepared, formats: list[str]) -> str | None:
     add("plan", repr(plan))  # frozen dataclasses and tuples all the way down: a stable text
     add("stitch", repr(prepared.stitch))
     add("master", repr(prepared.master))
+    add("stage", f"{prepared.stage!r} {sorted(prepared.pans.items())!r}")
     add("formats", ",".join(formats))
     add("root", str(prepared.parsed.project.root))  # the manifest names sound files relative to it
     add("cast", repr([(m.name, m.voice.name, m.voice.key) for m in prepared.cast.members]))

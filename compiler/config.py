@@ -8,6 +8,7 @@
     [lexicon]  Nguyen = "Win"
     [stitch]   same_speaker_gap = 0.25, …   (compiler.stitch.StitchSettings fields)
     [master]   target_lufs = -16, true_peak_db = -1
+    [stage]    channels = "stereo", sample_rate = 0, spread = 0.35   (compiler.stage.StageSettings)
     [dia2]     repo = "nari-labs/Dia2-2B", cfg_scale = 2.0, seed = 0 …   (options of one backend)
 
 Every key is declared once in compiler/settings_schema.py (type, range, default, who may set it;
@@ -35,7 +36,7 @@ from compiler.source import read_regular_file
 # dramac.toml holds settings and cast tables: a few KiB. Anything near this is not a settings file.
 MAX_SETTINGS_BYTES = 1024 * 1024
 
-CORE_TABLES = ("project", "build", "render", "cast", "narrator", "lexicon", "stitch", "master")
+CORE_TABLES = ("project", "build", "render", "cast", "narrator", "lexicon", "stitch", "master", "stage")
 __all__ = ["Settings", "Who", "known_tables", "load_settings", "usable_cores"]
 
 
@@ -62,6 +63,7 @@ class Settings:
     lexicon: dict[str, str] = field(default_factory=dict)
     stitch: dict = field(default_factory=dict)
     master: dict = field(default_factory=dict)
+    stage: dict = field(default_factory=dict)
     backends: dict[str, dict] = field(default_factory=dict)  # [dia2] → {"cfg_scale": 6.0, …}
     # Where each value came from, so a diagnostic points into the right file.
     origins: list[_Origin] = field(default_factory=list)
@@ -249,7 +251,7 @@ def usable_cores() -> int:
 
 def _merge(settings: Settings, data: dict) -> None:
     """Checked tables into `settings`: a later file's keys replace an earlier one's."""
-    for table in ("build", "render", "narrator", "lexicon", "stitch", "master"):
+    for table in ("build", "render", "narrator", "lexicon", "stitch", "master", "stage"):
         if isinstance(data.get(table), dict):
             getattr(settings, table).update(data[table])
     for table in schema.backend_names():

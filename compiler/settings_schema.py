@@ -182,6 +182,19 @@ CORE: tuple[Setting, ...] = (
             help="A palette voice by name (`dramac cast` lists the palette of the backend)."),
     Setting("cast", "gender", "choice", choices=GENDERS,
             help="Guides automatic casting: the character gets a voice of this gender (docs/lock.md)."),
+    Setting("cast", "pan", "number", None, -1.0, 1.0,
+            help="Where the character stands on the stereo stage: -1 left, 0 centre, 1 right (constant-power "
+                 "pan; docs/stage.md). Unset: spread automatically within each scene ([stage] spread)."),
+    Setting("stage", "channels", "choice", "stereo", choices=("stereo", "mono"),
+            help="Output channels: `stereo` places each character on a stage (docs/stage.md); `mono` is one "
+                 "channel, every voice centred."),
+    Setting("stage", "sample_rate", "integer", 0, 0, 192000, unit="Hz",
+            expect="0 (the backend's own rate) or a rate from 8000 to 192000 Hz",
+            help="The rate the play is mixed and written at; 0 keeps the backend's own (22050 Hz for the "
+                 "embedded voice). Takes are resampled where they enter the mix."),
+    Setting("stage", "spread", "number", 0.35, 0.0, 1.0,
+            help="How far apart the speakers of a scene stand when no `pan` places them: the outermost at "
+                 "-spread and +spread, the others evenly between; the narrator stays centred."),
     _stitch("same_speaker_gap", "number", 0.25, *_S, "s", "Gap between two lines of one speaker."),
     _stitch("speaker_change_gap", "number", 0.45, *_S, "s", "Gap when the speaker changes."),
     _stitch("scene_gap", "number", 1.6, *_S, "s", "Gap across a scene break."),

@@ -35,7 +35,7 @@ BUILTIN = ("pause", "sfx", "music", "music_stop", "take")
 
 @dataclass(frozen=True)
 class OptionSpec:
-    kind: str  # "duration" | "db" | "bool"
+    kind: str  # "duration" | "db" | "bool" | "number"
     low: float | None = None  # inclusive bounds for numbers
     high: float | None = None
     positive: bool = False  # durations that must be > 0, not just >= 0
@@ -47,6 +47,7 @@ FADE = OptionSpec("duration", 0.0, 60.0)
 START = OptionSpec("duration", 0.0, None)
 LENGTH = OptionSpec("duration", 0.0, None, positive=True)
 BOOL = OptionSpec("bool")
+PAN = OptionSpec("number", -1.0, 1.0)  # a place on the stereo stage: -1 left, 0 centre, 1 right (compiler/stage.py)
 
 
 class Directive:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from compiler.nodes import Node
-from compiler.plugins import BOOL, FADE, LENGTH, LEVEL, START, FileDirective, OptionSpec
+from compiler.plugins import BOOL, FADE, LENGTH, LEVEL, PAN, START, FileDirective, OptionSpec
 
 _BLOCK = 1 << 20  # a play-long music bed is rendered in blocks, never as one play-long temporary
 
@@ -39,6 +39,7 @@ class MusicPiece:
     n_out: int
     duck_at: tuple[int, ...] = ()  # breakpoints of the ducking envelope, in samples from the piece start
     duck_db: tuple[float, ...] = ()
+    pan: float = 0.0  # as an sfx's (compiler/plugins/sfx.py)
     kind = "music"
 
     def identity(self, a: int, b: int) -> str:
@@ -49,7 +50,7 @@ class MusicPiece:
         fade_in = n_in if a < n_in else "-"
         fade_out = f"{self.length} {n_out}" if b > self.length - n_out else "-"
         return (f"music {self.sound} {self.offset} {self.loop} {self.gain_db!r} {a} {fade_in} {fade_out} "
-                f"{self._envelope(a, b)!r}")
+                f"{self._envelope(a, b)!r} {self.pan!r}")
 
     def _envelope(self, a: int, b: int) -> list:
         """The ducking breakpoints that shape positions a..b-1: those inside, and the nearest one on
@@ -70,11 +71,12 @@ class MusicPiece:
         return [left, *inner, right]
 
     def samples(self, a: int, b: int, sources, loop, settings, sample_rate: int) -> np.ndarray:
-        from compiler.pieces import fade_gain
+        from compiler.pieces import fade_gain, scaled
+        from compiler.plugins.sfx import balanced
         from compiler.sounds import looped
 
         src = sources.sound(self.path)
-        out = np.empty(b - a, np.float32)
+        out = np.empty((b - a,) + src.shape[1:], np.float32)
         gain = 10 ** (self.gain_db / 20)
         for b0 in range(a, b, _BLOCK):
             b1 = min(b, b0 + _BLOCK)
@@ -82,15 +84,15 @@ class MusicPiece:
             if self.loop:  # over the whole file; `offset` only sets where the first pass begins
                 chunk = looped(src, self.offset + b0, b1 - b0)
             else:
-                chunk = np.zeros(b1 - b0, np.float32)
+                chunk = np.zeros((b1 - b0,) + src.shape[1:], np.float32)
                 part = src[self.offset + b0: self.offset + b1]
                 chunk[: len(part)] = part
             g = np.full(b1 - b0, gain, dtype=np.float64)
             g *= fade_gain(b0, b1, self.length, self.n_in, self.n_out)
             if self.duck_at:
                 g *= 10 ** (np.interp(pos, self.duck_at, self.duck_db) / 20)
-            out[b0 - a: b1 - a] = chunk * g
-        return out
+            out[b0 - a: b1 - a] = scaled(chunk, g)
+        return balanced(out, self.pan)
 
 
 class MusicPlugin(FileDirective):
@@ -101,6 +103,7 @@ class MusicPlugin(FileDirective):
         "volume": LEVEL, "fade_in": FADE, "fade_out": FADE, "start": START, "duration": LENGTH, "loop": BOOL,
         # How far the music drops under speech; the mixer reads either sign as a reduction, 0 turns it off.
         "duck": OptionSpec("db", -60.0, 60.0),
+        "pan": PAN,
     }
     node = Music
     reads_file = True
@@ -125,9 +128,11 @@ class MusicPlugin(FileDirective):
 
     def piece(self, placed, start: int, end: int, sound: str, idx, fade: int, timeline, settings) -> MusicPiece:
         at, db = duck_breakpoints(timeline, placed, settings)
+        from compiler.plugins.sfx import cue_pan
+
         return MusicPiece(start, end - start, placed.cue.path or "", sound, idx(placed.offset), placed.loop,
                           placed.gain_db, max(fade, idx(placed.fade_in)), max(fade, idx(placed.fade_out)),
-                          tuple(idx(t) - start for t in at), tuple(db))
+                          tuple(idx(t) - start for t in at), tuple(db), cue_pan(placed.cue))
 
 
 def duck_breakpoints(timeline, ps, settings) -> tuple[list[float], list[float]]:

@@ -53,10 +53,13 @@ class RecordedTakePiece:
     gain_db: float
     effect: str
     fade: int
+    pan: float = 0.0  # where the voice stands (compiler.stage), as for a TakePiece
+    pan_path: tuple[tuple[int, float], ...] = ()
     kind = "take"
 
     def identity(self, a: int, b: int) -> str:
-        return f"recorded {self.sound} {self.length} {self.gain_db!r} {self.effect} {self.fade}"
+        return (f"recorded {self.sound} {self.length} {self.gain_db!r} {self.effect} {self.fade} {self.pan!r} "
+                f"{self.pan_path!r}")
 
     def samples(self, a: int, b: int, sources, loop, settings, sample_rate: int) -> np.ndarray:
         from compiler.effects import apply_effect
@@ -80,8 +83,9 @@ class Recorded:
     samples: np.ndarray
     gain_db: float
 
-    def piece(self, start: int, length: int, effect: str, fade: int) -> RecordedTakePiece:
-        return RecordedTakePiece(start, length, self.source, self.sound, self.gain_db, effect, fade)
+    def piece(self, start: int, length: int, effect: str, fade: int, place=None) -> RecordedTakePiece:
+        pan, path = (place.pan, place.path) if place is not None else (0.0, ())
+        return RecordedTakePiece(start, length, self.source, self.sound, self.gain_db, effect, fade, pan, path)
 
 
 class TakePlugin(FileDirective):
