@@ -53,6 +53,7 @@ class Setting:
     flag: str = ""  # the command-line option that sets it too
     backend: str = ""  # a voice setting or an option of this backend only
     expect: str = ""  # what the value must be, in words, where the kind's own wording says too little
+    or_zero: bool = False  # 0 is allowed besides the range (it means "the default", e.g. the backend's rate)
 
     @property
     def label(self) -> str:
@@ -113,6 +114,8 @@ def _number(value) -> bool:
 
 
 def _in_range(setting: Setting, x: float) -> bool:
+    if setting.or_zero and x == 0:
+        return True
     if setting.low is not None and (x < setting.low or (setting.low_open and x == setting.low)):
         return False
     return setting.high is None or x <= setting.high
@@ -188,8 +191,8 @@ CORE: tuple[Setting, ...] = (
     Setting("stage", "channels", "choice", "stereo", choices=("stereo", "mono"),
             help="Output channels: `stereo` places each character on a stage (docs/stage.md); `mono` is one "
                  "channel, every voice centred."),
-    Setting("stage", "sample_rate", "integer", 0, 0, 192000, unit="Hz",
-            expect="0 (the backend's own rate) or a rate from 8000 to 192000 Hz",
+    Setting("stage", "sample_rate", "integer", 0, 8000, 192000, unit="Hz", or_zero=True,
+            expect="0 (the backend's own rate) or a whole number from 8000 to 192000 Hz",
             help="The rate the play is mixed and written at; 0 keeps the backend's own (22050 Hz for the "
                  "embedded voice). Takes are resampled where they enter the mix."),
     Setting("stage", "spread", "number", 0.35, 0.0, 1.0,

@@ -27,13 +27,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from compiler.settings_schema import SettingError, check_table, defaults
+from compiler.settings_schema import check_table, defaults
 
 if TYPE_CHECKING:
     from compiler.stitch import Timeline
 
 _DEFAULT = defaults("stage")  # the [stage] declarations in compiler/settings_schema.py
-LOWEST_RATE = 8000
 NARRATOR = "NARRATOR"  # compiler.cast.NARRATOR (imported lazily there: cast imports the voice stack)
 
 
@@ -46,9 +45,6 @@ class StageSettings:
     def __post_init__(self):
         for name, value in check_table("stage", {f.name: getattr(self, f.name) for f in fields(self)}).items():
             object.__setattr__(self, name, value)
-        if 0 < self.sample_rate < LOWEST_RATE:
-            raise SettingError(f"[stage] sample_rate must be 0 (the backend's own rate) or a rate from {LOWEST_RATE} "
-                               f"to 192000 Hz, not {self.sample_rate}", "sample_rate")
 
     @property
     def n_channels(self) -> int:

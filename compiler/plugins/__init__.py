@@ -30,12 +30,12 @@ if TYPE_CHECKING:
 
 # The directive modules, in the order their rules are tried in the grammar (music_stop before
 # music would not matter to LALR, but the order also fixes docs and error listings).
-BUILTIN = ("pause", "sfx", "music", "music_stop", "take")
+BUILTIN = ("pause", "sfx", "music", "music_stop", "take", "move")
 
 
 @dataclass(frozen=True)
 class OptionSpec:
-    kind: str  # "duration" | "db" | "bool" | "number"
+    kind: str  # "duration" | "db" | "bool" | "number" ("name": a word the plugin checks itself)
     low: float | None = None  # inclusive bounds for numbers
     high: float | None = None
     positive: bool = False  # durations that must be > 0, not just >= 0
@@ -78,6 +78,9 @@ class Directive:
     def unexpected(self, word: str, example: str) -> str | None:
         """The message for an unexpected `word`, or None for the generic one."""
         return None
+
+    def check_script(self, script, sink) -> None:
+        """Checks of its nodes against the whole script (compiler.checks), e.g. names it refers to."""
 
     # -- planning ------------------------------------------------------------------------------
     def plan(self, node, walker) -> None:
