@@ -56,7 +56,7 @@ from compiler.pieces import MappedSources, mix, play_pieces, room_tone_loop
 from compiler.plan_types import Clip, PauseStep, Plan, PlannedLine, SceneBreak, SoundCue
 from compiler.settings_schema import check_table, defaults
 from compiler.sounds import load_sounds
-from compiler.stage import StageSettings, stage_pans
+from compiler.stage import StageSettings, fixed_pans, stage_pans
 from compiler.words import Word
 
 # apply_effect, line_effect and load_sounds live in compiler.effects / compiler.sounds; they are
@@ -368,7 +368,6 @@ def assemble(
     each voice placed on the `stage` (compiler.stage; None: mono). `recordings`: see
     compiler.plugins.take.prepare (the timeline must have been built with their lengths).
     `cast_settings`: the [cast.NAME] tables, for their `pan`."""
-    from compiler.stage import fixed_pans
 
     sounds = dict(sounds or {})
     recordings = recordings or {}

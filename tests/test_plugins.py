@@ -102,6 +102,6 @@ def test_no_stage_names_a_directive():
 
 
 def test_registry_lists_the_builtin_directives():
-    assert [p.rule for p in plugins.plugins()] == ["pause", "sfx", "music", "music_stop", "take"]
-    assert plugins.keywords() == ("pause", "sfx", "music", "take")
-    assert "start: pause | sfx | music | music_stop | take" in plugins.grammar_rules()
+    assert [p.rule for p in plugins.plugins()] == ["pause", "sfx", "music", "music_stop", "take", "move"]
+    assert plugins.keywords() == ("pause", "sfx", "music", "take", "move")
+    assert "start: pause | sfx | music | music_stop | take | move" in plugins.grammar_rules()
