@@ -213,8 +213,7 @@ def room_tone_loop(sample_rate: int, settings: StitchSettings, channels: int = 1
 
     Shaped in the frequency domain (1/sqrt(f), rolled off below 40 Hz) so the inverse FFT is
     periodic: the loop can be tiled without a seam. In stereo the two channels are independent
-    loops (a room, not a point) at -3 dB each: the tone's energy, and its mono downmix's, stay the mono
-    tone's.
+    loops (a room, not a point) at -3 dB each: the tone's energy stays the mono tone's.
     """
     if channels == 2:
         second = replace(settings, room_tone_seed=settings.room_tone_seed + 1)
