@@ -311,3 +311,53 @@ def test_a_move_of_an_unknown_character_or_to_a_bad_place_is_an_error_at_the_dir
     assert r.returncode == 1
     assert "dramac.toml:2:1: error: [stage] sample_rate must be 0 (the backend's own rate)" in r.stdout + r.stderr
     assert "dramac.toml:4:1: error: [cast.ELENA] pan must be a number from -1 to 1, not 2" in r.stdout + r.stderr
+
+
+def test_sound_files_keep_their_own_placement(tmp_path):
+    """A stereo file stays stereo (balanced by `pan=`); a mono one is placed at its `pan=`."""
+    from compiler.sounds import load_sounds
+    from compiler.stitch import assemble
+
+    t = np.arange(SR) / SR
+    tone = (0.4 * np.sin(2 * np.pi * 330 * t)).astype(np.float32)
+    sf.write(tmp_path / "left.wav", np.stack([tone, np.zeros_like(tone)], axis=1), SR)
+    sf.write(tmp_path / "both.wav", np.stack([tone, tone], axis=1), SR)
+    sf.write(tmp_path / "mono.wav", tone, SR)
+    span = Span("play.fountain", 1, 1, 1, 2)
+
+    def played(path: str, **options) -> np.ndarray:
+        cue = SoundCue("sfx", str(tmp_path / path), tuple(sorted(options.items())), span)
+        plan = Plan("play.fountain", "t", (cue,))
+        sounds, lengths = load_sounds(plan, SR, 2)
+        settings = StitchSettings(room_tone=False)
+        timeline = build_timeline(plan, {}, SR, settings, lengths)
+        audio = assemble(timeline, {}, settings, sounds, stage=StageSettings())
+        assert audio.ndim == 2
+        return audio
+
+    def difference(audio: np.ndarray) -> float:
+        energy = (audio.astype(np.float64) ** 2).sum(axis=0)
+        return 10 * math.log10(max(energy[1], 1e-30) / max(energy[0], 1e-30))
+
+    assert difference(played("left.wav")) < -100  # the file's right channel is silent, and stays so
+    assert abs(difference(played("both.wav"))) < 0.01
+    assert difference(played("both.wav", pan=0.5)) == pytest.approx(20 * math.log10(1 / 0.5), abs=0.01)  # L down 6 dB
+    assert difference(played("mono.wav", pan=0.5)) == pytest.approx(pan_difference_db(0.5), abs=0.05)
+    assert abs(difference(played("mono.wav"))) < 0.01
+    mono_sounds, _ = load_sounds(Plan("p", "t", (SoundCue("sfx", str(tmp_path / "left.wav"), (), span),)), SR, 1)
+    assert mono_sounds[str(tmp_path / "left.wav")].ndim == 1  # a mono build reads the mean of the channels
+
+
+def test_a_cue_pan_is_checked_at_its_option(tmp_path):
+    from compiler.project import Project
+    from tests.test_directives import run
+
+    sf.write(tmp_path / "door.wav", np.zeros(240, np.float32), SR)
+    node, diags = run("sfx: door.wav pan=-0.5", Project(tmp_path))
+    assert node.options == {"pan": -0.5} and not diags
+    node, diags = run("music: door.wav pan=1.5", Project(tmp_path))
+    (problem,) = diags
+    assert node is None and problem.message == "music option pan: 1.5 is above the maximum of 1"
+    assert (problem.span.col, problem.span.end_col) == (3 + len("[[music: door.wav "), 3 + len("[[music: door.wav pan=1.5"))
+    node, diags = run("sfx: door.wav pan=left", Project(tmp_path))
+    assert node is None and diags[0].message == "sfx option pan: 'left' is not a number; write e.g. -0.5"
