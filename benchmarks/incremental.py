@@ -5,6 +5,7 @@ beside the issue's target.
     .venv/bin/python benchmarks/incremental.py                    # 60-minute and 4-minute plays
     .venv/bin/python benchmarks/incremental.py --minutes 4        # only the short play
     .venv/bin/python benchmarks/incremental.py --minutes 60 --cold  # measure the cold build again
+    .venv/bin/python benchmarks/incremental.py --minutes 4 --channels mono  # the mono mix ([stage] channels)
 
 A cold 60-minute build renders every clip (ten minutes or more on two cores), so each play lives in
 a work folder (--workdir, default /tmp/dramac-bench-incremental) that keeps its clip cache between
@@ -61,6 +62,7 @@ def generated_play(minutes: float, seed: int = 12) -> str:
 
 
 SOURCE: Path | None = None  # --source: run the compiler of another checkout (figures before a change)
+CHANNELS: str | None = None  # --channels: the [stage] channels of the generated play (docs/stage.md)
 
 
 def _child_env() -> dict:
@@ -115,7 +117,8 @@ def voice_stack_imported(project: Path, script: Path) -> list[str]:
 def prepare_project(workdir: Path, minutes: float) -> tuple[Path, Path]:
     project = workdir / f"play-{minutes:g}min"
     project.mkdir(parents=True, exist_ok=True)
-    (project / "dramac.toml").write_text("[build]\nformat = \"wav\"\n")
+    stage = f"\n[stage]\nchannels = \"{CHANNELS}\"\n" if CHANNELS else ""  # else the checkout's default
+    (project / "dramac.toml").write_text("[build]\nformat = \"wav\"\n" + stage)
     script = project / "play.fountain"
     text = generated_play(minutes)
     if not script.exists() or script.read_text() != text:
@@ -163,7 +166,7 @@ def measure_play(workdir: Path, minutes: float, jobs: int, cold_again: bool) -> 
 def report(minutes: float, figures: dict) -> None:
     cold, noop, edit = figures["cold"], figures["noop"], figures["edit"]
     length = f"{cold['duration'] / 60:.1f} min of audio, " if cold.get("duration") else ""
-    print(f"\n{minutes:g}-minute play ({length}{cold['rendered'] + cold['cached']} clips)")
+    print(f"\n{minutes:g}-minute play ({length}{cold['rendered'] + cold['cached']} clips), {CHANNELS or 'default channels'}")
     print(f"  {'figure':<44}{'target':>22}{'measured':>22}")
     rows = [("cold build wall", "", f"{cold['seconds']:.1f} s"),
             ("cold build peak memory (largest process)", "<= 600 MB" if minutes >= 60 else "",
@@ -190,9 +193,11 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/dramac-bench-incremental"))
     parser.add_argument("--cold", action="store_true", help="measure the cold build again, in a fresh cache")
     parser.add_argument("--source", type=Path, help="a checkout whose compiler/ to run instead of this one")
+    parser.add_argument("--channels", choices=("stereo", "mono"),
+                        help="[stage] channels of the play; not given: the checkout's default (no [stage] table)")
     args = parser.parse_args()
-    global SOURCE
-    SOURCE = args.source
+    global SOURCE, CHANNELS
+    SOURCE, CHANNELS = args.source, args.channels
     if not DRAMAC.exists():
         sys.exit(f"{DRAMAC} is missing: run `make install-test` first")
     print("Issue figures before this work (2 cores): no-op 60 min 52 s; one-line edit 60 min 53 s; "

@@ -37,6 +37,8 @@ class Prepared:
     stages: dict[str, float] = field(default_factory=dict)  # seconds: parse, plan (settings, cast and plan)
     lock: object = None  # compiler.lock.LockFile: dramac.lock as read
     rooms: object = None  # compiler.rooms.RoomSettings ([rooms]); the plan's lines carry the rooms chosen
+    stage: object = None  # compiler.stage.StageSettings
+    pans: dict = field(default_factory=dict)  # character → the pan its settings fix (compiler.stage.fixed_pans)
 
 
 @dataclass
@@ -120,14 +122,16 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
     plan = takes.apply(plan, takes.chosen_for(locks, lockfile.script_key(parsed.project, parsed.source.path), name))
     if not plan.title:
         plan = Plan(plan.source, Path(path).stem, plan.steps)
-    from compiler import master, stitch
+    from compiler import master, stage, stitch
 
     # Every settings error is reported before any audio is rendered.
     stitch_settings = _typed(stitch.StitchSettings, "stitch", settings)
     master_settings = _typed(master.MasterSettings, "master", settings)
+    stage_settings = _typed(stage.StageSettings, "stage", settings)
     stages = {"parse": parsed_at - started, "plan": time.perf_counter() - parsed_at}
     return Prepared(parsed, settings, backend, name, options, cast, plan, stitch_settings, master_settings,
-                    parsed.diagnostics + sink.items, stages, lock=locks, rooms=room_settings)
+                    parsed.diagnostics + sink.items, stages, lock=locks, rooms=room_settings, stage=stage_settings,
+                    pans=stage.fixed_pans(settings.cast, settings.narrator))
 
 
 def build(
@@ -157,8 +161,8 @@ def build(
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CompileError(error(f"cannot create the {what} folder: {exc.strerror or exc}", Span.point(str(folder), 1, 1))) from None
-    sample_rate = prepared.backend.sample_rate
-    sounds, sound_lengths = stitch.load_sounds(plan, sample_rate)
+    sample_rate = prepared.stage.mix_rate(prepared.backend.sample_rate)
+    sounds, sound_lengths = stitch.load_sounds(plan, sample_rate, prepared.stage.n_channels)
     cache = render.ClipCache(cache_root)
     cache.open()  # markers where missing; temporary files of killed builds removed, here and in the outputs
     from compiler.mix_cache import MixCache
@@ -209,7 +213,7 @@ def build(
                 tagging.tag_file(tmp, container, subtype, play_tags, play_chapters)
 
             # A format that fails does not stop the others, the subtitles or the manifest; the build fails after.
-            outputs, audio_failures = emit.write_audio_files(out_dir, stem, audio, result.sample_rate, formats, finish)
+            outputs, audio_failures = emit.write_audio_files(out_dir, stem, audio, timeline.sample_rate, formats, finish)
             break
         except render.TakesChanged:  # an entry changed under its unchanged signature: build reading every one
             if not lazy:
@@ -265,20 +269,27 @@ def _render_and_master(prepared: Prepared, cache, mix_cache, sounds: dict, sound
     lengths = result.takes.stand_ins()  # the timeline needs only each take's length
     # What each voice took to say its lines: `dramac plan` times plays by it (compiler/estimate.py).
     estimate.learn(cache.directory, plan.clips, lengths, result.sample_rate)
+    # At another mix rate ([stage] sample_rate) every take is resampled where it enters the mix.
+    from compiler.stage import ResampledTakes
+
+    rate = prepared.stage.mix_rate(result.sample_rate)
+    takes = result.takes if rate == result.sample_rate else ResampledTakes(result.takes, result.sample_rate, rate)
+    if takes is not result.takes:
+        lengths = takes.stand_ins(lengths)
     # Recorded lines ([[take: PATH]]) are matched to their synthetic takes and placed at their own length.
     import numpy as np
 
     from compiler.plugins import take as recorded_takes
 
-    recordings = recorded_takes.prepare(plan, result.takes, result.sample_rate)
+    recordings = recorded_takes.prepare(plan, takes, rate)
     for (clip_key, index), recorded in recordings.items():
         lengths[clip_key] = list(lengths[clip_key])
         lengths[clip_key][index] = np.broadcast_to(np.float32(0), (len(recorded.samples),))
     rendered_at = time.perf_counter()
-    timeline = stitch.build_timeline(plan, lengths, result.sample_rate, prepared.stitch, sound_lengths,
-                                     result.takes.words)
+    timeline = stitch.build_timeline(plan, lengths, rate, prepared.stitch, sound_lengths, result.takes.words)
+    timeline.channels = prepared.stage.n_channels
     sounds = {**sounds, **{r.source: r.samples for r in recordings.values()}}
-    mixer = _segment_master(prepared, timeline, result.takes, sounds, mix_cache, recordings)
+    mixer = _segment_master(prepared, timeline, takes, sounds, mix_cache, recordings)
     stitched_at = time.perf_counter()
     try:
         report, audio = mixer.master()
@@ -308,23 +319,25 @@ def _import_meters_meanwhile() -> None:
 
 def _segment_master(prepared: Prepared, timeline, takes, sounds: dict, mix_cache, recordings: dict | None = None):
     """The play as segments (compiler.segments), mastered with the mix cache (compiler.master_segments)."""
-    from compiler import pieces, segments
+    from compiler import pieces, segments, stage
     from compiler.master_segments import SegmentMaster
 
-    sr = timeline.sample_rate
+    sr, channels = timeline.sample_rate, prepared.stage.n_channels
     ids = {path: pieces.sound_identity(samples) for path, samples in sounds.items()}
-    laid = pieces.play_pieces(timeline, prepared.stitch, ids, takes.digest, recordings)
+    pans = stage.stage_pans(timeline, prepared.stage, prepared.pans) if channels == 2 else None
+    laid = pieces.play_pieces(timeline, prepared.stitch, ids, takes.digest, recordings, pans)
     spans = [(int(round(pl.start * sr)), int(round(pl.end * sr))) for pl in timeline.lines]
+    # The stage (channels, rate, spread) is in the context; each take's pan is in its piece's identity.
     context = "\n".join((build_record.code_digest(), prepared.backend.identity(), str(sr), repr(prepared.stitch),
-                         repr(prepared.master)))
+                         repr(prepared.master), repr(prepared.stage)))
     cut = segments.segments(laid, spans, timeline.n_samples, sr, context)
     sources = pieces.MappedSources(takes, sounds)
-    loop = pieces.room_tone_loop(sr, prepared.stitch) if prepared.stitch.room_tone else None
+    loop = pieces.room_tone_loop(sr, prepared.stitch, channels) if prepared.stitch.room_tone else None
 
     def mix_window(segment):
-        return pieces.mix(laid, segment.window_start, segment.window_end, sources, prepared.stitch, sr, loop)
+        return pieces.mix(laid, segment.window_start, segment.window_end, sources, prepared.stitch, sr, loop, channels)
 
-    return SegmentMaster(cut, mix_window, mix_cache, sr, prepared.master)
+    return SegmentMaster(cut, mix_window, mix_cache, sr, prepared.master, channels)
 
 
 def _unchanged_build(prepared: Prepared, recorded: build_record.Recorded, cache, before_publish, frozen: bool,

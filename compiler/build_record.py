@@ -60,6 +60,7 @@ def inputs_digest(prepared, formats: list[str]) -> str | None:
     add("stitch", repr(prepared.stitch))
     add("master", repr(prepared.master))
     add("rooms", repr(getattr(prepared, "rooms", None)))  # the manifest lists every scene's room
+    add("stage", f"{prepared.stage!r} {sorted(prepared.pans.items())!r}")
     add("formats", ",".join(formats))
     add("root", str(prepared.parsed.project.root))  # the manifest names sound files relative to it
     add("cast", repr([(m.name, m.voice.name, m.voice.key) for m in prepared.cast.members]))

@@ -174,6 +174,7 @@ def _from_settings(cast_settings: dict[str, dict], names: list[str], palette: li
             sink.warning(f"cast entry '{name}' names no character who speaks in this script", settings_span(name), *hint)
             continue
         entry = dict(entry)
+        entry.pop("pan", None)  # where the character stands, not how it sounds (compiler/stage.py)
         if "gender" in entry:
             gender_set[target] = _gender_setting(name, entry.pop("gender"), settings_span)
         if not entry:  # only a gender, or only other backends' settings: cast automatically
@@ -276,6 +277,7 @@ def _narrator(script, cast_settings, narrator_settings, palette, resolve, settin
     narr_entry = dict(cast_settings.get(NARRATOR) or cast_settings.get(NARRATOR.lower()) or {})
     narr_entry.pop("gender", None)  # the narrator's voice is chosen from the whole palette
     narr_entry.update({k: v for k, v in narrator_settings.items() if k != "enabled"})
+    narr_entry.pop("pan", None)  # a place on the stage, not a voice (compiler/stage.py)
     voice = None
     try:
         if narr_entry:

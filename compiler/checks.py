@@ -35,3 +35,7 @@ def check_script(script: Script, sink: Sink) -> None:
             d.cue_span or d.span,
             f"note: '{other}' first speaks at line {(first.cue_span or first.span).line}; use one spelling if they are the same person",
         )
+    from compiler import plugins
+
+    for plugin in plugins.plugins():  # what a directive checks against the whole script (a move's character)
+        plugin.check_script(script, sink)

@@ -9,6 +9,7 @@
     [stitch]   same_speaker_gap = 0.25, …   (compiler.stitch.StitchSettings fields)
     [master]   target_lufs = -16, true_peak_db = -1
     [rooms]    default = "medium" …; [rooms.locations] CATHEDRAL = "large"   (compiler/rooms.py)
+    [stage]    channels = "stereo", sample_rate = 0, spread = 0.35   (compiler.stage.StageSettings)
     [dia2]     repo = "nari-labs/Dia2-2B", cfg_scale = 2.0, seed = 0 …   (options of one backend)
 
 Every key is declared once in compiler/settings_schema.py (type, range, default, who may set it;
@@ -36,7 +37,7 @@ from compiler.source import read_regular_file
 # dramac.toml holds settings and cast tables: a few KiB. Anything near this is not a settings file.
 MAX_SETTINGS_BYTES = 1024 * 1024
 
-CORE_TABLES = ("project", "build", "render", "cast", "narrator", "lexicon", "stitch", "master", "rooms")
+CORE_TABLES = ("project", "build", "render", "cast", "narrator", "lexicon", "stitch", "master", "rooms", "stage")
 __all__ = ["Settings", "Who", "known_tables", "load_settings", "usable_cores"]
 
 
@@ -64,6 +65,7 @@ class Settings:
     stitch: dict = field(default_factory=dict)
     master: dict = field(default_factory=dict)
     rooms: dict = field(default_factory=dict)  # [rooms.locations] is its "locations" entry, a dict
+    stage: dict = field(default_factory=dict)
     backends: dict[str, dict] = field(default_factory=dict)  # [dia2] → {"cfg_scale": 6.0, …}
     # Where each value came from, so a diagnostic points into the right file.
     origins: list[_Origin] = field(default_factory=list)
@@ -271,7 +273,7 @@ def usable_cores() -> int:
 
 def _merge(settings: Settings, data: dict) -> None:
     """Checked tables into `settings`: a later file's keys replace an earlier one's."""
-    for table in ("build", "render", "narrator", "lexicon", "stitch", "master", "rooms"):
+    for table in ("build", "render", "narrator", "lexicon", "stitch", "master", "rooms", "stage"):
         if isinstance(data.get(table), dict):
             getattr(settings, table).update({k: v for k, v in data[table].items() if not isinstance(v, dict)})
     for key, words in (data.get("rooms") or {}).items():  # a later file's words join the earlier's

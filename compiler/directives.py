@@ -35,6 +35,7 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 
 _DURATION_RE = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(ms|s|sec|secs|seconds?|min|m)?", re.IGNORECASE)
 _DB_RE = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(db)?", re.IGNORECASE)
+_NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
@@ -240,18 +241,21 @@ def _check_value(raw: str, spec: OptionSpec) -> tuple[float | bool | None, str |
     if spec.kind == "db":
         number = parse_db(raw)
         unit, example = "dB", "-6dB"
+    elif spec.kind == "number":
+        number = parse_number(raw)
+        unit, example = "", "-0.5"
     else:
         number = parse_duration(raw)
         unit, example = "s", "1.5s or 500ms"
     if number is None:
-        what = "a level in dB" if spec.kind == "db" else "a duration"
+        what = {"db": "a level in dB", "number": "a number"}.get(spec.kind, "a duration")
         return None, f"'{raw}' is not {what}; write e.g. {example}"
     if spec.positive and number <= 0:
         return None, f"must be longer than zero (got '{raw}')"
     if spec.low is not None and number < spec.low:
-        return None, f"{number:g} {unit} is below the minimum of {spec.low:g} {unit}"
+        return None, f"{number:g}{' ' + unit if unit else ''} is below the minimum of {spec.low:g}{' ' + unit if unit else ''}"
     if spec.high is not None and number > spec.high:
-        return None, f"{number:g} {unit} is above the maximum of {spec.high:g} {unit}"
+        return None, f"{number:g}{' ' + unit if unit else ''} is above the maximum of {spec.high:g}{' ' + unit if unit else ''}"
     return number, None
 
 
@@ -267,6 +271,12 @@ def parse_duration(text: str) -> float | None:
     if unit in ("min", "m"):
         return number * 60.0
     return number
+
+
+def parse_number(text: str) -> float | None:
+    """`-0.4`, `.5`, `1` -> a float; None if not a plain number."""
+    m = _NUMBER_RE.fullmatch(text.strip())
+    return float(m.group(0)) if m else None
 
 
 def parse_db(text: str) -> float | None:

@@ -74,7 +74,8 @@ Finish = Callable[[str, str, str], None]
 
 
 def write_audio(path: str | Path, audio: Samples, sr: int, format: str = "wav", finish: Finish | None = None) -> None:
-    """Write mono audio (an array, or a function yielding it in parts: compiler.encode.Samples) as
+    """Write mono (n,) or stereo (n, 2) audio (an array, or a function yielding it in parts:
+    compiler.encode.Samples) as
     wav/wav16/wav24/flac/flac24/ogg (Vorbis)/opus/mp3 through soundfile, in blocks clipped to [-1, 1],
     or m4b through ffmpeg; lossy codecs in a child process, so a codec crash is a diagnostic
     (compiler.encode)."""
@@ -204,6 +205,7 @@ def manifest_dict(timeline: Timeline, extra: dict | None = None, root: Path | No
         "source": timeline.source,
         "duration": round(timeline.duration, 6),
         "sample_rate": timeline.sample_rate,
+        "channels": timeline.channels,
         "loudness": {},
         "lines": [
             {

@@ -4,8 +4,8 @@ libsndfile's Ogg/Vorbis writer crashes the whole process (SIGSEGV) when a long f
 95 s at 22 kHz) is handed to it in one call; writing in blocks avoids that fault. A native encoder
 that still crashes must not take the build with it, nor leak its signal as dramac's exit status, so
 lossy codecs (Vorbis, MP3: large C libraries that parse nothing of ours but have crashed before) run
-in a child process: `python -m compiler.encode TARGET CONTAINER SUBTYPE RATE`, mono float32 samples
-on standard input. The parent turns any failure of the child into a diagnostic.
+in a child process: `python -m compiler.encode TARGET CONTAINER SUBTYPE RATE CHANNELS`, float32
+samples (interleaved in stereo) on standard input. The parent turns any failure of the child into a diagnostic.
 """
 
 from __future__ import annotations
@@ -48,11 +48,19 @@ def blocks(samples: Samples) -> Iterator[np.ndarray]:
             yield np.ascontiguousarray(block)
 
 
-def write_blocks(target: str, samples: Samples, sample_rate: int, container: str, subtype: str) -> None:
-    """Write mono float32 `samples` to the file `target`, BLOCK_FRAMES at a time."""
+def channels_of(samples: Samples) -> int:
+    """1 for mono (n,) samples, 2 for stereo (n, 2); a mastered play says how many it holds."""
+    if isinstance(samples, np.ndarray):
+        return 1 if samples.ndim == 1 else int(samples.shape[1])
+    return int(getattr(samples, "channels", 1))
+
+
+def write_blocks(target: str, samples: Samples, sample_rate: int, container: str, subtype: str,
+                 channels: int = 1) -> None:
+    """Write float32 `samples` ((n,) or (n, channels)) to the file `target`, BLOCK_FRAMES at a time."""
     import soundfile as sf
 
-    with sf.SoundFile(target, "w", sample_rate, 1, format=container, subtype=subtype) as sound:
+    with sf.SoundFile(target, "w", sample_rate, channels, format=container, subtype=subtype) as sound:
         for block in blocks(samples):
             sound.write(block)
     if container == "OGG":
@@ -96,8 +104,10 @@ def encode(target: str, samples: Samples, sample_rate: int, container: str, subt
     """Write `samples` to `target` (a path the caller owns); EncodeFailed if the codec fails, crashes included."""
     import soundfile as sf
 
+    channels = channels_of(samples)
     if container == "M4B" or subtype == "OPUS":  # whole-play encoders: the samples as one array
-        samples = np.concatenate([np.zeros(0, np.float32), *blocks(samples)])
+        empty = np.zeros((0,) if channels == 1 else (0, channels), np.float32)
+        samples = np.concatenate([empty, *blocks(samples)])
     if container == "M4B":
         _encode_aac(target, samples, sample_rate)
         return
@@ -105,17 +115,18 @@ def encode(target: str, samples: Samples, sample_rate: int, container: str, subt
         samples, sample_rate = opus_ready(samples, sample_rate)
     if container not in ISOLATED_CONTAINERS:
         try:
-            write_blocks(target, samples, sample_rate, container, subtype)
+            write_blocks(target, samples, sample_rate, container, subtype, channels)
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
             raise EncodeFailed(str(exc)) from None
         return
-    _encode_in_child(target, samples, sample_rate, container, subtype)
+    _encode_in_child(target, samples, sample_rate, container, subtype, channels)
 
 
-def _encode_in_child(target: str, samples: Samples, sample_rate: int, container: str, subtype: str) -> None:
+def _encode_in_child(target: str, samples: Samples, sample_rate: int, container: str, subtype: str,
+                     channels: int = 1) -> None:
     """The samples go to the child's standard input block by block; its complaints to a file (a pipe
     it filled while we still write would deadlock both)."""
-    command = [sys.executable, "-m", "compiler.encode", target, container, subtype, str(sample_rate)]
+    command = [sys.executable, "-m", "compiler.encode", target, container, subtype, str(sample_rate), str(channels)]
     with tempfile.TemporaryFile() as complaints:
         try:
             child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=complaints)
@@ -152,10 +163,12 @@ def _main(argv: list[str]) -> int:
     """The child: read samples from stdin, write the file, report a failure as one line on stderr."""
     import soundfile as sf
 
-    target, container, subtype, rate = argv
+    target, container, subtype, rate, channels = argv
     samples = np.frombuffer(sys.stdin.buffer.read(), dtype=np.float32)
+    if int(channels) > 1:
+        samples = samples.reshape(-1, int(channels))
     try:
-        write_blocks(target, samples, int(rate), container, subtype)
+        write_blocks(target, samples, int(rate), container, subtype, int(channels))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         sys.stderr.write(f"{exc}\n")
         return 1

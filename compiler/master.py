@@ -1,5 +1,9 @@
 """Mastering: integrated loudness to a target (BS.1770 via pyloudnorm) under a true-peak ceiling.
 
+The play is mono (n,) or stereo (n, 2): loudness sums the channels' K-weighted energies (BS.1770's
+weights are 1 for left and right), the true peak is the highest of either channel, and the limiter's
+gain is one for both channels (linked), so a limited peak never moves the stereo image.
+
 Gain alone brings the play to `target_lufs`. When that gain would push the true peak (measured 4x
 oversampled, as BS.1770 describes) above `true_peak_db`, a look-ahead limiter lowers only the
 peaks: the gain it needs is spread smoothly over a few milliseconds before and after each peak, so
@@ -63,10 +67,12 @@ class _PeakMeter:
 
     def __init__(self):
         self.peak = 0.0
-        self._left = np.zeros(0, np.float32)  # the _PAD samples before the pending block
+        self._left: np.ndarray | None = None  # the _PAD samples before the pending block
         self._pending: np.ndarray | None = None
 
     def feed(self, block: np.ndarray) -> None:
+        if self._left is None:
+            self._left = block[:0]
         if self._pending is not None:
             self._measure(block[:_PAD])
         self._pending = block
@@ -83,7 +89,7 @@ class _PeakMeter:
         from scipy import signal
 
         padded = np.concatenate([self._left, block, right]).astype(np.float64)
-        up = signal.resample_poly(padded, 4, 1)
+        up = signal.resample_poly(padded, 4, 1, axis=0)
         core = up[len(self._left) * 4: (len(self._left) + len(block)) * 4]
         self.peak = max(self.peak, float(np.max(np.abs(core))) if len(core) else 0.0)
         self._left = block[-_PAD:]
@@ -103,7 +109,7 @@ def true_peak_db(audio: np.ndarray) -> float:
 
 
 class _LoudnessMeter:
-    """BS.1770-4 integrated loudness (mono) of a signal of known length fed in consecutive chunks.
+    """BS.1770-4 integrated loudness (mono or stereo) of a signal of known length fed in consecutive chunks.
 
     The same K-weighting filters, 400 ms blocks with 75 % overlap and two gates as pyloudnorm, but
     filtered in chunks carrying the filter state, with block energies taken from running sums: the
@@ -116,7 +122,7 @@ class _LoudnessMeter:
 
         self.length, self.sample_rate = length, sample_rate
         self._stages = k_weighting(sample_rate)
-        self._states = [signal.lfilter_zi(b, a) * 0.0 for _, b, a in self._stages]
+        self._states: list[np.ndarray] | None = None  # each filter's state, one column per channel
         n_blocks = int(np.round((length / sample_rate - 0.4) / 0.1)) + 1
         j = np.arange(max(n_blocks, 0))
         self._lower = (0.4 * (j * 0.25) * sample_rate).astype(np.int64)
@@ -132,10 +138,12 @@ class _LoudnessMeter:
 
         self._any_sound = self._any_sound or bool(np.any(chunk))
         chunk = chunk.astype(np.float64)
+        if self._states is None:
+            self._states = [np.zeros((max(len(a), len(b)) - 1,) + chunk.shape[1:]) for _, b, a in self._stages]
         for i, (gain, b, den) in enumerate(self._stages):
-            chunk, self._states[i] = signal.lfilter(b, den, chunk, zi=self._states[i])
+            chunk, self._states[i] = signal.lfilter(b, den, chunk, axis=0, zi=self._states[i])
             chunk *= gain
-        running = self._total + np.cumsum(chunk * chunk)
+        running = self._total + np.cumsum(channel_energy(chunk))
         a, end = self._fed, self._fed + len(chunk)
         bounds, k = self._bounds, self._k
         while k < len(bounds) and bounds[k] <= end:
@@ -154,6 +162,20 @@ class _LoudnessMeter:
         through = energy_at[np.searchsorted(bounds, np.minimum(self._upper, length))]
         z = (through - before) / (0.4 * sr)  # mean square of each block
         return gated_loudness(z)
+
+
+def channel_energy(weighted: np.ndarray) -> np.ndarray:
+    """Per sample, the K-weighted energy summed over the channels (BS.1770: left and right weigh 1)."""
+    power = weighted * weighted
+    return power.sum(axis=1) if power.ndim == 2 else power
+
+
+def frame_peak(samples: np.ndarray) -> np.ndarray:
+    """Per sample, the largest absolute value over the channels (column by column: numpy's max over a
+    2-wide axis is some fifty times slower)."""
+    if samples.ndim == 1:
+        return np.abs(samples)
+    return functools.reduce(np.maximum, (np.abs(samples[:, c]) for c in range(samples.shape[1])))
 
 
 @functools.lru_cache(maxsize=4)
@@ -186,7 +208,7 @@ def gated_loudness(z: np.ndarray, weights: np.ndarray | None = None) -> float:
 
 
 def loudness(audio: np.ndarray, sample_rate: int) -> float:
-    """Integrated loudness (BS.1770-4, mono) in LUFS; -inf for silence or audio shorter than one block
+    """Integrated loudness (BS.1770-4, mono or stereo) in LUFS; -inf for silence or audio shorter than one block
     (computed in chunks: see _LoudnessMeter)."""
     x = np.asarray(audio)
     if len(x) < int(0.4 * sample_rate) + 1:
@@ -212,7 +234,8 @@ def _limited(x: np.ndarray, gain: np.float32 | None, ceiling_db: float, sample_r
     The gain each sample needs (ceiling / local oversampled peak, at most 1) is spread with a
     sliding minimum over +-L samples and then smoothed by two box filters of L samples. The
     smoothed gain at any sample is an average of minima that each include that sample, so it is
-    never above what the sample needs, yet it changes over ~2L samples instead of jumping.
+    never above what the sample needs, yet it changes over ~2L samples instead of jumping. In stereo
+    a sample needs what its louder channel needs, and both channels take that one gain.
 
     A block reads its neighbours up to `margin` samples deep (far less than a block), so a caller
     may write a block's output over `x` once the next block has been yielded.
@@ -226,13 +249,13 @@ def _limited(x: np.ndarray, gain: np.float32 | None, ceiling_db: float, sample_r
         b = min(len(x), a + _BLOCK)
         lo, hi = max(0, a - margin), min(len(x), b + margin)
         seg = (x[lo:hi] if gain is None else x[lo:hi] * gain).astype(np.float64)
-        up = np.abs(signal.resample_poly(seg, 4, 1))
-        env = np.maximum(np.abs(seg), up[: 4 * len(seg)].reshape(len(seg), 4).max(axis=1))
+        up = frame_peak(signal.resample_poly(seg, 4, 1, axis=0))
+        env = np.maximum(frame_peak(seg), up[: 4 * len(seg)].reshape(len(seg), 4).max(axis=1))
         need = np.minimum(1.0, ceiling / np.maximum(env, 1e-12))
         g = ndimage.minimum_filter1d(need, size=2 * L + 1, mode="nearest")
         g = ndimage.uniform_filter1d(ndimage.uniform_filter1d(g, size=L, mode="nearest"), size=L, mode="nearest")
         g = np.minimum(g, need)  # box-filter rounding must never let a sample above its need
-        yield a, (seg * g)[a - lo: b - lo].astype(np.float32)
+        yield a, (seg * (g[:, None] if seg.ndim == 2 else g))[a - lo: b - lo].astype(np.float32)
 
 
 def _gain(db: float) -> np.float32:

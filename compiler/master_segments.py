@@ -32,7 +32,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from compiler.master import MasterReport, MasterSettings, _gain, _limited, gated_loudness, k_weighting
+from compiler.master import (MasterReport, MasterSettings, _gain, _limited, channel_energy, frame_peak, gated_loudness,
+                             k_weighting)
 from compiler.mix_cache import MixCache
 from compiler.segments import Segment
 
@@ -65,14 +66,15 @@ def loudness_of(measured: list[Measured]) -> float:
 
 
 def measure(window: np.ndarray, segment: Segment, sample_rate: int) -> Measured:
-    """Loudness blocks and true peaks of a segment, from its window's samples."""
+    """Loudness blocks and true peaks of a segment, from its window's samples (mono (n,) or stereo
+    (n, 2): a block's energy is the sum of its channels', a peak the higher channel's)."""
     from scipy import signal
 
     x = np.asarray(window, dtype=np.float64)
     weighted = x
     for gain, b, a in k_weighting(sample_rate):
-        weighted = signal.lfilter(b, a, weighted) * gain
-    energy = np.concatenate([[0.0], np.cumsum(weighted * weighted)])
+        weighted = signal.lfilter(b, a, weighted, axis=0) * gain
+    energy = np.concatenate([[0.0], np.cumsum(channel_energy(weighted))])
     hop = int(round(0.1 * sample_rate))
     size = 4 * hop
     core = segment.core
@@ -91,7 +93,7 @@ def measure(window: np.ndarray, segment: Segment, sample_rate: int) -> Measured:
     whole = starts + size <= len(x)  # past the end of the play a block is incomplete: not counted
     starts, weights = starts[whole], weights[whole]
     blocks = (energy[starts + size] - energy[starts]) / size
-    up = np.abs(signal.resample_poly(x, 4, 1))
+    up = frame_peak(signal.resample_poly(x, 4, 1, axis=0))
     reach = max(float(np.max(np.abs(x), initial=0.0)), float(np.max(up, initial=0.0)))
     own = up[4 * core.start: 4 * core.stop]
     peak = max(float(np.max(np.abs(x[core]), initial=0.0)), float(np.max(own, initial=0.0)))
@@ -103,8 +105,9 @@ class SegmentMaster:
     called for segments the cache does not hold)."""
 
     def __init__(self, segments: list[Segment], mix_window: Callable[[Segment], np.ndarray], cache: MixCache,
-                 sample_rate: int, settings: MasterSettings):
+                 sample_rate: int, settings: MasterSettings, channels: int = 1):
         self.segments, self._mix_window, self.cache = segments, mix_window, cache
+        self.channels = channels  # what mix_window gives: 1 (n,) or 2 (n, 2)
         self.sample_rate, self.settings = sample_rate, settings
         self.computed = 0  # segments mixed and measured in this build (the rest came from the cache)
         self.limited_computed = 0  # (segment, gain) pairs limited in this build
@@ -256,7 +259,8 @@ class Mastered:
         self.cache = master.cache
         self.parts = [f"{seg.key}:{t if not master._untouched(plain, t) else '-'}:{step}:{extra_db!r}"
                       for seg, plain in zip(master.segments, master._plain)]
-        self.lengths = [seg.end - seg.start for seg in master.segments]
+        self.lengths = [seg.end - seg.start for seg in master.segments]  # frames
+        self.channels = master.channels
 
     def part(self, index: int) -> np.ndarray:
         return self._master._output(index, self._t, self._step, self._extra)

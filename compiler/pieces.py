@@ -19,12 +19,18 @@ into the gap after the line (and is found there by `Pieces.overlapping`) without
 
 Room tone in the gap after a line starts its loop at a phase drawn from that line's take, not from
 the position in the play: moving a line does not change the noise around the lines after it.
+
+A piece's `samples` are mono (m,) or stereo (m, 2). In a stereo mix a mono piece is placed at its
+`pan` (default 0, the centre; `pan_path`, breakpoints (sample, pan), when it moves) with the
+constant-power law of compiler.stage, and a stereo piece is added as it is; in a mono mix a stereo
+piece is folded to (L + R) / 2. A take's pan belongs to its piece's identity.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Mapping, Protocol
 
 import numpy as np
@@ -33,6 +39,7 @@ from compiler import plugins, rooms
 from compiler.effects import apply_effect, line_effect
 from compiler.plan_types import Room
 from compiler.sounds import looped
+from compiler.stage import LinePan, pan_at, pan_gains
 
 if TYPE_CHECKING:
     from compiler.stitch import StitchSettings, Timeline
@@ -103,7 +110,7 @@ class TonePiece:
         return f"tone {self.phase} {self.length} {self.ramp_in} {self.ramp_out}"
 
     def samples(self, a: int, b: int, sources: Sources, loop: np.ndarray, settings, sample_rate: int) -> np.ndarray:
-        return looped(loop, self.phase + a, b - a) * fade_gain(a, b, self.length, self.ramp_in, self.ramp_out)
+        return scaled(looped(loop, self.phase + a, b - a), fade_gain(a, b, self.length, self.ramp_in, self.ramp_out))
 
 
 @dataclass(frozen=True)
@@ -117,10 +124,13 @@ class TakePiece:
     fade: int
     room: Room | None = None  # None: dry
     tail: int = 0  # samples of the room's reverberation after the take (compiler.rooms.tail)
+    pan: float = 0.0  # where the voice stands (compiler.stage)
+    pan_path: tuple[tuple[int, float], ...] = ()  # while it moves: (sample in the take, pan) breakpoints
     kind = "take"
 
     def identity(self, a: int, b: int) -> str:
-        return f"take {self.sound} {self.length} {self.effect} {self.fade}" + room_identity(self.room, self.tail)
+        return (f"take {self.sound} {self.length} {self.effect} {self.fade} {self.pan!r} {self.pan_path!r}"
+                + room_identity(self.room, self.tail))
 
     def samples(self, a: int, b: int, sources: Sources, loop, settings, sample_rate: int) -> np.ndarray:
         take = np.asarray(sources.take(self.clip_key, self.index), dtype=np.float32)
@@ -163,16 +173,23 @@ Piece = TonePiece | TakePiece
 # From the timeline to pieces
 
 
+def scaled(samples: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """Mono (m,) or stereo (m, 2) samples times a per-sample gain (m,)."""
+    return samples * (gain[:, None] if samples.ndim == 2 else gain)
+
+
 def sound_identity(samples: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(samples, dtype=np.float32).tobytes()).hexdigest()[:32]
 
 
 def play_pieces(timeline: Timeline, settings: StitchSettings, sound_ids: Mapping[str, str] | None = None,
-                take_ids: Callable[[str, int], str] | None = None, recordings: Mapping | None = None) -> Pieces:
+                take_ids: Callable[[str, int], str] | None = None, recordings: Mapping | None = None,
+                pans: list[LinePan] | None = None) -> Pieces:
     """Every piece of the play, in the canonical order. `sound_ids` gives each sound file's
     identity and `take_ids(clip_key, index)` each take's (see sound_identity; without them, the
     path and the clip key and index stand in). `recordings` maps (clip key, index) of a line a
-    recording replaces to its compiler.plugins.take.Recorded, whose piece takes the take's place."""
+    recording replaces to its compiler.plugins.take.Recorded, whose piece takes the take's place.
+    `pans` gives each line's place on the stage (compiler.stage.line_pans; None: all centred)."""
     sr = timeline.sample_rate
     sound_ids = sound_ids or {}
     take_ids = take_ids or (lambda clip_key, index: f"{clip_key}/{index}")
@@ -181,16 +198,17 @@ def play_pieces(timeline: Timeline, settings: StitchSettings, sound_ids: Mapping
     takes = [take_ids(pl.clip_key, pl.take) for pl in timeline.lines]
     pieces: list[Piece] = list(_tones(timeline, takes, settings, fade)) if settings.room_tone else []
     recordings = recordings or {}
-    for pl, take in zip(timeline.lines, takes):
+    pans = pans or [LinePan()] * len(timeline.lines)
+    for pl, take, place in zip(timeline.lines, takes, pans):
         start = idx(pl.start)
         recorded = recordings.get((pl.clip_key, pl.take))
         room, length = pl.line.room, idx(pl.end) - start
         tail = rooms.tail(room, sr)
         if recorded is not None:
-            pieces.append(recorded.piece(start, length, line_effect(pl.line.extension), fade, room, tail))
+            pieces.append(recorded.piece(start, length, line_effect(pl.line.extension), fade, room, tail, place))
             continue
         pieces.append(TakePiece(start, length + tail, pl.clip_key, pl.take, take, line_effect(pl.line.extension),
-                                fade, room, tail))
+                                fade, room, tail, place.pan, place.path))
     n = timeline.n_samples
     for ps in timeline.sounds:
         path = ps.cue.path or ""
@@ -230,12 +248,17 @@ def _phase(take: str) -> int:
 # Mixing a stretch
 
 
-def room_tone_loop(sample_rate: int, settings: StitchSettings) -> np.ndarray:
+def room_tone_loop(sample_rate: int, settings: StitchSettings, channels: int = 1) -> np.ndarray:
     """A seamless loop of pink-ish noise at room_tone_db RMS, the same on every build.
 
     Shaped in the frequency domain (1/sqrt(f), rolled off below 40 Hz) so the inverse FFT is
-    periodic: the loop can be tiled without a seam.
+    periodic: the loop can be tiled without a seam. In stereo the two channels are independent
+    loops (a room, not a point) at -3 dB each: the tone's energy stays the mono tone's.
     """
+    if channels == 2:
+        second = replace(settings, room_tone_seed=settings.room_tone_seed + 1)
+        pair = np.stack([room_tone_loop(sample_rate, settings), room_tone_loop(sample_rate, second)], axis=1)
+        return (pair * np.float32(math.sqrt(0.5))).astype(np.float32)
     rng = np.random.default_rng(settings.room_tone_seed)
     n = _TONE_LOOP
     freqs = np.fft.rfftfreq(n, 1 / sample_rate)
@@ -263,13 +286,28 @@ class Pieces:
 
 
 def mix(pieces: Pieces, w0: int, w1: int, sources: Sources, settings: StitchSettings, sample_rate: int,
-        tone_loop: np.ndarray | None = None) -> np.ndarray:
-    """Samples w0..w1-1 of the play: the sum of the pieces (in canonical order) that overlap them."""
-    buf = np.zeros(w1 - w0, dtype=np.float32)
+        tone_loop: np.ndarray | None = None, channels: int = 1) -> np.ndarray:
+    """Samples w0..w1-1 of the play: the sum of the pieces (in canonical order) that overlap them;
+    (n,) in mono, (n, 2) in stereo (each mono piece placed at its pan)."""
+    buf = np.zeros((w1 - w0, 2) if channels == 2 else w1 - w0, dtype=np.float32)
     loop = tone_loop
     for p in pieces.overlapping(w0, w1):
         if p.kind == "tone" and loop is None:
-            loop = room_tone_loop(sample_rate, settings)
+            loop = room_tone_loop(sample_rate, settings, channels)
         a, b = max(w0, p.start) - p.start, min(w1, p.start + p.length) - p.start
-        buf[p.start + a - w0: p.start + b - w0] += p.samples(a, b, sources, loop, settings, sample_rate)
+        _add(buf[p.start + a - w0: p.start + b - w0], p.samples(a, b, sources, loop, settings, sample_rate), p, a, b)
     return buf
+
+
+def _add(out: np.ndarray, samples: np.ndarray, piece, a: int, b: int) -> None:
+    """Add a piece's samples (positions a..b-1 of it) into `out`, the stretch of the mix they cover."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if out.ndim == 1:
+        out += samples.mean(axis=1, dtype=np.float32) if samples.ndim == 2 else samples
+    elif samples.ndim == 2:
+        out += samples
+    else:
+        path = getattr(piece, "pan_path", ())
+        left, right = pan_gains(pan_at(LinePan(getattr(piece, "pan", 0.0), path), a, b))
+        out[:, 0] += samples * left
+        out[:, 1] += samples * right

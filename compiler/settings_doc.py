@@ -80,6 +80,9 @@ def _value_schema(s: Setting) -> dict:
             schema["exclusiveMinimum" if s.low_open else "minimum"] = s.low
         if s.high is not None:
             schema["maximum"] = s.high
+        if s.or_zero:  # 0, or a value in the range
+            bounds = {k: schema.pop(k) for k in ("minimum", "exclusiveMinimum", "maximum") if k in schema}
+            schema["anyOf"] = [{"const": 0}, bounds]
     elif s.kind == "boolean":
         schema["type"] = "boolean"
     elif s.kind in ("string", "text"):
@@ -131,6 +134,7 @@ def json_schema() -> dict:
         "master": _object([s for s in CORE if s.table == "master"]),
         "rooms": _object([s for s in CORE if s.table == "rooms"],
                          {"locations": _object([s for s in CORE if s.table == "rooms.locations"])}),
+        "stage": _object([s for s in CORE if s.table == "stage"]),
         "cast": {"type": "object", "description": "One entry per character: a table of voice settings, or a voice name.",
                  "additionalProperties": {"anyOf": [{"type": "string"}, entry]}},
     }

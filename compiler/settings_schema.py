@@ -55,6 +55,7 @@ class Setting:
     flag: str = ""  # the command-line option that sets it too
     backend: str = ""  # a voice setting or an option of this backend only
     expect: str = ""  # what the value must be, in words, where the kind's own wording says too little
+    or_zero: bool = False  # 0 is allowed besides the range (it means "the default", e.g. the backend's rate)
 
     @property
     def label(self) -> str:
@@ -125,6 +126,8 @@ def _number(value) -> bool:
 
 
 def _in_range(setting: Setting, x: float) -> bool:
+    if setting.or_zero and x == 0:
+        return True
     if setting.low is not None and (x < setting.low or (setting.low_open and x == setting.low)):
         return False
     return setting.high is None or x <= setting.high
@@ -205,6 +208,19 @@ CORE: tuple[Setting, ...] = (
             help="A palette voice by name (`dramac cast` lists the palette of the backend)."),
     Setting("cast", "gender", "choice", choices=GENDERS,
             help="Guides automatic casting: the character gets a voice of this gender (docs/lock.md)."),
+    Setting("cast", "pan", "number", None, -1.0, 1.0,
+            help="Where the character stands on the stereo stage: -1 left, 0 centre, 1 right (constant-power "
+                 "pan; docs/stage.md). Unset: spread automatically within each scene ([stage] spread)."),
+    Setting("stage", "channels", "choice", "stereo", choices=("stereo", "mono"),
+            help="Output channels: `stereo` places each character on a stage (docs/stage.md); `mono` is one "
+                 "channel, every voice centred."),
+    Setting("stage", "sample_rate", "integer", 0, 8000, 192000, unit="Hz", or_zero=True,
+            expect="0 (the backend's own rate) or a whole number from 8000 to 192000 Hz",
+            help="The rate the play is mixed and written at; 0 keeps the backend's own (22050 Hz for the "
+                 "embedded voice). Takes are resampled where they enter the mix."),
+    Setting("stage", "spread", "number", 0.35, 0.0, 1.0,
+            help="How far apart the speakers of a scene stand when no `pan` places them: the outermost at "
+                 "-spread and +spread, the others evenly between; the narrator stays centred."),
     _stitch("same_speaker_gap", "number", 0.25, *_S, "s", "Gap between two lines of one speaker."),
     _stitch("speaker_change_gap", "number", 0.45, *_S, "s", "Gap when the speaker changes."),
     _stitch("scene_gap", "number", 1.6, *_S, "s", "Gap across a scene break."),

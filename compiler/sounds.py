@@ -1,8 +1,9 @@
 """Sound files for sfx, music and ambience cues: reading them, and looping them.
 
-`load_sounds` reads every file a plan names once, as mono float32 at the play's sample rate; its
-lengths feed `compiler.stitch.build_timeline`. `looped` repeats a file for music cues that loop and
-for ambience beds (compiler.pieces lays the cues into the mix, with their fades and ducking).
+`load_sounds` reads every file a plan names once, as float32 at the play's sample rate (a stereo file
+stays stereo, (n, 2), in a stereo play; everything else is mono); its lengths feed
+`compiler.stitch.build_timeline`. `looped` repeats a file for music cues that loop and for ambience
+beds (compiler.pieces lays the cues into the mix, with their fades and ducking).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from compiler.plan_types import Plan, SoundCue
 # Reading sound files
 
 
-def load_sounds(plan: Plan, sample_rate: int) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Read every file the plan's cues name (sfx, music, ambience) as mono float32 at `sample_rate`.
+def load_sounds(plan: Plan, sample_rate: int, channels: int = 1) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Read every file the plan's cues name (sfx, music, ambience) as float32 at `sample_rate` (see
+    read_sound for `channels`).
 
     Returns (samples by path, seconds by path). Unreadable files become one diagnostic each, at the
     cue that names them, raised together.
@@ -36,7 +38,7 @@ def load_sounds(plan: Plan, sample_rate: int) -> tuple[dict[str, np.ndarray], di
             diags.append(error(f"{step.kind} cue has no file", step.span))
             continue
         try:
-            sounds[step.path] = read_sound(step.path, sample_rate)
+            sounds[step.path] = read_sound(step.path, sample_rate, channels)
         except SoundFileError as exc:
             diags.append(error(str(exc), step.span))
     if diags:
@@ -55,7 +57,9 @@ class SoundFileError(ValueError):
     pass
 
 
-def read_sound(path: str, sample_rate: int) -> np.ndarray:
+def read_sound(path: str, sample_rate: int, channels: int = 1) -> np.ndarray:
+    """A sound file as float32 at `sample_rate`: (n, 2) when `channels` is 2 and the file is stereo,
+    else mono (n,), its channels averaged."""
     p = Path(path)
     if not p.is_file():
         raise SoundFileError(f"sound file '{path}' does not exist")
@@ -82,17 +86,24 @@ def read_sound(path: str, sample_rate: int) -> np.ndarray:
         raise SoundFileError(f"sound file '{path}' is empty")
     if not np.all(np.isfinite(data)):  # a float file may hold them; one would spread through the whole mix
         raise SoundFileError(f"sound file '{path}' has invalid (NaN/inf) samples")
-    return resample(data.mean(axis=1), int(sr), int(sample_rate))
+    kept = data if channels == 2 and data.shape[1] == 2 else data.mean(axis=1)
+    return resample(kept, int(sr), int(sample_rate))
 
 
-def resample(mono: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
-    """Polyphase resampling by the reduced ratio of the two rates; float32 out."""
+def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """Polyphase resampling (along time, mono or stereo) by the reduced ratio of the two rates; float32 out."""
     if from_rate != to_rate:
         g = math.gcd(from_rate, to_rate)
         from scipy import signal  # only for a file at another rate: scipy.signal costs a second to import
 
-        mono = signal.resample_poly(mono, to_rate // g, from_rate // g)
-    return np.ascontiguousarray(mono, dtype=np.float32)
+        samples = signal.resample_poly(samples, to_rate // g, from_rate // g, axis=0)
+    return np.ascontiguousarray(samples, dtype=np.float32)
+
+
+def resampled_length(n: int, from_rate: int, to_rate: int) -> int:
+    """How many samples `resample` makes of n (scipy's resample_poly: ceil(n * up / down))."""
+    g = math.gcd(from_rate, to_rate)
+    return -(-n * (to_rate // g) // (from_rate // g))
 
 
 # A WAV data chunk of this declared size means "length unknown": streaming writers (a recorder, a

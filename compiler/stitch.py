@@ -61,6 +61,7 @@ from compiler.pieces import MappedSources, mix, play_pieces, room_tone_loop
 from compiler.plan_types import Clip, PauseStep, Plan, PlannedLine, SceneBreak, SoundCue
 from compiler.settings_schema import check_table, defaults
 from compiler.sounds import load_sounds
+from compiler.stage import StageSettings, fixed_pans, stage_pans
 from compiler.words import Word
 
 # apply_effect, line_effect and load_sounds live in compiler.effects / compiler.sounds; they are
@@ -148,6 +149,8 @@ class Timeline:
     title: str = ""
     source: str = ""
     diagnostics: list[Diagnostic] = field(default_factory=list)  # warnings found while placing
+    moves: list = field(default_factory=list)  # compiler.stage.PlacedMove: characters moving on the stage
+    channels: int = 1  # of the mix made from it (compiler.stage): the manifest says it
 
     @property
     def n_samples(self) -> int:
@@ -219,6 +222,7 @@ class Placing:
         self.scene_change: int | None = None  # the latest scene change: the middle of its scene gap
         self.pause = 0.0  # seconds of PauseStep since the last placed line/waited sfx
         self.open: dict[str, list[list]] = {}  # open sounds by kind, closed by a later cue or the end
+        self.moves: list = []  # compiler.stage.PlacedMove, placed by compiler/plugins/move.py
         self.story_end = self.cursor
         self.rings_until = 0  # where the last room tail ends (compiler/rooms.py): the play does not cut it
 
@@ -337,7 +341,7 @@ def build_timeline(
         else:
             raise CompileError(error(f"internal: unknown plan step {type(step).__name__}", Span.point(plan.source, 1, 1)))
     placed, duration = p.finish()
-    return Timeline(p.lines, placed, duration, sr, plan.title, plan.source, p.diagnostics)
+    return Timeline(p.lines, placed, duration, sr, plan.title, plan.source, p.diagnostics, p.moves)
 
 
 def _place_clip(step: Clip, takes: dict[str, list[np.ndarray]], p: Placing,
@@ -373,9 +377,14 @@ def assemble(
     settings: StitchSettings = StitchSettings(),
     sounds: dict[str, np.ndarray] | None = None,
     recordings: dict | None = None,
+    stage: StageSettings | None = None,
+    cast_settings: dict | None = None,
 ) -> np.ndarray:
-    """The whole play in one float32 buffer (mono, timeline.sample_rate). `recordings`: see
-    compiler.plugins.take.prepare (the timeline must have been built with their lengths)."""
+    """The whole play in one float32 buffer at timeline.sample_rate: mono (n,), or stereo (n, 2) with
+    each voice placed on the `stage` (compiler.stage; None: mono). `recordings`: see
+    compiler.plugins.take.prepare (the timeline must have been built with their lengths).
+    `cast_settings`: the [cast.NAME] tables, for their `pan`."""
+
     sounds = dict(sounds or {})
     recordings = recordings or {}
     sounds.update({r.source: r.samples for r in recordings.values()})
@@ -383,5 +392,8 @@ def assemble(
         reads = getattr(plugins.by_rule(ps.cue.kind), "reads_file", True)
         if reads and (ps.cue.path or "") not in sounds:
             raise CompileError(error(f"sound file '{ps.cue.path}' was not loaded", ps.cue.span))
-    pieces = play_pieces(timeline, settings, recordings=recordings)
-    return mix(pieces, 0, timeline.n_samples, MappedSources(takes, sounds), settings, timeline.sample_rate)
+    channels = stage.n_channels if stage is not None else 1
+    pans = stage_pans(timeline, stage, fixed_pans(cast_settings or {})) if channels == 2 else None
+    pieces = play_pieces(timeline, settings, recordings=recordings, pans=pans)
+    return mix(pieces, 0, timeline.n_samples, MappedSources(takes, sounds), settings, timeline.sample_rate,
+               channels=channels)

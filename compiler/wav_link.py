@@ -6,6 +6,8 @@ still exactly as dramac wrote it — its signature (size, modification and chang
 one recorded then — the bytes of every part it already holds are copied from it, and only the
 parts that changed are converted from samples. 16-bit PCM is the same bytes for the same samples
 wherever they sit, so the file equals one written from samples alone (tests/test_master_segments.py).
+A frame is 2 bytes per channel (interleaved in stereo); a file of the other channel count holds no
+part of this one.
 """
 
 from __future__ import annotations
@@ -29,28 +31,31 @@ class Layout:
     signature: tuple[int, ...]
     data_offset: int  # bytes before the first sample
     parts: tuple[str, ...]
-    lengths: tuple[int, ...]  # samples per part
+    lengths: tuple[int, ...]  # frames per part
+    channels: int = 1
 
     def to_json(self) -> dict:
         return {"signature": list(self.signature), "data_offset": self.data_offset, "parts": list(self.parts),
-                "lengths": list(self.lengths)}
+                "lengths": list(self.lengths), "channels": self.channels}
 
     @classmethod
     def from_json(cls, data: dict) -> Layout:
         return cls(tuple(int(v) for v in data["signature"]), int(data["data_offset"]),
-                   tuple(str(p) for p in data["parts"]), tuple(int(n) for n in data["lengths"]))
+                   tuple(str(p) for p in data["parts"]), tuple(int(n) for n in data["lengths"]),
+                   int(data.get("channels", 1)))
 
 
 def write(tmp: str, audio, sample_rate: int, previous_file: Path, previous: Layout | None) -> int:
     """Write `audio` (a Mastered play) to `tmp` as 16-bit WAV; returns how many parts were copied."""
     import soundfile as sf
 
-    held = _held_parts(previous_file, previous)
+    channels = getattr(audio, "channels", 1)
+    held = _held_parts(previous_file, previous, channels)
     copied = 0
     with open(previous_file, "rb") if held else _nothing() as old, \
-            sf.SoundFile(tmp, "w", sample_rate, 1, format="WAV", subtype="PCM_16") as sound:
+            sf.SoundFile(tmp, "w", sample_rate, channels, format="WAV", subtype="PCM_16") as sound:
         for index, (part, length) in enumerate(zip(audio.parts, audio.lengths)):
-            data = _read_part(old, held.get(part), length) if held else None
+            data = _read_part(old, held.get(part), 2 * channels * length) if held else None
             if data is not None:
                 sound.buffer_write(data, dtype="int16")
                 copied += 1
@@ -65,23 +70,24 @@ def layout_of(path: Path, audio) -> Layout | None:
     signature, offset = entry_signature(path), _data_offset(path)
     if signature is None or offset is None:
         return None
-    return Layout(signature, offset, tuple(audio.parts), tuple(audio.lengths))
+    return Layout(signature, offset, tuple(audio.parts), tuple(audio.lengths), getattr(audio, "channels", 1))
 
 
-def _held_parts(path: Path, layout: Layout | None) -> dict[str, tuple[int, int]]:
-    """Part name → (byte offset, samples) in the previous file, if it is still as written."""
-    if layout is None or entry_signature(path) != layout.signature:
+def _held_parts(path: Path, layout: Layout | None, channels: int) -> dict[str, tuple[int, int]]:
+    """Part name → (byte offset, bytes) in the previous file, if it is still as written with `channels`."""
+    if layout is None or layout.channels != channels or entry_signature(path) != layout.signature:
         return {}
-    starts = layout.data_offset + 2 * np.concatenate([[0], np.cumsum(layout.lengths[:-1], dtype=np.int64)])
-    return {part: (int(start), length) for part, start, length in zip(layout.parts, starts, layout.lengths)}
+    frame = 2 * channels
+    starts = layout.data_offset + frame * np.concatenate([[0], np.cumsum(layout.lengths[:-1], dtype=np.int64)])
+    return {part: (int(start), frame * length) for part, start, length in zip(layout.parts, starts, layout.lengths)}
 
 
-def _read_part(old, where: tuple[int, int] | None, length: int) -> bytes | None:
-    if where is None or where[1] != length:
+def _read_part(old, where: tuple[int, int] | None, size: int) -> bytes | None:
+    if where is None or where[1] != size:
         return None
     old.seek(where[0])
-    data = old.read(2 * length)
-    return data if len(data) == 2 * length else None
+    data = old.read(size)
+    return data if len(data) == size else None
 
 
 class _nothing:

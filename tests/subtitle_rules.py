@@ -77,11 +77,13 @@ def words(text: str) -> list[str]:
 
 def nearest_onset(audio: np.ndarray, rate: int, t: float, floor_db: float = -35.0) -> float | None:
     """Seconds from `t` to the nearest speech onset within 0.3 s of it, measured on the audio: 20 ms
-    below `floor_db` dBFS (5 ms frames), then sound. None when there is none."""
+    below `floor_db` dBFS (5 ms frames), then sound. None when there is none. Stereo audio (n, 2) is
+    measured on its channels' energies summed: a voice's level wherever it is panned."""
     frame = int(0.005 * rate)
     i0 = int((t - 0.3) * rate)
-    seg = audio[max(i0, 0): i0 + int(0.6 * rate)]
-    seg = seg[: len(seg) // frame * frame].reshape(-1, frame).astype(np.float64)
-    loud = 20 * np.log10(np.sqrt((seg ** 2).mean(axis=1)) + 1e-12) > floor_db
+    power = np.asarray(audio[max(i0, 0): i0 + int(0.6 * rate)], dtype=np.float64) ** 2
+    power = power.sum(axis=1) if power.ndim == 2 else power
+    power = power[: len(power) // frame * frame].reshape(-1, frame)
+    loud = 20 * np.log10(np.sqrt(power.mean(axis=1)) + 1e-12) > floor_db
     onsets = [k * 0.005 - 0.3 for k in range(4, len(loud)) if loud[k] and not loud[k - 4: k].any()]
     return min(onsets, key=abs) if onsets else None

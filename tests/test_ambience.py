@@ -305,7 +305,7 @@ def test_a_build_lists_the_bed_and_mixes_it_under_its_scene(tmp_path):
     assert tom["end"] < sound["end"] < deck["start"]  # it ends with its scene, in the scene gap
     audio, sr = sf.read(tmp_path / "out" / "play.wav", dtype="float64")
     meter = signal.butter(6, (6100.0, 6900.0), btype="bandpass", fs=sr, output="sos")
-    heard = signal.sosfiltfilt(meter, audio)
+    heard = signal.sosfiltfilt(meter, audio, axis=0)  # along time, in each channel of the stereo mix
 
     def level(t0: float, t1: float) -> float:
         return float(10 * np.log10(np.mean(heard[int(t0 * sr): int(t1 * sr)] ** 2) + 1e-30))

@@ -145,11 +145,13 @@ def tinytag_chapters(path: Path) -> list[tuple[float, str]]:
 
 
 def onset_near(audio: np.ndarray, rate: int, at: float, window: float = 0.4) -> float:
-    """Where sound begins near `at`: the first 5 ms frame 12 dB above the floor of the 0.3 s before."""
+    """Where sound begins near `at`: the first 5 ms frame 12 dB above the floor of the 0.3 s before
+    (in stereo, of the channels' energies summed)."""
     hop = int(0.005 * rate)
     lo, hi = max(0, int((at - window) * rate)), int((at + window) * rate)
-    frames = audio[lo: lo + (hi - lo) // hop * hop].reshape(-1, hop)
-    level = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-20)
+    power = audio[lo: lo + (hi - lo) // hop * hop].astype(np.float64) ** 2
+    frames = (power.sum(axis=1) if power.ndim == 2 else power).reshape(-1, hop)
+    level = 10 * np.log10(np.mean(frames, axis=1) + 1e-20)
     floor = np.median(level[: int(0.3 / 0.005)])
     loud = np.nonzero(level > floor + 12)[0]
     assert len(loud), f"nothing heard near {at:.3f} s"

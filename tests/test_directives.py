@@ -146,7 +146,7 @@ def test_unknown_option_warns_with_a_suggestion_and_the_valid_list(project):
     assert warn.severity is Severity.WARNING
     assert "unknown sfx option 'fade'" in warn.message
     assert "did you mean fade_in?" in warn.message
-    assert "valid options: duration, fade_in, fade_out, start, volume, wait" in warn.message
+    assert "valid options: duration, fade_in, fade_out, pan, start, volume, wait" in warn.message
     assert cols(warn) == (4, 24, 28)
 
 

@@ -23,6 +23,7 @@ from compiler.master_segments import SegmentMaster, measure
 from compiler.mix_cache import MixCache
 from compiler.plan_types import Clip, PauseStep, Plan, PlannedLine, Room, SceneBreak, SoundCue
 from compiler.diagnostics import Span
+from compiler.stage import StageSettings, stage_pans
 from compiler.stitch import StitchSettings, assemble, build_timeline, load_sounds
 
 SR = 16000
@@ -72,23 +73,29 @@ TEXTS = ["Where were you last night?", "On the ferry, like every night.", "Nobod
          "We leave at dawn."]
 
 
-def cut(plan, takes, sounds, lengths, settings=StitchSettings()):
+STAGES = {1: StageSettings(channels="mono"), 2: StageSettings()}  # the mono mix and the stereo stage
+
+
+def cut(plan, takes, sounds, lengths, settings=StitchSettings(), channels=1):
     tl = build_timeline(plan, takes, SR, settings, lengths)
-    laid = pieces.play_pieces(tl, settings, {p: pieces.sound_identity(a) for p, a in sounds.items()})
+    pans = stage_pans(tl, STAGES[2], {}) if channels == 2 else None
+    laid = pieces.play_pieces(tl, settings, {p: pieces.sound_identity(a) for p, a in sounds.items()}, pans=pans)
     spans = [(int(round(pl.start * SR)), int(round(pl.end * SR))) for pl in tl.lines]
     return tl, laid, segments.segments(laid, spans, tl.n_samples, SR, "test")
 
 
-def test_a_segment_mixed_alone_is_the_same_samples_as_the_whole_mix(tmp_path):
+@pytest.mark.parametrize("channels", [1, 2])
+def test_a_segment_mixed_alone_is_the_same_samples_as_the_whole_mix(tmp_path, channels):
     plan, takes, sounds, lengths = play(tmp_path, TEXTS)
     settings = StitchSettings()
-    tl, laid, cuts = cut(plan, takes, sounds, lengths, settings)
-    whole = assemble(tl, takes, settings, sounds)
+    tl, laid, cuts = cut(plan, takes, sounds, lengths, settings, channels)
+    whole = assemble(tl, takes, settings, sounds, stage=STAGES[channels])
+    assert whole.ndim == channels
     assert len(cuts) == len(tl.lines)
     assert [s.start for s in cuts] == [0] + [s.end for s in cuts[:-1]] and cuts[-1].end == len(whole)
     source = pieces.MappedSources(takes, sounds)
     for s in cuts:
-        window = pieces.mix(laid, s.window_start, s.window_end, source, settings, SR)
+        window = pieces.mix(laid, s.window_start, s.window_end, source, settings, SR, channels=channels)
         assert np.array_equal(window, whole[s.window_start: s.window_end])  # bit for bit: music, tone, effect
 
 
@@ -142,13 +149,15 @@ def test_moving_lines_keeps_the_room_tone_after_them(tmp_path):
     assert g2 != g1 and np.array_equal(a[g1: g1 + n], b[g2: g2 + n])
 
 
-def test_segment_loudness_and_peak_agree_with_an_independent_meter(tmp_path):
+@pytest.mark.parametrize("channels", [1, 2])
+def test_segment_loudness_and_peak_agree_with_an_independent_meter(tmp_path, channels):
     plan, takes, sounds, lengths = play(tmp_path, TEXTS * 4)
     settings = StitchSettings()
-    tl, laid, cuts = cut(plan, takes, sounds, lengths, settings)
-    whole = assemble(tl, takes, settings, sounds)
+    tl, laid, cuts = cut(plan, takes, sounds, lengths, settings, channels)
+    whole = assemble(tl, takes, settings, sounds, stage=STAGES[channels])
     source = pieces.MappedSources(takes, sounds)
-    measured = [measure(pieces.mix(laid, s.window_start, s.window_end, source, settings, SR), s, SR) for s in cuts]
+    measured = [measure(pieces.mix(laid, s.window_start, s.window_end, source, settings, SR, channels=channels), s, SR)
+                for s in cuts]
     from compiler.master_segments import loudness_of
 
     ours = loudness_of(measured)
@@ -156,31 +165,33 @@ def test_segment_loudness_and_peak_agree_with_an_independent_meter(tmp_path):
     # that grid falls (here up to 0.12 LU: short lines, long gaps). Each segment has a grid of its
     # own; the result must lie within what the independent meter gives for the grid's positions.
     meter = pyloudnorm.Meter(SR)
-    theirs = [meter.integrated_loudness(np.concatenate([np.zeros(k), whole]).astype(np.float64))
+    theirs = [meter.integrated_loudness(np.concatenate([np.zeros((k,) + whole.shape[1:]), whole]).astype(np.float64))
               for k in range(0, SR // 10, SR // 80)]
     assert min(theirs) - 0.02 <= ours <= max(theirs) + 0.02
     assert ours == pytest.approx(np.mean(theirs), abs=0.05)
-    true_peak = float(np.max(np.abs(signal.resample_poly(whole.astype(np.float64), 4, 1))))
+    true_peak = float(np.max(np.abs(signal.resample_poly(whole.astype(np.float64), 4, 1, axis=0))))
     assert max(m.peak for m in measured) == pytest.approx(true_peak, rel=1e-3)
 
 
-def test_mastered_segments_meet_the_targets_by_an_independent_meter(tmp_path):
+@pytest.mark.parametrize("channels", [1, 2])
+def test_mastered_segments_meet_the_targets_by_an_independent_meter(tmp_path, channels):
     plan, takes, sounds, lengths = play(tmp_path, TEXTS * 4)
     settings = StitchSettings()
-    tl, laid, cuts = cut(plan, takes, sounds, lengths, settings)
+    tl, laid, cuts = cut(plan, takes, sounds, lengths, settings, channels)
     source = pieces.MappedSources(takes, sounds)
-    mixer = SegmentMaster(cuts, lambda s: pieces.mix(laid, s.window_start, s.window_end, source, settings, SR),
-                          MixCache(tmp_path / "cache"), SR, MasterSettings())
+    mixer = SegmentMaster(cuts, lambda s: pieces.mix(laid, s.window_start, s.window_end, source, settings, SR,
+                                                     channels=channels),
+                          MixCache(tmp_path / "cache"), SR, MasterSettings(), channels)
     report, mastered = mixer.master()
     out = np.concatenate(list(mastered())).astype(np.float64)
     mixer.cache.save()
     assert len(out) == tl.n_samples
     assert report.limited  # the loud peaks need the limiter at this gain
     assert pyloudnorm.Meter(SR).integrated_loudness(out) == pytest.approx(-16.0, abs=0.5)
-    assert 20 * math.log10(np.max(np.abs(signal.resample_poly(out, 4, 1)))) <= -1.0 + 0.05
+    assert 20 * math.log10(np.max(np.abs(signal.resample_poly(out, 4, 1, axis=0)))) <= -1.0 + 0.05
     # Again from the cache alone: nothing is mixed or limited, the samples are the same.
     again = SegmentMaster(cuts, lambda s: pytest.fail("mixed a cached segment"), MixCache(tmp_path / "cache"), SR,
-                          MasterSettings())
+                          MasterSettings(), channels)
     report2, mastered2 = again.master()
     assert report2 == report and np.array_equal(np.concatenate(list(mastered2())), out.astype(np.float32))
     assert (again.computed, again.limited_computed) == (0, 0)
@@ -315,6 +326,7 @@ class _Parts:
     def __init__(self, named: dict[str, np.ndarray]):
         self.parts, self.samples = list(named), list(named.values())
         self.lengths = [len(x) for x in self.samples]
+        self.channels = self.samples[0].ndim
         self.asked: list[int] = []
 
     def part(self, index: int) -> np.ndarray:
@@ -325,11 +337,13 @@ class _Parts:
         return iter(self.samples)
 
 
-def test_a_wav_reuses_the_parts_the_previous_file_holds_and_nothing_else(tmp_path):
+@pytest.mark.parametrize("channels", [1, 2])
+def test_a_wav_reuses_the_parts_the_previous_file_holds_and_nothing_else(tmp_path, channels):
     from compiler import wav_link
 
     rng = np.random.default_rng(3)
-    a, b, c, d = (rng.uniform(-0.9, 0.9, n).astype(np.float32) for n in (1000, 2500, 700, 3000))
+    shape = (lambda n: (n,)) if channels == 1 else (lambda n: (n, 2))
+    a, b, c, d = (rng.uniform(-0.9, 0.9, shape(n)).astype(np.float32) for n in (1000, 2500, 700, 3000))
     path = tmp_path / "play.wav"
     first = _Parts({"a": a, "b": b, "c": c})
     wav_link.write(str(path), first, SR, path, None)

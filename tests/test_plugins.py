@@ -103,6 +103,6 @@ def test_no_stage_names_a_directive():
 
 def test_registry_lists_the_builtin_directives():
     assert [p.rule for p in plugins.plugins()] == ["pause", "sfx", "music", "music_stop", "ambience",
-                                                   "ambience_stop", "take", "room"]
-    assert plugins.keywords() == ("pause", "sfx", "music", "ambience", "take", "room")
-    assert "start: pause | sfx | music | music_stop | ambience | ambience_stop | take | room" in plugins.grammar_rules()
+                                                   "ambience_stop", "take", "room", "move"]
+    assert plugins.keywords() == ("pause", "sfx", "music", "ambience", "take", "room", "move")
+    assert "start: pause | sfx | music | music_stop | ambience | ambience_stop | take | room | move" in plugins.grammar_rules()

@@ -236,11 +236,12 @@ def schroeder_rt60(x: np.ndarray, sr: int) -> float:
     """Reverberation time from the decay after a sound stops (ISO 3382's interrupted-noise idea on
     speech): from the last 5 ms frame within 15 dB of the loudest, the backward-integrated energy
     decay curve, fitted between -5 and -25 dB and extrapolated to -60 dB."""
+    power = x**2 if x.ndim == 1 else (x**2).sum(axis=1)  # a stereo mix: the channels' energies summed
     frame = int(0.005 * sr)
-    n = len(x) // frame
-    level = 10 * np.log10((x[: n * frame] ** 2).reshape(n, frame).sum(axis=1) + 1e-30)
+    n = len(power) // frame
+    level = 10 * np.log10(power[: n * frame].reshape(n, frame).sum(axis=1) + 1e-30)
     offset = np.flatnonzero(level >= level.max() - 15)[-1] * frame
-    energy = x[offset:] ** 2
+    energy = power[offset:]
     edc = 10 * np.log10(np.cumsum(energy[::-1])[::-1] / energy.sum() + 1e-30)
     t = np.arange(len(edc)) / sr
     fit = (edc <= -5) & (edc >= -25)

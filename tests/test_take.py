@@ -16,6 +16,8 @@ import pytest
 import soundfile as sf
 from scipy import signal
 
+from tests.stereo_meter import downmix
+
 REC_RATE = 44100  # not the play's rate: the recording must be resampled
 LEAD, TAIL = 0.5, 0.7  # seconds of silence around the speech in the recording
 
@@ -71,6 +73,8 @@ def build(script: Path):
     r = dramac("build", script, "-o", out, "--cache-dir", script.parent / "cache")
     assert r.returncode == 0, r.stdout + r.stderr
     audio, sr = sf.read(out / "play.wav", dtype="float64")
+    assert audio.ndim == 2  # the stereo stage places the voices; these checks hear the mono downmix of the play
+    audio = downmix(audio).astype(np.float64)
     manifest = json.loads((out / "play.json").read_text(encoding="utf-8"))
     return audio, sr, manifest, (out / "play.srt").read_text(encoding="utf-8")
 

@@ -33,12 +33,12 @@ if TYPE_CHECKING:
 
 # The directive modules, in the order their rules are tried in the grammar (music_stop before
 # music would not matter to LALR, but the order also fixes docs and error listings).
-BUILTIN = ("pause", "sfx", "music", "music_stop", "ambience", "take", "room")
+BUILTIN = ("pause", "sfx", "music", "music_stop", "ambience", "take", "room", "move")
 
 
 @dataclass(frozen=True)
 class OptionSpec:
-    kind: str  # "duration" | "db" | "bool"
+    kind: str  # "duration" | "db" | "bool" | "number" ("name": a word the plugin checks itself)
     low: float | None = None  # inclusive bounds for numbers
     high: float | None = None
     positive: bool = False  # durations that must be > 0, not just >= 0
@@ -50,6 +50,7 @@ FADE = OptionSpec("duration", 0.0, 60.0)
 START = OptionSpec("duration", 0.0, None)
 LENGTH = OptionSpec("duration", 0.0, None, positive=True)
 BOOL = OptionSpec("bool")
+PAN = OptionSpec("number", -1.0, 1.0)  # a place on the stereo stage: -1 left, 0 centre, 1 right (compiler/stage.py)
 
 
 class Directive:
@@ -92,6 +93,9 @@ class Directive:
         """The message for an unexpected `word`, or None for the generic one."""
         what = self.argument()
         return f"unexpected '{word}' in {self.label}; write one {what}, e.g. {example}" if what else None
+
+    def check_script(self, script, sink) -> None:
+        """Checks of its nodes against the whole script (compiler.checks), e.g. names it refers to."""
 
     # -- planning ------------------------------------------------------------------------------
     def plan(self, node, walker) -> None:

@@ -60,19 +60,22 @@ class AmbiencePiece:
     n_out: int
     duck_at: tuple[int, ...] = ()  # breakpoints of the ducking envelope, in samples from the piece start
     duck_db: tuple[float, ...] = ()
+    pan: float = 0.0  # as an sfx's (compiler/plugins/sfx.py): a mono bed's place, a stereo bed's balance
     kind = KIND
 
     def identity(self, a: int, b: int) -> str:
         # Only what reaches positions a..b-1 (compiler.plugins.beds.stretch_identity); the loop's
         # phase at a follows from `a` and the offset.
         return (f"ambience {self.sound} {self.offset} {self.seam} {self.gain_db!r} {a} "
-                f"{stretch_identity(self.length, self.n_in, self.n_out, self.duck_at, self.duck_db, a, b)}")
+                f"{stretch_identity(self.length, self.n_in, self.n_out, self.duck_at, self.duck_db, a, b)} {self.pan!r}")
 
     def samples(self, a: int, b: int, sources, loop, settings, sample_rate: int) -> np.ndarray:
         src = np.asarray(sources.sound(self.path), np.float32)
         # Equal-power fades: a bed crossfades with another bed, two unrelated noises.
-        return shaped_bed(self, a, b, lambda b0, b1: seamless_looped(src, self.seam, self.offset + b0, b1 - b0),
-                          equal_power=True)
+        from compiler.plugins.sfx import balanced
+
+        return balanced(shaped_bed(self, a, b, lambda b0, b1: seamless_looped(src, self.seam, self.offset + b0, b1 - b0),
+                                   equal_power=True), self.pan)
 
 
 def seamless_looped(src: np.ndarray, seam: int, start: int, n: int) -> np.ndarray:
@@ -149,9 +152,12 @@ class AmbiencePlugin(FileDirective):
             placing.close(KIND, begin, crossfade)
 
     def piece(self, placed, start: int, end: int, sound: str, idx, fade: int, timeline, settings) -> AmbiencePiece:
+        from compiler.plugins.sfx import cue_pan
+
         return AmbiencePiece(start, end - start, placed.cue.path or "", sound, idx(placed.offset),
                              idx(settings.ambience_loop_crossfade), placed.gain_db, max(fade, idx(placed.fade_in)),
-                             max(fade, idx(placed.fade_out)), *piece_envelope(timeline, placed, settings, idx, start))
+                             max(fade, idx(placed.fade_out)), *piece_envelope(timeline, placed, settings, idx, start),
+                             cue_pan(placed.cue))
 
 
 class AmbienceStopPlugin(StopDirective):

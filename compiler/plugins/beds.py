@@ -16,11 +16,12 @@ from typing import Callable
 
 import numpy as np
 
-from compiler.plugins import FADE, LEVEL, START, OptionSpec
+from compiler.plugins import FADE, LEVEL, PAN, START, OptionSpec
 
 # The options every bed takes (music adds its own): level, fades, where in the file it starts, and
 # how far it drops under speech (either sign is a reduction, 0 turns ducking off).
-BED_OPTIONS = {"volume": LEVEL, "fade_in": FADE, "fade_out": FADE, "start": START, "duck": OptionSpec("db", -60.0, 60.0)}
+BED_OPTIONS = {"volume": LEVEL, "fade_in": FADE, "fade_out": FADE, "start": START, "duck": OptionSpec("db", -60.0, 60.0),
+               "pan": PAN}
 BLOCK = 1 << 20  # a play-long bed is rendered in blocks, never as one play-long temporary
 
 

@@ -38,14 +38,16 @@ class MusicPiece:
     n_out: int
     duck_at: tuple[int, ...] = ()  # breakpoints of the ducking envelope, in samples from the piece start
     duck_db: tuple[float, ...] = ()
+    pan: float = 0.0  # as an sfx's (compiler/plugins/sfx.py)
     kind = "music"
 
     def identity(self, a: int, b: int) -> str:
         # Only what reaches positions a..b-1 (compiler.plugins.beds.stretch_identity).
         return (f"music {self.sound} {self.offset} {self.loop} {self.gain_db!r} {a} "
-                f"{stretch_identity(self.length, self.n_in, self.n_out, self.duck_at, self.duck_db, a, b)}")
+                f"{stretch_identity(self.length, self.n_in, self.n_out, self.duck_at, self.duck_db, a, b)} {self.pan!r}")
 
     def samples(self, a: int, b: int, sources, loop, settings, sample_rate: int) -> np.ndarray:
+        from compiler.plugins.sfx import balanced
         from compiler.sounds import looped
 
         src = sources.sound(self.path)
@@ -58,7 +60,7 @@ class MusicPiece:
             chunk[: len(part)] = part
             return chunk
 
-        return shaped_bed(self, a, b, source_at)
+        return balanced(shaped_bed(self, a, b, source_at), self.pan)
 
 
 class MusicPlugin(FileDirective):
@@ -88,9 +90,11 @@ class MusicPlugin(FileDirective):
         placing.open_sound("music", OpenSound(cue, at, natural, gain, fade_in, fade_out, offset, loop, duck))
 
     def piece(self, placed, start: int, end: int, sound: str, idx, fade: int, timeline, settings) -> MusicPiece:
+        from compiler.plugins.sfx import cue_pan
+
         return MusicPiece(start, end - start, placed.cue.path or "", sound, idx(placed.offset), placed.loop,
                           placed.gain_db, max(fade, idx(placed.fade_in)), max(fade, idx(placed.fade_out)),
-                          *piece_envelope(timeline, placed, settings, idx, start))
+                          *piece_envelope(timeline, placed, settings, idx, start), cue_pan(placed.cue))
 
 
 PLUGIN = MusicPlugin()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from compiler.nodes import Node
-from compiler.plugins import BOOL, FADE, LENGTH, LEVEL, START, FileDirective
+from compiler.plugins import BOOL, FADE, LENGTH, LEVEL, PAN, START, FileDirective
 
 
 @dataclass
@@ -33,19 +33,21 @@ class SfxPiece:
     gain_db: float
     n_in: int
     n_out: int
+    pan: float = 0.0  # a mono file is placed here; a stereo one is balanced towards it (compiler.stage)
     kind = "sfx"
 
     def identity(self, a: int, b: int) -> str:
-        return f"sfx {self.sound} {self.offset} {self.length} {self.gain_db!r} {self.n_in} {self.n_out}"
+        return f"sfx {self.sound} {self.offset} {self.length} {self.gain_db!r} {self.n_in} {self.n_out} {self.pan!r}"
 
     def samples(self, a: int, b: int, sources, loop, settings, sample_rate: int) -> np.ndarray:
-        from compiler.pieces import fade_gain
+        from compiler.pieces import fade_gain, scaled
 
         src = sources.sound(self.path)
-        piece = np.zeros(b - a, np.float32)
+        piece = np.zeros((b - a,) + src.shape[1:], np.float32)
         part = src[self.offset + a: self.offset + b]
         piece[: len(part)] = part
-        return piece * np.float32(10 ** (self.gain_db / 20)) * fade_gain(a, b, self.length, self.n_in, self.n_out)
+        gain = np.float32(10 ** (self.gain_db / 20)) * fade_gain(a, b, self.length, self.n_in, self.n_out)
+        return balanced(scaled(piece, gain), self.pan)
 
 
 class SfxPlugin(FileDirective):
@@ -54,7 +56,8 @@ class SfxPlugin(FileDirective):
     example = "[[sfx: sounds/door.wav]]"
     # Defaults are not filled in here: the mixer's settings (compiler/stitch.py) own them, and a
     # project may change them, so a node's `options` holds exactly what the writer wrote.
-    options = {"volume": LEVEL, "fade_in": FADE, "fade_out": FADE, "start": START, "duration": LENGTH, "wait": BOOL}
+    options = {"volume": LEVEL, "fade_in": FADE, "fade_out": FADE, "start": START, "duration": LENGTH, "wait": BOOL,
+               "pan": PAN}
     node = Sfx
     reads_file = True
     order = 2
@@ -78,7 +81,24 @@ class SfxPlugin(FileDirective):
 
     def piece(self, placed, start: int, end: int, sound: str, idx, fade: int, timeline, settings) -> SfxPiece:
         return SfxPiece(start, end - start, placed.cue.path or "", sound, idx(placed.offset), placed.gain_db,
-                        max(fade, idx(placed.fade_in)), max(fade, idx(placed.fade_out)))
+                        max(fade, idx(placed.fade_in)), max(fade, idx(placed.fade_out)), cue_pan(placed.cue))
+
+
+def cue_pan(cue) -> float:
+    """A file cue's `pan=` option (0, the centre, when not given)."""
+    from compiler.stitch import cue_number
+
+    return cue_number(cue, "pan", 0.0, minimum=-1.0)
+
+
+def balanced(samples: np.ndarray, pan: float) -> np.ndarray:
+    """A stereo sound moved towards `pan` (compiler.stage.balance_gains); a mono one is left to the
+    mixer, which places it at the piece's pan."""
+    if samples.ndim == 1 or pan == 0:
+        return samples
+    from compiler.stage import balance_gains
+
+    return samples * np.array(balance_gains(pan), np.float32)
 
 
 def file_cue_levels(cue, placing, volume: float, fade_in: float, fade_out: float):

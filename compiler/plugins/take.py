@@ -56,13 +56,15 @@ class RecordedTakePiece:
     fade: int
     room: Room | None = None  # as for a take (compiler.pieces.TakePiece)
     tail: int = 0
+    pan: float = 0.0  # where the voice stands (compiler.stage), as for a TakePiece
+    pan_path: tuple[tuple[int, float], ...] = ()
     kind = "take"
 
     def identity(self, a: int, b: int) -> str:
         from compiler.pieces import room_identity
 
-        return (f"recorded {self.sound} {self.length} {self.gain_db!r} {self.effect} {self.fade}"
-                + room_identity(self.room, self.tail))
+        return (f"recorded {self.sound} {self.length} {self.gain_db!r} {self.effect} {self.fade} {self.pan!r} "
+                f"{self.pan_path!r}" + room_identity(self.room, self.tail))
 
     def samples(self, a: int, b: int, sources, loop, settings, sample_rate: int) -> np.ndarray:
         from compiler.pieces import take_samples
@@ -84,9 +86,12 @@ class Recorded:
     gain_db: float
 
     def piece(self, start: int, length: int, effect: str, fade: int, room: Room | None = None,
-              tail: int = 0) -> RecordedTakePiece:
-        """Its piece at `start`, `length` samples of recording followed by `tail` of `room`."""
-        return RecordedTakePiece(start, length + tail, self.source, self.sound, self.gain_db, effect, fade, room, tail)
+              tail: int = 0, place=None) -> RecordedTakePiece:
+        """Its piece at `start`, `length` samples of recording followed by `tail` of `room`, standing
+        at `place` (compiler.stage.LinePan; None: the centre)."""
+        pan, path = (place.pan, place.path) if place is not None else (0.0, ())
+        return RecordedTakePiece(start, length + tail, self.source, self.sound, self.gain_db, effect, fade, room, tail,
+                                 pan, path)
 
 
 class TakePlugin(FileDirective):
