@@ -208,7 +208,8 @@ def build(
             if not lazy:
                 raise
     encoders = {str(path): emit.encoder_of(path) for path in outputs}
-    play_cues = subtitles.cues(timeline)
+    cue_memo = subtitles.CueMemo(cache_root / "subtitles" / f"cues-{build_record.record_name(out_dir, stem)}.json")
+    play_cues = subtitles.cues(timeline, memo=cue_memo)
     subtitles.write_srt(out_dir / f"{stem}.srt", timeline, play_cues)
     subtitles.write_vtt(out_dir / f"{stem}.vtt", timeline, play_cues)
     extra = {
@@ -229,6 +230,7 @@ def build(
         raise CompileError(audio_failures)
     result.takes.clear()
     mixer.cache.save()
+    cue_memo.save()
     build_record.remember(cache_root, out_dir, stem, digest, outputs, timeline.duration, asdict(report),
                           result.rendered + result.cached)
     finished = time.perf_counter()

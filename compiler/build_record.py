@@ -105,9 +105,13 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
+def record_name(out_dir: Path, stem: str) -> str:
+    """A short name for an (output folder, script name) pair: the files of its last build are named by it."""
+    return hashlib.sha256(f"{os.path.realpath(out_dir)}\n{stem}".encode()).hexdigest()[:32]
+
+
 def record_path(cache_root: Path, out_dir: Path, stem: str) -> Path:
-    where = f"{os.path.realpath(out_dir)}\n{stem}".encode()
-    return Path(cache_root) / f"build-{hashlib.sha256(where).hexdigest()[:32]}.json"
+    return Path(cache_root) / f"build-{record_name(out_dir, stem)}.json"
 
 
 def _signature(path: Path) -> list[int] | None:
