@@ -271,15 +271,15 @@ def toml_value(value) -> str:
         return str(value)
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    escaped = []
-    for ch in str(value):
-        if ch in '"\\':
-            escaped.append("\\" + ch)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            escaped.append(f"\\u{ord(ch):04x}")
-        else:
-            escaped.append(ch)
-    return '"' + "".join(escaped) + '"'
+    return '"' + _ESCAPED.sub(_escape, str(value)) + '"'
+
+
+_ESCAPED = re.compile(r'["\\\x00-\x1f\x7f]')  # what a TOML basic string cannot hold as it is
+
+
+def _escape(match: re.Match) -> str:
+    ch = match.group()
+    return "\\" + ch if ch in '"\\' else f"\\u{ord(ch):04x}"
 
 
 def _display(path: Path) -> str:
@@ -392,8 +392,8 @@ def record(prepared, cache) -> bool:
     identity = prepared.backend.identity()
     clips = [clip_record(c, identity, cache.key(identity, c)) for c in prepared.plan.clips]
     # Read again: another script of the project may have been built since this one was prepared, and
-    # its table must not be lost.
-    current = load(prepared.parsed.project)
+    # its table must not be lost (parsed again only if its text changed: an hour-long play's is 140 KB).
+    current = _reread(prepared.parsed.project, prepared.lock)
     prepared.lock = current
     scripts = updated(current, _script_of(prepared), prepared.backend_name, prepared.cast, clips)
     entry = scripts[_script_of(prepared)][prepared.backend_name]
@@ -402,6 +402,19 @@ def record(prepared, cache) -> bool:
     if not entry["takes"]:
         del entry["takes"]
     return save(current, scripts)
+
+
+def _reread(project: Project, before: LockFile | None) -> LockFile:
+    """The project's lock as `load` reads it; `before` itself when the file still holds its text."""
+    from compiler.source import read_regular_file
+
+    if before is not None and before.exists and before.path == lock_path(project):
+        try:
+            if read_regular_file(before.path, MAX_LOCK_BYTES, "lock file") == before.text.encode("utf-8"):
+                return before
+        except CompileError:
+            pass  # `load` says what is wrong with it
+    return load(project)
 
 
 def save(lock: LockFile, scripts: dict) -> bool:
