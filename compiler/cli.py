@@ -464,13 +464,16 @@ def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], j
 @contextmanager
 def _progress(file: Path, show: bool):
     """A progress bar on a terminal's stderr while clips render; yields (on_start, on_clip)."""
+    if not (show and err.is_terminal):  # no bar to draw: rich.progress is not even imported
+        yield (lambda n: None), (lambda clip, from_cache: None)
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     hits = {"cached": 0}
     # The description holds the script's file name: a plain column, not markup.
     progress = Progress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[cached]} cached", markup=False), TimeElapsedColumn(), TextColumn("ETA"),
-                        TimeRemainingColumn(), console=err, disable=not (show and err.is_terminal), transient=True)
+                        TimeRemainingColumn(), console=err, transient=True)
     with progress:
         task = progress.add_task(visible(f"rendering {file.name}"), total=None, cached=0)
 
