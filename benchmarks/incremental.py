@@ -67,14 +67,12 @@ def generated_play(minutes: float, seed: int = 12) -> str:
     return "\n".join(out)
 
 
-SOURCE: Path | None = None  # --source: run the compiler of another checkout (figures before a change)
+SOURCE: Path = ROOT  # whose compiler/ runs: this checkout's, or another's with --source (figures before a change)
 
 
 def _child_env() -> dict:
-    env = dict(os.environ)
-    if SOURCE is not None:  # ahead of the editable install's path entry
-        env["PYTHONPATH"] = str(SOURCE)
-    return env
+    # Ahead of the editable install's path entry, which may be another checkout's.
+    return {**os.environ, "PYTHONPATH": str(SOURCE)}
 
 
 def run_build(project: Path, script: Path, jobs: int, out: str = "out", stages: bool = False) -> dict:
@@ -226,13 +224,13 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/dramac-bench-incremental"))
     parser.add_argument("--cold", action="store_true", help="measure the cold build again, in a fresh cache")
-    parser.add_argument("--source", type=Path, help="a checkout whose compiler/ to run instead of this one")
+    parser.add_argument("--source", type=Path, help="a checkout whose compiler/ to run instead of this one's")
     parser.add_argument("--no-full", action="store_true", help="skip the build with every clip cached and no outputs "
                         "(it mixes the whole play: minutes for an hour)")
     parser.add_argument("--edits", type=int, default=1, help="one-line edits to measure (each on a new word)")
     args = parser.parse_args()
     global SOURCE
-    SOURCE = args.source
+    SOURCE = (args.source or ROOT).resolve()
     if not DRAMAC.exists():
         sys.exit(f"{DRAMAC} is missing: run `make install-test` first")
     print("Issue figures before this work (2 cores): no-op 60 min 52 s; one-line edit 60 min 53 s; "
