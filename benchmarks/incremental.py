@@ -70,9 +70,18 @@ def generated_play(minutes: float, seed: int = 12) -> str:
 SOURCE: Path = ROOT  # whose compiler/ runs: this checkout's, or another's with --source (figures before a change)
 
 
+PYCACHE: Path | None = None  # where the builds keep their compiled modules (--workdir/pycache)
+
+
 def _child_env() -> dict:
-    # Ahead of the editable install's path entry, which may be another checkout's.
-    return {**os.environ, "PYTHONPATH": str(SOURCE)}
+    env = {**os.environ, "PYTHONPATH": str(SOURCE)}  # ahead of the editable install's path entry
+    # An installed dramac runs from compiled modules; a machine set not to write them
+    # (PYTHONDONTWRITEBYTECODE) would compile every module of the compiler in every build. They are
+    # kept in the work folder instead, so no checkout gets a __pycache__.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if PYCACHE is not None:
+        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    return env
 
 
 def run_build(project: Path, script: Path, jobs: int, out: str = "out", stages: bool = False) -> dict:
@@ -229,8 +238,9 @@ def main() -> None:
                         "(it mixes the whole play: minutes for an hour)")
     parser.add_argument("--edits", type=int, default=1, help="one-line edits to measure (each on a new word)")
     args = parser.parse_args()
-    global SOURCE
+    global SOURCE, PYCACHE
     SOURCE = (args.source or ROOT).resolve()
+    PYCACHE = args.workdir / "pycache"
     if not DRAMAC.exists():
         sys.exit(f"{DRAMAC} is missing: run `make install-test` first")
     print("Issue figures before this work (2 cores): no-op 60 min 52 s; one-line edit 60 min 53 s; "
