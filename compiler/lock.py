@@ -110,7 +110,7 @@ def load(project: Project) -> LockFile:
         raise CompileError(error(exc.diagnostics[0].message, Span.point(lock.display, 1, 1))) from None
     try:
         lock.text = raw.decode("utf-8")
-        data = tomllib.loads(lock.text)
+        data = parse(lock.text)
     except UnicodeDecodeError:
         raise CompileError(error("lock file is not valid UTF-8", Span.point(lock.display, 1, 1),
                                  "delete dramac.lock and build again to write a new one")) from None
@@ -123,6 +123,74 @@ def load(project: Project) -> LockFile:
     lock.exists = True
     lock.scripts = _checked(data, lock)
     return lock
+
+
+def parse(text: str) -> dict:
+    """tomllib.loads(text). A lock exactly as `render` writes it (an hour-long play's is 140 KB,
+    which tomllib takes tens of milliseconds to read) is read by a reader of that layout alone, and
+    taken only if rendering what it read gives the text back: then it is what tomllib reads, since
+    tomllib reads `render`'s text as the tables it was rendered from. Anything else (a hand edit, a
+    comment, an error to report) goes to tomllib."""
+    quick = _read_rendered(text)
+    try:
+        if quick is not None and quick.get("version") == VERSION and render(quick.get("scripts", {})) == text:
+            return quick
+    except (AttributeError, TypeError, KeyError, ValueError):  # tables of a shape `render` never writes
+        pass
+    return tomllib.loads(text)
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_KEY_PART = re.compile(r'"(?:[^"\\]|\\.)*"|[A-Za-z0-9_-]+')
+
+
+def _read_rendered(text: str) -> dict | None:
+    """The tables of a text laid out as `render` lays them out (headers, `key = value` lines whose
+    values are JSON: TOML's basic strings, integers and arrays are), or None where it is not."""
+    data: dict = {}
+    table = data
+    try:
+        for line in text.split("\n"):
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith("["):
+                many = line.startswith("[[")
+                if not line.endswith("]]" if many else "]"):
+                    return None
+                keys = _dotted(line[2:-2] if many else line[1:-1])
+                parent = data
+                for key in keys[:-1]:
+                    parent = parent.setdefault(key, {})
+                if many:
+                    table = {}
+                    parent.setdefault(keys[-1], []).append(table)
+                else:
+                    table = parent.setdefault(keys[-1], {})
+                continue
+            key, equals, value = line.partition(" = ")
+            if not equals or not _BARE_KEY.fullmatch(key):
+                return None
+            table[key] = json.loads(value)
+    except (ValueError, TypeError, AttributeError):  # not this layout (a list where a table was, bad JSON)
+        return None
+    return data
+
+
+def _dotted(header: str) -> list[str]:
+    """The keys of a dotted key of bare and quoted parts; ValueError if it is not one."""
+    keys, at = [], 0
+    while True:
+        found = _KEY_PART.match(header, at)
+        if found is None:
+            raise ValueError(header)
+        part = found.group()
+        keys.append(json.loads(part) if part.startswith('"') else part)
+        at = found.end()
+        if at == len(header):
+            return keys
+        if header[at] != ".":
+            raise ValueError(header)
+        at += 1
 
 
 def _checked(data: dict, lock: LockFile) -> dict:
