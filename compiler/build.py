@@ -50,7 +50,7 @@ class BuildResult:
     rendered: int
     cached: int
     seconds: float
-    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage: parse, plan, render, stitch, master, write
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage: parse, plan, setup, render, stitch, master, write
     fresh_clips: list[Clip] = field(default_factory=list)  # the clips this build rendered (not from the cache)
     diagnostics: list[Diagnostic] = field(default_factory=list)  # warnings about the outputs (M4B with no AAC encoder)
     encoders: dict[str, str] = field(default_factory=dict)  # audio output path -> the encoder that wrote it
@@ -200,7 +200,7 @@ def build(
         try:
             mixed = _render_and_master(prepared, cache, MixCache(cache_root, record), sounds, sound_lengths, jobs,
                                        clip_ready, lazy, cluster)
-            result, timeline, mixer, report, audio, rendered_at, stitched_at = mixed
+            result, timeline, mixer, report, audio, rendered_at, stitched_at, render_seconds = mixed
             if before_publish is not None:  # `watch`: may refuse outputs of a script that changed meanwhile
                 before_publish(prepared)
             mixed_at = time.perf_counter()
@@ -219,7 +219,8 @@ def build(
             if not lazy:
                 raise
     encoders = {str(path): emit.encoder_of(path) for path in outputs}
-    play_cues = subtitles.cues(timeline)
+    cue_memo = subtitles.CueMemo(cache_root / "subtitles" / f"cues-{build_record.record_name(out_dir, stem)}.json")
+    play_cues = subtitles.cues(timeline, memo=cue_memo)
     subtitles.write_srt(out_dir / f"{stem}.srt", timeline, play_cues)
     subtitles.write_vtt(out_dir / f"{stem}.vtt", timeline, play_cues)
     extra = {
@@ -241,11 +242,14 @@ def build(
         raise CompileError(audio_failures)
     result.takes.clear()
     mixer.cache.save()
+    cue_memo.save()
     build_record.remember(cache_root, out_dir, stem, digest, outputs, timeline.duration, asdict(report),
                           result.rendered + result.cached)
     finished = time.perf_counter()
-    stages = {**prepared.stages, "render": rendered_at - started, "stitch": stitched_at - rendered_at,
-              "master": mixed_at - stitched_at, "write": finished - mixed_at}
+    # "render" is the render stage itself (a cached clip costs it nothing); "setup" the rest up to the
+    # timeline: folders, sound files, the caches' bookkeeping, the speaking rates learnt.
+    stages = {**prepared.stages, "setup": rendered_at - started - render_seconds, "render": render_seconds,
+              "stitch": stitched_at - rendered_at, "master": mixed_at - stitched_at, "write": finished - mixed_at}
     work = {"total": len(mixer.segments), "mixed": mixer.computed, "limited": mixer.limited_computed}
     return BuildResult(prepared, outputs, timeline.duration, report, result.rendered, result.cached, finished - started, stages,
                        fresh, audio_failures, encoders, work, result.cluster)
@@ -260,12 +264,14 @@ def _render_and_master(prepared: Prepared, cache, mix_cache, sounds: dict, sound
 
     plan = prepared.plan
     _import_meters_meanwhile()
+    render_started = time.perf_counter()
     try:
         result = render.render_plan(plan.clips, prepared.backend_name, prepared.backend_options, cache, jobs, clip_ready,
                                     known=mix_cache.known_takes() if lazy else None, cluster=cluster)
     except OSError as exc:  # a full disk or a read-only cache
         raise CompileError(error(f"cannot write the clip cache: {exc.strerror or exc}",
                                  Span.point(str(cache.directory), 1, 1))) from None
+    render_seconds = time.perf_counter() - render_started
     lengths = result.takes.stand_ins()  # the timeline needs only each take's length
     # What each voice took to say its lines: `dramac plan` times plays by it (compiler/estimate.py).
     estimate.learn(cache.directory, plan.clips, lengths, result.sample_rate)
@@ -300,7 +306,7 @@ def _render_and_master(prepared: Prepared, cache, mix_cache, sounds: dict, sound
         known = result.takes.known(clip.key)
         if known is not None:
             mix_cache.takes_now[cache.key(identity, clip)] = known
-    return result, timeline, mixer, report, audio, rendered_at, stitched_at
+    return result, timeline, mixer, report, audio, rendered_at, stitched_at, render_seconds
 
 
 def _import_meters_meanwhile() -> None:
@@ -363,7 +369,7 @@ def _unchanged_build(prepared: Prepared, recorded: build_record.Recorded, cache,
     figures = {key: float(value) for key, value in recorded.loudness.items() if key != "limited"}
     report = MasterReport(**figures, limited=bool(recorded.loudness.get("limited", False)))
     seconds = time.perf_counter() - started
-    stages = {**prepared.stages, "render": 0.0, "stitch": 0.0, "master": 0.0, "write": 0.0}
+    stages = {**prepared.stages, "setup": seconds, "render": 0.0, "stitch": 0.0, "master": 0.0, "write": 0.0}
     from compiler import emit
 
     encoders = {str(path): emit.encoder_of(path) for path in recorded.outputs if emit.encoder_of(path)}

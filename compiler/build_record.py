@@ -17,6 +17,7 @@ beside the shard folders (a folder of their own would be taken for a shard by to
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -86,9 +87,11 @@ def inputs_digest(prepared, formats: list[str]) -> str | None:
     return h.hexdigest()
 
 
+@functools.lru_cache(maxsize=1)
 def code_digest() -> str:
     """sha256 over the code that turns takes into output bytes and the versions of the libraries it
-    calls: the mix cache (compiler.segments) keys its entries with it too."""
+    calls: the mix cache (compiler.segments) keys its entries with it too. Worked out once a process
+    (a build asks twice, `watch` on every save): the code that runs is the code that was imported."""
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
     plugin_code = sorted(str(p.relative_to(here)) for p in (here / "plugins").glob("*.py"))  # every directive's placing and mixing
@@ -107,9 +110,13 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
+def record_name(out_dir: Path, stem: str) -> str:
+    """A short name for an (output folder, script name) pair: the files of its last build are named by it."""
+    return hashlib.sha256(f"{os.path.realpath(out_dir)}\n{stem}".encode()).hexdigest()[:32]
+
+
 def record_path(cache_root: Path, out_dir: Path, stem: str) -> Path:
-    where = f"{os.path.realpath(out_dir)}\n{stem}".encode()
-    return Path(cache_root) / f"build-{hashlib.sha256(where).hexdigest()[:32]}.json"
+    return Path(cache_root) / f"build-{record_name(out_dir, stem)}.json"
 
 
 def _signature(path: Path) -> list[int] | None:

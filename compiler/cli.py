@@ -471,13 +471,16 @@ def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], j
 @contextmanager
 def _progress(file: Path, show: bool):
     """A progress bar on a terminal's stderr while clips render; yields (on_start, on_clip)."""
+    if not (show and err.is_terminal):  # no bar to draw: rich.progress is not even imported
+        yield (lambda n: None), (lambda clip, from_cache: None)
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     hits = {"cached": 0}
     # The description holds the script's file name: a plain column, not markup.
     progress = Progress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[cached]} cached", markup=False), TimeElapsedColumn(), TextColumn("ETA"),
-                        TimeRemainingColumn(), console=err, disable=not (show and err.is_terminal), transient=True)
+                        TimeRemainingColumn(), console=err, transient=True)
     with progress:
         task = progress.add_task(visible(f"rendering {file.name}"), total=None, cached=0)
 
@@ -699,6 +702,7 @@ def main() -> None:
     except SystemExit as exc:
         if exc.code == 2 and _wants_build_record(sys.argv[1:]):
             _print_usage_record()
+        _end_build_process(exc.code)
         raise
     except KeyboardInterrupt:
         _last_words(styled("interrupted: finished clips are cached; the next build resumes from them"))
@@ -707,6 +711,27 @@ def main() -> None:
         _last_words(styled(("internal compiler error", "bold red"), f": {describe_failure(exc)}"),
                     styled("this is a bug in dramac; please report it with the script that triggers it"))
         sys.exit(70)
+
+
+def _end_build_process(code) -> None:
+    """End a `dramac build` process here, once its outputs, record and summary are out, when main() is
+    the program (the console script, `python -m compiler`; not a test calling it). The interpreter's
+    teardown frees every object and library one by one — half a second or more after an edit's build,
+    which loaded a voice — while the operating system reclaims a process at once. Exit handlers still
+    run, and the output is flushed, first. Builds join their render pools before they return."""
+    if getattr(sys.modules.get("__main__"), "main", None) is not main or sys.argv[1:2] != ["build"]:
+        return
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a closed pipe: the exit status still tells
+            pass
+    if code is None or isinstance(code, int):
+        os._exit(code or 0)
+    os._exit(1)  # SystemExit with a message: never raised by dramac's commands
 
 
 def _wants_build_record(args: list[str]) -> bool:

@@ -110,7 +110,7 @@ def load(project: Project) -> LockFile:
         raise CompileError(error(exc.diagnostics[0].message, Span.point(lock.display, 1, 1))) from None
     try:
         lock.text = raw.decode("utf-8")
-        data = tomllib.loads(lock.text)
+        data = parse(lock.text)
     except UnicodeDecodeError:
         raise CompileError(error("lock file is not valid UTF-8", Span.point(lock.display, 1, 1),
                                  "delete dramac.lock and build again to write a new one")) from None
@@ -123,6 +123,74 @@ def load(project: Project) -> LockFile:
     lock.exists = True
     lock.scripts = _checked(data, lock)
     return lock
+
+
+def parse(text: str) -> dict:
+    """tomllib.loads(text). A lock exactly as `render` writes it (an hour-long play's is 140 KB,
+    which tomllib takes tens of milliseconds to read) is read by a reader of that layout alone, and
+    taken only if rendering what it read gives the text back: then it is what tomllib reads, since
+    tomllib reads `render`'s text as the tables it was rendered from. Anything else (a hand edit, a
+    comment, an error to report) goes to tomllib."""
+    quick = _read_rendered(text)
+    try:
+        if quick is not None and quick.get("version") == VERSION and render(quick.get("scripts", {})) == text:
+            return quick
+    except (AttributeError, TypeError, KeyError, ValueError):  # tables of a shape `render` never writes
+        pass
+    return tomllib.loads(text)
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_KEY_PART = re.compile(r'"(?:[^"\\]|\\.)*"|[A-Za-z0-9_-]+')
+
+
+def _read_rendered(text: str) -> dict | None:
+    """The tables of a text laid out as `render` lays them out (headers, `key = value` lines whose
+    values are JSON: TOML's basic strings, integers and arrays are), or None where it is not."""
+    data: dict = {}
+    table = data
+    try:
+        for line in text.split("\n"):
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith("["):
+                many = line.startswith("[[")
+                if not line.endswith("]]" if many else "]"):
+                    return None
+                keys = _dotted(line[2:-2] if many else line[1:-1])
+                parent = data
+                for key in keys[:-1]:
+                    parent = parent.setdefault(key, {})
+                if many:
+                    table = {}
+                    parent.setdefault(keys[-1], []).append(table)
+                else:
+                    table = parent.setdefault(keys[-1], {})
+                continue
+            key, equals, value = line.partition(" = ")
+            if not equals or not _BARE_KEY.fullmatch(key):
+                return None
+            table[key] = json.loads(value)
+    except (ValueError, TypeError, AttributeError):  # not this layout (a list where a table was, bad JSON)
+        return None
+    return data
+
+
+def _dotted(header: str) -> list[str]:
+    """The keys of a dotted key of bare and quoted parts; ValueError if it is not one."""
+    keys, at = [], 0
+    while True:
+        found = _KEY_PART.match(header, at)
+        if found is None:
+            raise ValueError(header)
+        part = found.group()
+        keys.append(json.loads(part) if part.startswith('"') else part)
+        at = found.end()
+        if at == len(header):
+            return keys
+        if header[at] != ".":
+            raise ValueError(header)
+        at += 1
 
 
 def _checked(data: dict, lock: LockFile) -> dict:
@@ -271,15 +339,15 @@ def toml_value(value) -> str:
         return str(value)
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    escaped = []
-    for ch in str(value):
-        if ch in '"\\':
-            escaped.append("\\" + ch)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            escaped.append(f"\\u{ord(ch):04x}")
-        else:
-            escaped.append(ch)
-    return '"' + "".join(escaped) + '"'
+    return '"' + _ESCAPED.sub(_escape, str(value)) + '"'
+
+
+_ESCAPED = re.compile(r'["\\\x00-\x1f\x7f]')  # what a TOML basic string cannot hold as it is
+
+
+def _escape(match: re.Match) -> str:
+    ch = match.group()
+    return "\\" + ch if ch in '"\\' else f"\\u{ord(ch):04x}"
 
 
 def _display(path: Path) -> str:
@@ -392,8 +460,8 @@ def record(prepared, cache) -> bool:
     identity = prepared.backend.identity()
     clips = [clip_record(c, identity, cache.key(identity, c)) for c in prepared.plan.clips]
     # Read again: another script of the project may have been built since this one was prepared, and
-    # its table must not be lost.
-    current = load(prepared.parsed.project)
+    # its table must not be lost (parsed again only if its text changed: an hour-long play's is 140 KB).
+    current = _reread(prepared.parsed.project, prepared.lock)
     prepared.lock = current
     scripts = updated(current, _script_of(prepared), prepared.backend_name, prepared.cast, clips)
     entry = scripts[_script_of(prepared)][prepared.backend_name]
@@ -402,6 +470,19 @@ def record(prepared, cache) -> bool:
     if not entry["takes"]:
         del entry["takes"]
     return save(current, scripts)
+
+
+def _reread(project: Project, before: LockFile | None) -> LockFile:
+    """The project's lock as `load` reads it; `before` itself when the file still holds its text."""
+    from compiler.source import read_regular_file
+
+    if before is not None and before.exists and before.path == lock_path(project):
+        try:
+            if read_regular_file(before.path, MAX_LOCK_BYTES, "lock file") == before.text.encode("utf-8"):
+                return before
+        except CompileError:
+            pass  # `load` says what is wrong with it
+    return load(project)
 
 
 def save(lock: LockFile, scripts: dict) -> bool:

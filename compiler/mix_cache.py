@@ -17,16 +17,18 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from compiler import words
+from compiler.words import Word
 from compiler.atomic import sweep_stale, write_atomically
 from compiler.render import _UNREADABLE, Known, read_archive  # the clip cache's guarded .npz reading
 from compiler.wav_link import Layout
 
 _FORMAT = "dramac-mix-1"
+_TABLE_FORMAT = "dramac-mix-table-2"  # columns of numbers and of UTF-8 texts: read without a step per entry
 
 
 class MixCache:
@@ -137,24 +139,31 @@ class MixCache:
 
     def _write_table(self) -> None:
         names = sorted(self._kept)
-        columns = {"names": np.array(names, dtype=str), "record": np.array(self._record)}
+        columns = {"names": _joined(names), "record": np.array(self._record)}
         for label in ("blocks", "weights", "peaks"):
             parts = [np.asarray(self._kept[n][label], dtype=np.float64).reshape(-1) for n in names]
             columns[label] = np.concatenate(parts) if parts else np.zeros(0)
             columns[f"{label}_counts"] = np.array([len(p) for p in parts], dtype=np.int64)
         entries = sorted(self.takes_now)
         known = [self.takes_now[e] for e in entries]
+        said = [take for k in known for take in k.words]  # every take's words, take after take
         columns.update(
-            take_entries=np.array(entries, dtype=str),
+            take_entries=_joined(entries),
             take_signatures=np.array([k.signature for k in known], dtype=np.int64).reshape(len(known), 4),
             take_counts=np.array([len(k.lengths) for k in known], dtype=np.int64),
             take_lengths=np.array([n for k in known for n in k.lengths], dtype=np.int64),
-            take_digests=np.array([d for k in known for d in k.digests], dtype=str),
-            take_words=np.array([json.dumps([words.to_rows(w) for w in k.words]) for k in known], dtype=str),
+            take_digests=_joined([d for k in known for d in k.digests]),
+            # Word times as columns: how many takes each entry has words for, how many words each such
+            # take has, and every word's text (one JSON list), start and end.
+            word_takes=np.array([len(k.words) for k in known], dtype=np.int64),
+            word_counts=np.array([len(take) for take in said], dtype=np.int64),
+            word_texts=_joined([json.dumps([w.text for take in said for w in take])]),
+            word_starts=np.array([w.start for take in said for w in take], dtype=np.float64),
+            word_ends=np.array([w.end for take in said for w in take], dtype=np.float64),
             layouts=np.array(json.dumps({fmt: layout.to_json() for fmt, layout in self.layouts.items() if layout})),
         )
         buffer = io.BytesIO()
-        np.savez(buffer, format=np.array(_FORMAT), name=np.array("table"), digest=np.array(_digest(columns)), **columns)
+        np.savez(buffer, format=np.array(_TABLE_FORMAT), name=np.array("table"), digest=np.array(_digest(columns)), **columns)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             write_atomically(self.directory / f"table-{self._record}.npz", buffer.getvalue(), durable=False)
@@ -162,41 +171,98 @@ class MixCache:
             pass
 
 
-def _read_table(path: Path, record: str) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Known], dict]:
+def _joined(texts: list[str]) -> np.ndarray:
+    """Texts without newlines as one array of UTF-8 bytes (a fixed-width string array would pad each
+    to the longest, four bytes a character)."""
+    return np.frombuffer("\n".join(texts).encode("utf-8"), dtype=np.uint8)
+
+
+def _texts(column: np.ndarray, expected: int) -> list[str]:
+    """The texts `_joined` stored; ValueError unless there are `expected` of them."""
+    if column.dtype != np.uint8 or column.ndim != 1:
+        raise ValueError("not a column of texts")
+    texts = column.tobytes().decode("utf-8").split("\n") if expected else []
+    if len(texts) != expected:
+        raise ValueError("table columns do not add up")
+    return texts
+
+
+class _Measurements(Mapping):
+    """The table's measurements, name → {"blocks", "weights", "peaks"}, cut out of its columns only
+    when asked for (a build reads a few thousand; making them all up front was a third of an edit's
+    fixed cost)."""
+
+    def __init__(self, names: list[str], columns: dict[str, np.ndarray]):
+        self._index = {name: k for k, name in enumerate(names)}
+        self._columns = {}
+        for label in ("blocks", "weights", "peaks"):
+            counts = columns[f"{label}_counts"]
+            values = columns[label]
+            if len(counts) != len(names) or np.any(counts < 0) or int(counts.sum()) != len(values):
+                raise ValueError("table columns do not add up")
+            self._columns[label] = (values, np.concatenate([[0], np.cumsum(counts)]).tolist())
+
+    def __getitem__(self, name: str) -> dict[str, np.ndarray]:
+        k = self._index[name]
+        return {label: values[starts[k]:starts[k + 1]] for label, (values, starts) in self._columns.items()}
+
+    def __iter__(self):
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+
+def _read_table(path: Path, record: str) -> tuple[Mapping[str, dict[str, np.ndarray]], dict[str, Known], dict]:
     try:
-        columns = _read(path, "table")
+        columns = _read(path, "table", _TABLE_FORMAT)
     except _UNREADABLE:
         columns = None
     if columns is None or str(columns.get("record")) != record:
         return {}, {}, {}
     try:
-        names = [str(n) for n in columns["names"]]
-        table: dict[str, dict[str, np.ndarray]] = {n: {} for n in names}
-        for label in ("blocks", "weights", "peaks"):
-            for name, part in zip(names, _split(columns[label], columns[f"{label}_counts"], len(names))):
-                table[name][label] = part
+        table = _Measurements(_texts(columns["names"], len(columns["blocks_counts"])), columns)
         counts = columns["take_counts"]
-        entries = [str(e) for e in columns["take_entries"]]
-        lengths = _split(columns["take_lengths"], counts, len(entries))
-        digests = _split(columns["take_digests"], counts, len(entries))
-        signatures = columns["take_signatures"].reshape(len(entries), 4)
-        said = [tuple(words.from_rows(rows) for rows in json.loads(str(text))) for text in columns["take_words"]]
-        if len(said) != len(entries):
-            raise ValueError("table columns do not add up")
-        takes = {entry: Known(tuple(int(v) for v in signature), tuple(int(n) for n in length),
-                              tuple(str(d) for d in digest), spoken)
-                 for entry, signature, length, digest, spoken in zip(entries, signatures, lengths, digests, said)}
+        signatures = columns["take_signatures"]
+        entries = _texts(columns["take_entries"], len(signatures))
+        lengths = _cut(columns["take_lengths"].tolist(), counts, len(entries))
+        digests = _cut(_texts(columns["take_digests"], int(counts.sum())), counts, len(entries))
+        said = _words(columns, len(entries))
+        takes = {entry: Known(tuple(signature), length, digest, spoken)
+                 for entry, signature, length, digest, spoken in zip(entries, signatures.reshape(len(entries), 4).tolist(),
+                                                                      lengths, digests, said)}
         layouts = {str(fmt): Layout.from_json(data) for fmt, data in json.loads(str(columns["layouts"])).items()}
-    except (KeyError, ValueError, TypeError, AttributeError):
+    except (KeyError, ValueError, TypeError, AttributeError, UnicodeDecodeError):
         return {}, {}, {}
     return table, takes, layouts
 
 
-def _split(values: np.ndarray, counts: np.ndarray, expected: int) -> list[np.ndarray]:
+def _words(columns: dict[str, np.ndarray], entries: int) -> list[tuple[tuple[Word, ...], ...]]:
+    """Each entry's takes' word times, from the table's word columns; ValueError unless they add up."""
+    per_entry, per_take = columns["word_takes"], columns["word_counts"]
+    texts = json.loads(_texts(columns["word_texts"], 1)[0])
+    starts, ends = columns["word_starts"].tolist(), columns["word_ends"].tolist()
+    if (len(per_entry) != entries or np.any(per_entry < 0) or int(per_entry.sum()) != len(per_take)
+            or np.any(per_take < 0) or not isinstance(texts, list) or not all(isinstance(t, str) for t in texts)
+            or not len(texts) == len(starts) == len(ends) == int(per_take.sum())):
+        raise ValueError("table columns do not add up")
+    said, word, take = [], 0, 0
+    for n in per_entry.tolist():
+        entry = []
+        for count in per_take[take:take + n].tolist():
+            entry.append(tuple(Word(texts[k], starts[k], ends[k]) for k in range(word, word + count)))
+            word += count
+        said.append(tuple(entry))
+        take += n
+    return said
+
+
+def _cut(values: list, counts: np.ndarray, expected: int) -> list[tuple]:
     """`values` cut into consecutive parts of `counts`; ValueError unless they add up."""
     if len(counts) != expected or np.any(counts < 0) or int(counts.sum()) != len(values):
         raise ValueError("table columns do not add up")
-    return np.split(values, np.cumsum(counts)[:-1]) if expected else []
+    starts = np.concatenate([[0], np.cumsum(counts)]).tolist()
+    return [tuple(values[starts[k]:starts[k + 1]]) for k in range(expected)]
 
 
 def _safe(name: str) -> bool:
@@ -213,9 +279,9 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def _read(path: Path, name: str) -> dict[str, np.ndarray] | None:
+def _read(path: Path, name: str, expected_format: str = _FORMAT) -> dict[str, np.ndarray] | None:
     def read(member, names):
-        if str(member("format")) != _FORMAT or str(member("name")) != name:
+        if str(member("format")) != expected_format or str(member("name")) != name:
             return None
         return str(member("digest")), {label: member(label) for label in names if label not in ("format", "name", "digest")}
 

@@ -35,11 +35,14 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import itertools
+import json
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from compiler.atomic import write_atomically
 from compiler.cast import NARRATOR
 from compiler.emit import atomic_open
 from compiler.stitch import PlacedLine, Timeline
@@ -80,7 +83,7 @@ class Cue:
     end: float
     parts: tuple[Part, ...]  # one, or two for a dual-speaker cue
 
-    @property
+    @functools.cached_property  # the SRT and the WebVTT both read it
     def rows(self) -> list[list[Token]]:
         """The cue's lines of text as tokens (labels and hyphens included)."""
         rows = layout(self.parts)
@@ -250,22 +253,49 @@ def _split_cost(before: str, after: str) -> float:
     return 4.0
 
 
-def line_cues(pl: PlacedLine, labelled: bool, rules: Rules = RULES) -> list[Cue]:
-    """The cues of one placed line: as few as the rules allow, split at the best points (dynamic
-    programming over the break points between words)."""
-    words = _tokens(pl.line.original, rules)
+def line_cues(pl: PlacedLine, labelled: bool, rules: Rules = RULES, memo: CueMemo | None = None) -> list[Cue]:
+    """The cues of one placed line: as few as the rules allow, split at the best points. The split is
+    worked out relative to the line's start (so a line that only moved keeps it: `memo` holds it from
+    the last build) and then placed at it."""
     start, end = pl.start, max(pl.end, pl.start + 0.001)
+    # Rounded to the nanosecond: a take placed elsewhere gives the same relative times, not ones a
+    # rounding error apart.
+    duration = round(end - start, 9)
+    spoken = tuple((w.text, round(w.start - start, 9)) for w in pl.words)
+    words = _tokens(pl.line.original, rules)
+    key = _line_key(pl.line.original, pl.line.speaker, labelled, duration, spoken, rules) if memo is not None else ""
+    split = memo.get(key, len(words)) if memo is not None else None
+    if split is None:
+        split = _split_line(words, pl.line.speaker, labelled, duration, spoken, rules)
+        if memo is not None:
+            memo.put(key, split)
+    bounds, times, onsets = split
     if not words:
-        return [Cue(start, end, (Part(pl.line.speaker, (), labelled),))]
-    times = word_times(words, pl.words)
-    onsets = _onsets(words, times, start, end)
+        return [Cue(start, start + duration, (Part(pl.line.speaker, (), labelled),))]
+    placed = [start + t for t in onsets]
+    return [Cue(placed[i], placed[j], (Part(pl.line.speaker, tuple(
+        Token(words[k], None if k == i or times[k] is None else start + times[k], placed[k]) for k in range(i, j)),
+        labelled and i == 0),)) for i, j in zip(bounds, bounds[1:])]
+
+
+# How a line is split into cues, relative to its start: the cues' first words (and, last, the number
+# of words), when each word was spoken where the backend said (else None), and each word's onset
+# (and, last, the line's end).
+LineSplit = tuple[list[int], list[float | None], list[float]]
+
+
+def _split_line(words: list[str], speaker: str, labelled: bool, duration: float, spoken: tuple[tuple[str, float], ...],
+                rules: Rules) -> LineSplit:
+    """The split of a line that starts at 0 and lasts `duration` into cues (dynamic programming over
+    the break points between words); `spoken`: the backend's words and their start times, where it
+    gave them."""
+    if not words:
+        return [0], [], [0.0, duration]
+    times = word_times(words, tuple(Word(text, at, at) for text, at in spoken))
+    onsets = _onsets(words, times, 0.0, duration)
     n = len(words)
-
-    def part(i: int, j: int) -> Part:
-        tokens = tuple(Token(words[k], times[k] if k > i else None, onsets[k]) for k in range(i, j))
-        return Part(pl.line.speaker, tokens, labelled and i == 0)
-
-    label = len(pl.line.speaker.upper()) + 1 if labelled and pl.line.speaker != NARRATOR else 0  # "NAME:"
+    label = len(speaker.upper()) + 1 if labelled and speaker != NARRATOR else 0  # "NAME:"
+    chars = list(itertools.accumulate((len(w) for w in words), initial=0))
 
     def fits(i: int, j: int) -> bool:
         """Whether words[i:j] (after the label, in the first cue) fit the line rules: what
@@ -285,10 +315,10 @@ def line_cues(pl: PlacedLine, labelled: bool, rules: Rules = RULES) -> list[Cue]
                 return True
         return False
 
+    split_costs = [0.0] + [_split_cost(words[i - 1], words[i]) for i in range(1, n)]  # splitting before word i
     best: list[tuple[float, int] | None] = [None] * (n + 1)  # best[j]: (cost, i) of the best cover of words[:j]
     best[0] = (0.0, -1)
     longest = 2 * rules.max_chars  # no cue holds more characters than two full lines
-    chars = list(itertools.accumulate((len(w) for w in words), initial=0))
     for j in range(1, n + 1):
         for i in range(j - 1, -1, -1):
             if best[i] is None:
@@ -301,33 +331,116 @@ def line_cues(pl: PlacedLine, labelled: bool, rules: Rules = RULES) -> list[Cue]
                 continue
             if not single and not fits(i, j):
                 continue
-            cost = best[i][0] + 3.0  # every cue costs: as few cues as the rules allow
-            if i > 0:
-                cost += _split_cost(words[i - 1], words[i])
+            cost = best[i][0] + 3.0 + split_costs[i]  # every cue costs: as few cues as the rules allow
             if seconds < rules.min_seconds and not (i == 0 and j == n):
                 cost += 20.0  # a split that leaves a too-short piece, only when nothing else fits
             if best[j] is None or cost < best[j][0]:
                 best[j] = (cost, i)
-    bounds, j = [], n
+    bounds, j = [n], n
     while j > 0:
-        i = best[j][1]
-        bounds.append((i, j))
-        j = i
+        j = best[j][1]
+        bounds.append(j)
     bounds.reverse()
-    return [Cue(onsets[i] if i else start, onsets[j] if j < n else end, (part(i, j),)) for i, j in bounds]
+    # The first cue starts with the line (its take's start), the last ends with it.
+    return bounds, times, [0.0] + onsets[1:n] + [duration]
+
+
+def _line_key(original: str, speaker: str, labelled: bool, duration: float, spoken: tuple[tuple[str, float], ...],
+              rules: Rules) -> str:
+    """Everything a line's split is a function of, as a short digest."""
+    text = repr((original, speaker, labelled, duration, spoken, _rules_text(rules)))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+_rules_text = functools.lru_cache(maxsize=8)(repr)  # a dataclass's repr costs more than the rest of a key
+
+
+class CueMemo:
+    """Each line's split into cues from the last build of a script (one JSON file per output folder
+    and script, in the cache folder), so that an edit works out the cues of the lines it changed and
+    not those of the whole play. The file is written only when this build's lines differ from it,
+    and holds only this build's lines; one written by other code (another version of this module)
+    or damaged is ignored. A hit gives exactly what computing the split again would: the entries
+    are keyed by everything `_split_line` reads, and JSON keeps every float exactly."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path is not None else None
+        self._stored: dict[str, list] = {}
+        self._used: dict[str, list] = {}
+        self._loaded = False
+        self._computed = False  # a line was worked out anew: the file no longer holds this build's lines
+
+    def _load(self) -> None:
+        self._loaded = True
+        if self.path is None:
+            return
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if isinstance(data, dict) and data.get("code") == _code_digest() and isinstance(data.get("lines"), dict):
+            self._stored = data["lines"]
+
+    def get(self, key: str, words: int) -> LineSplit | None:
+        """The split stored under `key` (of a line of `words` words), or None."""
+        if not self._loaded:
+            self._load()
+        found = self._stored.get(key)
+        if not _well_formed(found, words):
+            return None
+        self._used[key] = found
+        return found
+
+    def put(self, key: str, split: LineSplit) -> None:
+        self._used[key] = split
+        self._computed = True
+
+    def save(self) -> bool:
+        """Write this build's lines if they are not what the file holds; True when written."""
+        if self.path is None or (not self._computed and self._used.keys() == self._stored.keys()):
+            return False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(self.path, json.dumps({"code": _code_digest(), "lines": self._used}).encode(), durable=False)
+        except OSError:  # a cache that cannot be written only costs the next build time
+            return False
+        return True
+
+
+def _well_formed(split, words: int) -> bool:
+    """Whether an entry read from the file is a LineSplit of a line of `words` words (a damaged or
+    edited file must not reach the writers)."""
+    if not (isinstance(split, list) and len(split) == 3 and all(isinstance(part, list) for part in split)):
+        return False
+    bounds, times, onsets = split
+    return (len(times) == words and len(onsets) == words + 1 and len(bounds) >= 1 + (words > 0)
+            and bounds[0] == 0 and bounds[-1] == words and all(type(i) is int for i in bounds)
+            and all(i < j for i, j in zip(bounds, bounds[1:]))
+            and all(t is None or type(t) is float for t in times) and all(type(t) is float for t in onsets))
+
+
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """The code that splits lines: this module and the word times it reads."""
+    from compiler import words as words_module
+
+    h = hashlib.sha256()
+    for module in (__file__, words_module.__file__):
+        h.update(Path(module).read_bytes())
+    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------------
 # The play's cues
 
 
-def cues(timeline: Timeline, rules: Rules = RULES) -> list[Cue]:
-    """Every cue of the play, in order, to the rules above."""
+def cues(timeline: Timeline, rules: Rules = RULES, memo: CueMemo | None = None) -> list[Cue]:
+    """Every cue of the play, in order, to the rules above. `memo`: the lines' cues from the last build."""
     out: list[Cue] = []
     previous: str | None = None
     for pl in timeline.lines:
         speaker = pl.line.speaker
-        out += line_cues(pl, speaker != previous and speaker != NARRATOR, rules)
+        out += line_cues(pl, speaker != previous and speaker != NARRATOR, rules, memo)
         previous = speaker
     out = _keep_gaps(out, rules)
     return _lengthen_short(out, rules)

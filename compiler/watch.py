@@ -44,7 +44,7 @@ RECHECK_SECONDS = 2.0  # longest wait for an event before the files are compared
 # together), or after GROUP_MS of steady writing.
 STEP_MS, GROUP_MS = 30, 300
 SHOWN_LINES = 8  # re-rendered script lines listed after a rebuild; the rest are counted
-STAGES = ("parse", "plan", "render", "stitch", "master", "write")
+STAGES = ("parse", "plan", "setup", "render", "stitch", "master", "write")
 
 
 def watched_paths(script: Path, sounds: tuple[Path, ...] = ()) -> list[Path]:

@@ -353,3 +353,39 @@ def test_the_episodes_of_a_series_share_their_characters_voices(tmp_path):
     # Without the first episode's lock, the newcomer would have displaced SAMUEL: the test is not vacuous.
     (tmp_path / "dramac.lock").unlink()
     assert _voices(prepare(ep2))["SAMUEL"] != _voices(first)["SAMUEL"]
+
+
+def test_a_lock_is_read_as_tomllib_reads_it_by_the_quick_reader_or_by_tomllib():
+    """lock.parse reads dramac's own layout without tomllib, and must give exactly what tomllib gives,
+    for any text: what it cannot vouch for by rendering it again goes to tomllib."""
+    odd = 'A "quoted" name\\ with\ttab, é, \x01 and a.dot'
+    scripts = {
+        "act 1/play.fountain": {"embedded": {
+            "voices": {odd: {"voice": "low-male", "key": "k1", "gender": "male", "source": "auto"},
+                       "ELENA": {"voice": "high-female", "key": "k2", "gender": "", "source": "settings"}},
+            "takes": {"3f2a9c0d1e4b": {"take": 2, "count": 3, "line": 12, "speaker": odd, "text": "Hi."}},
+            "clips": [{"line": 3, "lines": ["aa"], "speakers": [odd], "voices": ["k1"], "text": "t", "spoken": "s",
+                       "identity": "i", "key": "c1", "takes": [1, 2]},
+                      {"line": 9, "lines": [], "speakers": [], "voices": [], "text": "", "spoken": "",
+                       "identity": "", "key": "c2"}]}},
+        "b.md": {"dia2": {"voices": {}, "clips": []}},
+    }
+    text = lockfile.render(scripts)
+    assert lockfile._read_rendered(text) is not None  # dramac's own text takes the quick way ...
+    assert lockfile.parse(text) == tomllib.loads(text)  # ... and reads as tomllib reads it
+    edits = [text.replace("version = 1\n", "version = 1  # edited\n"),  # a comment tomllib drops
+             text.replace('line = 3\n', 'line   =   3\n'),  # other spacing
+             text.replace('take = 2\n', 'take = 0x2\n'),  # TOML, not JSON
+             text.replace('key = "c1"\n', 'key = "c1"\nkey2 = 1.5\n'),  # a value render would not write so
+             text.replace('[[scripts.', '[[ scripts.', 1),
+             text + '\n[scripts."x"]\nvoices = "not a table"\n']
+    for edited in edits:
+        assert edited != text and lockfile.parse(edited) == tomllib.loads(edited), edited
+    for broken in (text.replace('text = "t"', 'text = "t'), text + "\nversion = 2\n", text.replace("version = 1", "version = 2")):
+        try:
+            expected = tomllib.loads(broken)
+        except tomllib.TOMLDecodeError:
+            with pytest.raises(tomllib.TOMLDecodeError):
+                lockfile.parse(broken)
+        else:
+            assert lockfile.parse(broken) == expected

@@ -227,3 +227,49 @@ def test_cues_obey_the_rules_and_stamp_words_in_order_with_any_word_times(tmp_pa
         stamps = [sum(float(x) * m for x, m in zip(s.split(":"), (3600, 60, 1)))
                   for s in re.findall(r"<(\d\d:\d\d:\d\d\.\d\d\d)>", raw)]
         assert stamps == sorted(set(stamps)) and all(cue_start < s < cue_end for s in stamps), raw
+
+
+def test_line_splits_kept_from_the_last_build_give_the_bytes_of_splitting_anew(tmp_path):
+    """An edit works out the cues of the lines it changed only (subtitles.CueMemo): the lines that
+    merely moved come from the memo, and the SRT and WebVTT are those of a build without one."""
+    spoken = [(w, 0.05 + 0.3 * k, 0.3 + 0.3 * k) for k, w in enumerate(LONG.lower().replace(",", "").replace(".", "").split())]
+    lines = [("ANNA", "Where were you?", 1.2), ("BEN", LONG, 7.6), ("ANNA", "No.", 0.4), (NARRATOR, "The door shuts.", 1.5)]
+    path = tmp_path / "cues.json"
+    first = subtitles.CueMemo(path)
+    subtitles.cues(timeline_of(lines, {1: spoken}), memo=first)
+    assert first.save() and path.exists()
+    # The first line longer: every later line moves, none changes.
+    edited = timeline_of([("ANNA", "Where were you all night?", 2.3)] + lines[1:], {1: spoken})
+    memo = subtitles.CueMemo(path)
+    calls = []
+    split = subtitles._split_line
+    try:
+        subtitles._split_line = lambda *args: calls.append(args[0]) or split(*args)
+        kept = subtitles.cues(edited, memo=memo)
+    finally:
+        subtitles._split_line = split
+    assert calls == [["Where", "were", "you", "all", "night?"]]  # only the edited line was split anew
+    fresh = subtitles.cues(edited)
+    assert subtitles.srt_text(edited, play_cues=kept) == subtitles.srt_text(edited, play_cues=fresh)
+    assert subtitles.vtt_text(edited, play_cues=kept) == subtitles.vtt_text(edited, play_cues=fresh)
+    assert memo.save()  # the edited line's split is stored ...
+    again = subtitles.CueMemo(path)
+    subtitles.cues(edited, memo=again)
+    assert not again.save()  # ... and a build that changes nothing writes nothing
+
+
+@pytest.mark.parametrize("damage", ["not json", '{"code": "other", "lines": {}}', "[1, 2]", None])
+def test_a_damaged_or_foreign_memo_of_line_splits_is_split_anew(tmp_path, damage):
+    tl = timeline_of([("ANNA", "Where were you?", 1.2), ("BEN", LONG, 7.6)])
+    path = tmp_path / "cues.json"
+    written = subtitles.CueMemo(path)
+    subtitles.cues(tl, memo=written)
+    written.save()
+    if damage is None:  # every entry edited into a split of the wrong shape
+        data = __import__("json").loads(path.read_text())
+        data["lines"] = {key: [[0, 99], [], [0.0]] for key in data["lines"]}
+        damage = __import__("json").dumps(data)
+    path.write_text(damage)
+    memo = subtitles.CueMemo(path)
+    assert subtitles.srt_text(tl, play_cues=subtitles.cues(tl, memo=memo)) == subtitles.srt_text(tl)
+    assert memo.save()  # written again, whole
