@@ -24,7 +24,9 @@ How cues are made (`cues`):
 3. A cue shorter than 5/6 s is extended into the silence after it, as far as the gap to the next cue
    allows; when that is not enough it is merged with the next cue (or the previous one): into one cue
    when both have the same speaker, into a dual-speaker cue when they do not, whenever the result
-   still obeys the line, length and duration rules.
+   still obeys the line, length and duration rules. When nothing else can, it runs on into the
+   two-frame gap, and the next cue may start up to two frames later: the minimum duration outranks
+   the gap.
 
 WebVTT cues carry the speaker as a voice span (`<v ROSA>`) and, wherever the backend gave word times,
 a timestamp tag before each word (`<00:00:01.250>`), after WebVTT's karaoke-style cue timestamps.
@@ -567,8 +569,22 @@ def _lengthen_short(cs: list[Cue], rules: Rules) -> list[Cue]:
                 cs[k - 1: k + 1] = shared
                 k += 1
                 continue
-        k += 1  # nothing allowed: the cue keeps its (short) time rather than overlap or break a rule
+        if k + 1 < len(cs):
+            cs[k: k + 2] = _touching(cue, cs[k + 1], rules)
+        k += 1
     return cs
+
+
+def _touching(cue: Cue, after: Cue, rules: Rules) -> list[Cue]:
+    """The last resort for a short cue: the minimum duration outranks the two-frame gap (a cue too
+    short to read is worse than two that touch), so it runs on up to the next cue, whose start may
+    wait up to the gap's length (two frames, well inside the 0.1 s a cue may trail its speech) when
+    the next one keeps its own minimum. Never an overlap; short still only where even that fails."""
+    end = min(cue.start + rules.min_seconds, after.start + rules.min_gap)
+    if end > after.start and after.end - end < rules.min_seconds:
+        end = after.start
+    end = max(cue.end, end)
+    return [replace(cue, end=end), replace(after, start=max(after.start, end))]
 
 
 # --------------------------------------------------------------------------------------------------

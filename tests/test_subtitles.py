@@ -202,8 +202,11 @@ def test_every_cue_of_any_play_obeys_the_rules(tmp_path_factory, lines):
         assert any(abs(c.start - p.start) <= 0.0006 or c.start < p.start < c.end for c in cues), p
 
 
+# A word takes 0.15 s at least (400 words a minute, faster than any voice dramac has). Faster, a line
+# of long words runs at 90 characters a second, and two such lines close together leave no cue both
+# long enough to read (5/6 s) and ended before the next line is heard: no rule set can hold there.
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(_LINE, st.lists(st.floats(0.05, 2.0), min_size=45, max_size=45)), min_size=1, max_size=8))
+@given(st.lists(st.tuples(_LINE, st.lists(st.floats(0.15, 2.0), min_size=45, max_size=45)), min_size=1, max_size=8))
 def test_cues_obey_the_rules_and_stamp_words_in_order_with_any_word_times(tmp_path_factory, lines):
     """Backend word times with any pacing (pauses up to 2 s between words): the rules still hold, the
     WebVTT timestamps rise inside their cue, and a split cue starts at one of its line's word times."""
@@ -222,7 +225,8 @@ def test_cues_obey_the_rules_and_stamp_words_in_order_with_any_word_times(tmp_pa
     assert not any(violations(cues).values()), (violations(cues), [(c.start, c.end, c.lines) for c in cues])
     word_starts = [w.start for p in tl.lines for w in p.words] + [p.start for p in tl.lines]
     for c in cues:  # every word is timed here, so every cue starts at a line's start or a word's time
-        assert any(abs(c.start - t) <= 0.0006 for t in word_starts), c
+        # (or two frames after it at most, where a short cue before it needed them: never later)
+        assert any(-0.0006 <= c.start - t <= 2 / 24 + 0.0006 for t in word_starts), c
     for cue_start, cue_end, raw in vtt_raw(tmp / "p.vtt"):
         stamps = [sum(float(x) * m for x, m in zip(s.split(":"), (3600, 60, 1)))
                   for s in re.findall(r"<(\d\d:\d\d:\d\d\.\d\d\d)>", raw)]
