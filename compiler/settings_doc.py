@@ -125,19 +125,16 @@ def json_schema() -> dict:
     every_voice = list(voice_settings().values())
     per_backend = {name: _object(common + [s for s in backend_settings(name) if s.table == VOICE_TABLE]) for name in backends_}
     entry = _object(every_voice, per_backend)
-    tables = {
-        "project": _object([s for s in CORE if s.table == "project"]),
-        "build": _object([s for s in CORE if s.table == "build"]),
-        "narrator": _object([s for s in CORE if s.table == "narrator"] + every_voice, per_backend),
-        "lexicon": _object([s for s in CORE if s.table == "lexicon"]),
-        "stitch": _object([s for s in CORE if s.table == "stitch"]),
-        "master": _object([s for s in CORE if s.table == "master"]),
-        "rooms": _object([s for s in CORE if s.table == "rooms"],
-                         {"locations": _object([s for s in CORE if s.table == "rooms.locations"])}),
-        "stage": _object([s for s in CORE if s.table == "stage"]),
-        "cast": {"type": "object", "description": "One entry per character: a table of voice settings, or a voice name.",
-                 "additionalProperties": {"anyOf": [{"type": "string"}, entry]}},
-    }
+    # Every table the declarations name (a dotted one, `rooms.locations`, nests in its parent), so a
+    # table declared later is in the schema without being listed here too.
+    in_table = lambda name: [s for s in CORE if s.table == name]  # noqa: E731
+    names = [t for t in dict.fromkeys(s.table for s in CORE) if "." not in t and t != VOICE_TABLE]
+    nested = lambda name: {t.split(".", 1)[1]: _object(in_table(t)) for t in dict.fromkeys(s.table for s in CORE)  # noqa: E731
+                           if t.startswith(name + ".")}
+    tables = {name: _object(in_table(name), nested(name) or None) for name in names}
+    tables["narrator"] = _object(in_table("narrator") + every_voice, per_backend)
+    tables["cast"] = {"type": "object", "description": "One entry per character: a table of voice settings, or a voice name.",
+                      "additionalProperties": {"anyOf": [{"type": "string"}, entry]}}
     for name in backends_:
         tables[name] = _object([s for s in backend_settings(name) if s.table == name])
     return {
