@@ -702,15 +702,21 @@ def main() -> None:
     except SystemExit as exc:
         if exc.code == 2 and _wants_build_record(sys.argv[1:]):
             _print_usage_record()
+        if exc.code == 130:  # typer turns Ctrl-C into a silent Exit(130)
+            _say_interrupted()
         _end_build_process(exc.code)
         raise
     except KeyboardInterrupt:
-        _last_words(styled("interrupted: finished clips are cached; the next build resumes from them"))
+        _say_interrupted()
         sys.exit(130)
     except Exception as exc:  # the last line of defence: never show a traceback to a writer
         _last_words(styled(("internal compiler error", "bold red"), f": {describe_failure(exc)}"),
                     styled("this is a bug in dramac; please report it with the script that triggers it"))
         sys.exit(70)
+
+
+def _say_interrupted() -> None:
+    _last_words(styled("interrupted: finished clips are cached; the next build resumes from them"))
 
 
 def _end_build_process(code) -> None:

@@ -21,6 +21,7 @@ import math
 import multiprocessing
 import os
 import re
+import signal
 import stat
 import struct
 import sys
@@ -379,6 +380,10 @@ _worker_backend = None
 
 def _init_worker(backend_name: str, options: dict) -> None:
     global _worker_backend
+    # Ctrl-C reaches the whole process group; the driver alone answers it (and ends the workers).
+    # A worker that took it too would die mid-queue with a traceback and could leave the pool's
+    # queues locked, hanging the driver's exit.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_backend = create(backend_name, **options)
 
 
@@ -565,7 +570,19 @@ def _render_parallel(misses: list[Clip], name: str, options: dict, workers: int,
         if interrupted or broken:
             # On Ctrl-C: drop the queue and return at once; finished clips are already cached.
             _forget_pool(executor)
+            if interrupted:
+                _end_workers(executor)
             executor.shutdown(wait=not interrupted, cancel_futures=True)
+
+
+def _end_workers(executor: ProcessPoolExecutor) -> None:
+    """Stop the workers where they are (a clip half rendered is lost, not cached): waiting for the
+    clips in hand would keep a writer waiting after Ctrl-C for as long as the longest clip."""
+    for process in list((getattr(executor, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
+    for process in list((getattr(executor, "_processes", None) or {}).values()):
+        process.join(timeout=5)
 
 
 def _unpacked(result: list, rate: int) -> tuple[list[np.ndarray], list[tuple[Word, ...]]]:

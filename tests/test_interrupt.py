@@ -1,0 +1,68 @@
+"""Ctrl-C during a parallel render: the build stops at once with its message and exit status 130,
+no worker prints a traceback or outlives it, and the next build resumes from the clips cached."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (from /proc: no psutil needed)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc for the worker processes")
+def test_ctrl_c_during_a_parallel_render_stops_everything_at_once(tmp_path):
+    lines = ["INT. HALL - NIGHT", ""]
+    for i in range(12):
+        lines += ["ANNA" if i % 2 == 0 else "BORIS", f"Line {i}: we keep on talking so the workers stay busy a while.", ""]
+    (tmp_path / "play.fountain").write_text("\n".join(lines), encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200", NO_COLOR="1")
+    command = [sys.executable, "-m", "compiler", "build", "play.fountain", "-o", "out", "-j", "2"]
+    # A session of its own, as a terminal's foreground job: Ctrl-C goes to every process in it.
+    build = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, start_new_session=True)
+    cache = tmp_path / ".dramac-cache"
+    deadline = time.monotonic() + 240
+    while not list(cache.glob("*/*.npz")) and time.monotonic() < deadline and build.poll() is None:
+        time.sleep(0.1)  # until a first clip is cached: the workers are loaded and rendering
+    assert build.poll() is None, "the build ended before it could be interrupted"
+    workers = _children(build.pid)
+    os.killpg(build.pid, signal.SIGINT)
+    sent = time.monotonic()
+    out, err = build.communicate(timeout=60)
+    assert time.monotonic() - sent < 15, "the build took too long to stop"
+    assert build.returncode == 130, err
+    assert "interrupted: finished clips are cached" in err
+    assert "Traceback" not in err + out
+    time.sleep(0.5)
+    assert not [pid for pid in workers if _alive(pid)], "worker processes outlived the build"
+    again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    cached = int(again.stdout.split(" cached")[0].rsplit(" ", 1)[1])
+    assert cached >= 1, again.stdout  # it resumed from the clips finished before Ctrl-C
