@@ -66,6 +66,7 @@ def parse_directive(body: str, span: Span, project: Project, sink: Sink) -> node
     at = _Locator(body, span)
     m = _keyword_re().match(body)
     if not m:
+        _warn_near_miss(body, at, sink)
         return None
     if m.group(1) not in plugins.keywords():
         # `[[Pause 2s]]` reads like a directive but keywords are lowercase; say so only if it would be
@@ -88,6 +89,26 @@ def parse_directive(body: str, span: Span, project: Project, sink: Sink) -> node
         return None
     rule = tree.children[0]
     return plugins.by_rule(rule.data).build(rule, Checker(at, span, project, sink))
+
+
+_LABELLED_RE = re.compile(r"\s*([A-Za-z][\w-]*)\s*:\s*(\S.*)?$", re.DOTALL)
+_SOUND_FILE_RE = re.compile(r"\.(wav|flac|ogg|oga|opus|mp3|m4a|aiff?)\b", re.IGNORECASE)
+
+
+def _warn_near_miss(body: str, at: _Locator, sink: Sink) -> None:
+    """`[[ambiance: rain.wav]]` is a note (notes are not heard), but the writer meant a directive: a
+    `word:` note whose word is a typo of a keyword, or that names a sound file, gets a warning.
+    Other notes (`[[Check: is this too long?]]`) stay quiet."""
+    m = _LABELLED_RE.match(body)
+    if not m:
+        return
+    word = m.group(1)
+    close = difflib.get_close_matches(word.lower(), plugins.keywords(), n=1, cutoff=0.7)
+    names_a_sound = bool(m.group(2) and _SOUND_FILE_RE.search(m.group(2)))
+    if not close and not names_a_sound:
+        return
+    hint = f"did you mean '{close[0]}'?" if close else f"directives are {', '.join(plugins.keywords())}"
+    sink.warning(f"'{word}' is not a directive, so this note is not heard", at.span(m.start(1), m.end(1)), hint)
 
 
 class _Locator(LineTable):

@@ -266,11 +266,25 @@ def test_music_file_named_like_the_keyword_is_a_path(project):
 # --- notes ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body", ["check the tone here", "pauses are important", "musical chairs", "", "sfxx: a.wav"])
+@pytest.mark.parametrize("body", ["check the tone here", "pauses are important", "musical chairs", "",
+                                  "Note: the mood is calm", "Check: is this too long?"])
 def test_notes_pass_through_silently(body, project):
     node, diags = run(body, project)
     assert node is None and diags == []
     assert not is_directive(body)
+
+
+@pytest.mark.parametrize("body, hint", [("sfxx: a.wav", "did you mean 'sfx'?"),
+                                        ("ambiance: sounds/rain.wav volume=-22dB", "did you mean 'ambience'?"),
+                                        ("mov: ANNA to 0.5", "did you mean 'move'?"),
+                                        ("soundeffect: sounds/door.wav", "directives are pause, sfx")])
+def test_a_note_that_reads_like_a_misspelt_directive_is_a_warning(body, hint, project):
+    """Notes are not heard: a typo in a keyword would silently drop the sound, so it is said."""
+    node, diags = run(body, project)
+    assert node is None and not is_directive(body)
+    assert len(diags) == 1 and diags[0].severity is Severity.WARNING, diags
+    assert "is not a directive, so this note is not heard" in diags[0].message and hint in " ".join(diags[0].notes)
+    assert (diags[0].span.col, diags[0].span.end_col - diags[0].span.col) == (5, len(body.split(":")[0]))  # the word
 
 
 def test_capitalised_keyword_is_a_note_with_a_hint(project):
