@@ -68,6 +68,7 @@ def _fail(exc: CompileError, sources: dict[str, list[str]] | None = None) -> Non
     _report(exc.diagnostics, sources)
     # `dramac cast` does not fail a build (typer runs commands outside a click context: argv says which)
     command = next((a for a in sys.argv[1:2] if a.isidentifier()), "build")
+    command = "build" if command in ("watch", "serve") else command  # they go on; the build failed
     err.print(styled(("error", "bold red"), f": {command} failed ({summary_line(exc.diagnostics)})"))
     raise typer.Exit(1)
 
@@ -256,7 +257,7 @@ def lock_command(file: Path = typer.Argument(..., help="Script file"),
 
 @app.command("cache-key")
 def cache_key_command(files: List[Path] = typer.Argument(..., help="Script files; a series (season1/*.fountain)"),
-                      backend: Optional[str] = typer.Option(None, help="Backend that renders them (default: [build] backend)")) -> None:
+                      backend: Optional[str] = typer.Option(None, help="Backend that renders them (default: \\[build] backend)")) -> None:
     """Print the key to store the clip cache under in CI: a digest of what dramac.lock records for these
     scripts (voices, clip sources) and the backend's identity; the same from any directory. Nothing
     is rendered, loaded or written (docs/ci.md)."""
@@ -523,8 +524,8 @@ def build(files: List[Path] = typer.Argument(..., help="Script files; a series (
           output: Path = typer.Option(Path("outputs"), "-o", "--output", help="Output directory"),
           backend: Optional[str] = typer.Option(None, help="Render backend: embedded (default) or dia2"),
           format: Optional[str] = typer.Option(None, "--format", callback=_format_option,
-                                               help="Audio formats, comma-separated: wav,flac,mp3,ogg,opus,m4b (default: [build] format, else wav)"),
-          jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="Parallel render workers (0: [build] jobs, else all cores)"),
+                                               help="Audio formats, comma-separated: wav,flac,mp3,ogg,opus,m4b (default: \\[build] format, else wav)"),
+          jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="Parallel render workers (0: \\[build] jobs, else all cores)"),
           narrator: Optional[bool] = typer.Option(None, "--narrator/--no-narrator", help="Read action and scene headings aloud"),
           cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Clip cache (default: <project>/.dramac-cache)"),
           frozen: bool = typer.Option(False, "--frozen", help="Fail, before rendering, if any clip would be rendered or "
