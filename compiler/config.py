@@ -176,7 +176,8 @@ class _Checker:
             elif setting is None:
                 what = (f"[{table}] unknown option '{key}' for the {table} backend" if table in schema.backend_names()
                         else f"unknown setting '{key}' in [{table}]")
-                self.fail(what + schema.suggest(key, declared), (table, key))
+                inner = [t.split(".", 1)[1] for t in schema.table_names() if t.startswith(table + ".")]  # [rooms.locations]
+                self.fail(what + schema.suggest(key, [*declared, *inner]), (table, key))
             elif self.allowed(setting, table, key):
                 clean[key] = self.value(setting, value, (table, key), f"[{table}] {key}")
         return clean

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from compiler.settings_schema import CORE, VOICE_TABLE, Setting, Who, all_settings, backend_names, backend_settings, voice_settings
+from compiler.settings_schema import CORE, VOICE_TABLE, Setting, Who, all_settings, backend_names, backend_settings, table_names, voice_settings
 
 def table_title(s: Setting) -> str:
     if s.table == VOICE_TABLE:
@@ -128,8 +128,8 @@ def json_schema() -> dict:
     # Every table the declarations name (a dotted one, `rooms.locations`, nests in its parent), so a
     # table declared later is in the schema without being listed here too.
     in_table = lambda name: [s for s in CORE if s.table == name]  # noqa: E731
-    names = [t for t in dict.fromkeys(s.table for s in CORE) if "." not in t and t != VOICE_TABLE]
-    nested = lambda name: {t.split(".", 1)[1]: _object(in_table(t)) for t in dict.fromkeys(s.table for s in CORE)  # noqa: E731
+    names = [t for t in table_names() if "." not in t and t != VOICE_TABLE]
+    nested = lambda name: {t.split(".", 1)[1]: _object(in_table(t)) for t in table_names()  # noqa: E731
                            if t.startswith(name + ".")}
     tables = {name: _object(in_table(name), nested(name) or None) for name in names}
     tables["narrator"] = _object(in_table("narrator") + every_voice, per_backend)

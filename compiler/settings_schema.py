@@ -107,8 +107,17 @@ def check(setting: Setting, value, label: str | None = None, error: type[Setting
     a lower-case choice), or `error` with "<label> must be <expected>, not <value>"."""
     ok, clean = _conform(setting, value)
     if not ok:
-        raise error(f"{label or setting.label} must be {setting.expected()}, not {written(value)}", setting.key)
+        raise error(f"{label or setting.label} must be {setting.expected()}, not {written(value)}{_near(setting, value)}",
+                    setting.key)
     return clean
+
+
+def _near(setting: Setting, value) -> str:
+    """"; did you mean 'small'?" for a choice misspelt ("smal"), else nothing."""
+    if not setting.choices or not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value.lower(), [str(c) for c in setting.choices], n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def written(value) -> str:
@@ -299,6 +308,11 @@ def backend_settings(name: str) -> tuple[Setting, ...]:
 
 def all_settings() -> tuple[Setting, ...]:
     return CORE + tuple(s for name in backend_names() for s in backend_settings(name))
+
+
+def table_names() -> list[str]:
+    """The core tables the declarations name, in order (`rooms.locations` is one)."""
+    return list(dict.fromkeys(s.table for s in CORE))
 
 
 def table_settings(table: str) -> dict[str, Setting]:

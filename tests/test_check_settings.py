@@ -75,3 +75,11 @@ def test_front_matter_in_a_fountain_script_is_a_warning_that_says_where_it_belon
     plain.write_text("INT. KITCHEN - NIGHT\n\nANNA\nHello there.\n\n---\n", encoding="utf-8")
     run = subprocess.run([DRAMAC, "check", str(plain)], capture_output=True, text=True, timeout=60)
     assert "front matter" not in run.stderr
+
+
+def test_misspelt_choices_and_sub_tables_get_a_did_you_mean(tmp_path):
+    run = _check(tmp_path, "# Scene\n\n**ANNA:** Hi.\n",
+                 '[stage]\nchannels = "streo"\n[rooms.location]\nCAR = "small"\n')
+    assert run.returncode == 1
+    assert '[stage] channels must be one of stereo, mono, not "streo"; did you mean \'stereo\'?' in run.stderr, run.stderr
+    assert "unknown setting 'location' in [rooms]; did you mean 'locations'?" in run.stderr
