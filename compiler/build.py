@@ -134,6 +134,18 @@ def prepare(path: str | Path, backend_name: str | None = None, narrator: bool | 
                     pans=stage.fixed_pans(settings.cast, settings.narrator))
 
 
+def refuse_unstorable_rate(prepared: Prepared, formats: list[str]) -> None:
+    """MP3 stores only some rates: a [stage] sample_rate it cannot store is known from the settings
+    alone, so it is an error at that key before anything renders, not after the mix."""
+    from compiler.emit import MP3_RATES
+
+    rate = prepared.stage.mix_rate(prepared.backend.sample_rate)
+    if "mp3" in formats and rate not in MP3_RATES:
+        raise CompileError(error(f"mp3 cannot store {rate} Hz audio; set [stage] sample_rate to one of "
+                                 f"{', '.join(map(str, sorted(MP3_RATES)))}, or write another format",
+                                 prepared.settings.span_at("stage", "sample_rate")))
+
+
 def build(
     prepared: Prepared,
     out_dir: Path,

@@ -78,7 +78,7 @@ def check(files: List[Path] = typer.Argument(..., help="Script files (.fountain,
           json: bool = typer.Option(False, "--json", help="Diagnostics as JSON on stdout")) -> None:
     """Parse scripts, check their settings, cast and plan them; report errors and warnings. Renders
     nothing and loads no voice: what a build would refuse before rendering, `check` refuses."""
-    from compiler.build import prepare
+    from compiler.build import prepare, refuse_unstorable_rate
     from compiler.parser import parse_file
 
     all_diags: list[Diagnostic] = []
@@ -91,9 +91,15 @@ def check(files: List[Path] = typer.Argument(..., help="Script files (.fountain,
             all_diags += parsed.diagnostics
             continue
         try:  # settings, cast (unknown voices, cast entries naming no one) and plan, as a build does them
-            all_diags += prepare(f, ready=False).diagnostics
+            prepared = prepare(f, ready=False)
         except CompileError as exc:  # the front end's warnings still count
             all_diags += parsed.diagnostics + exc.diagnostics
+            continue
+        all_diags += prepared.diagnostics
+        try:
+            refuse_unstorable_rate(prepared, _check_formats(prepared.settings.build.get("format", "wav")))
+        except CompileError as exc:
+            all_diags += exc.diagnostics
     errors = any(d.is_error for d in all_diags)
     if json:
         dump_json({"ok": not errors, "diagnostics": [d.to_json() for d in all_diags]})
@@ -430,7 +436,7 @@ def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], j
     """Prepare and build one script; flags win over the project's [build] settings, which win over
     defaults. Warnings are printed and kept in `entry` (a compiler.record.ScriptRecord) with the
     result; a failure raises CompileError."""
-    from compiler.build import build, prepare
+    from compiler.build import build, prepare, refuse_unstorable_rate
     from compiler.diagnostics import error
 
     started = time.perf_counter()
@@ -445,6 +451,7 @@ def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], j
         formats = _check_formats(formats or defaults.get("format", "wav"))
     except ValueError as exc:
         raise CompileError(error(str(exc), prepared.settings.span_at("build", "format"))) from None
+    refuse_unstorable_rate(prepared, formats)
     address = cluster or prepared.settings.render.get("cluster") or None
     # On a cluster a worker is a GPU or a core of some node: this machine's cores do not bound them.
     jobs = (jobs or defaults.get("jobs", 0)) if address else _worker_count(jobs, prepared.settings, entry)

@@ -83,3 +83,14 @@ def test_misspelt_choices_and_sub_tables_get_a_did_you_mean(tmp_path):
     assert run.returncode == 1
     assert '[stage] channels must be one of stereo, mono, not "streo"; did you mean \'stereo\'?' in run.stderr, run.stderr
     assert "unknown setting 'location' in [rooms]; did you mean 'locations'?" in run.stderr
+
+
+def test_a_rate_mp3_cannot_store_is_refused_at_the_key_before_rendering(tmp_path):
+    toml = '[build]\nformat = "wav,mp3"\n[stage]\nsample_rate = 12345\n'
+    run = _check(tmp_path, "# Scene\n\n**ANNA:** Hi.\n", toml)
+    assert run.returncode == 1
+    assert "dramac.toml:4:1: error: mp3 cannot store 12345 Hz audio; set [stage] sample_rate to one of" in run.stderr
+    build = subprocess.run([DRAMAC, "build", "play.md", "-o", "out"], capture_output=True, text=True, timeout=120,
+                           cwd=tmp_path)
+    assert build.returncode == 1 and "dramac.toml:4:1: error: mp3 cannot store 12345 Hz" in build.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())  # nothing rendered or written
