@@ -35,7 +35,10 @@ _HONORIFICS = {
 # Titles that say nothing about gender; the word after one may be a first name (`DR. ELENA VOSS`).
 _TITLES = frozenset("""DR DOCTOR PROF PROFESSOR SGT SERGEANT CAPT CAPTAIN LT LIEUTENANT COL COLONEL MAJ MAJOR
     GEN GENERAL ADM ADMIRAL CPL CORPORAL PVT PRIVATE CMDR COMMANDER OFFICER DET DETECTIVE INSPECTOR AGENT
-    JUDGE NURSE REV REVEREND PASTOR CHIEF COACH PRESIDENT SENATOR MAYOR MINISTER OLD YOUNG LITTLE BIG""".split())
+    JUDGE NURSE REV REVEREND PASTOR CHIEF COACH PRESIDENT SENATOR MAYOR MINISTER""".split())
+# Words that describe a character before its name (OLD TOM, LITTLE JOHN): the next word is still a
+# first name, not a surname as after a title.
+_DESCRIPTORS = frozenset("OLD YOUNG LITTLE BIG TALL SHORT FAT THIN".split())
 
 _PRONOUNS = {
     FEMALE: frozenset("she her hers herself woman girl lady mother wife daughter sister grandmother".split()),
@@ -118,9 +121,11 @@ def _honorific(words: list[str]) -> tuple[str, str] | None:
 def _first_name(name: str) -> str | None:
     """The word of the cue to look up in the name dictionary: None after an honorific (it decides,
     and the word after it is usually a surname: MRS. THOMAS) or for a title and a surname (DR. AMES)."""
-    words = _cue_words(name)
+    words = list(_cue_words(name))
     if _honorific(words) is not None:
         return None
+    while len(words) > 1 and words[0] in _DESCRIPTORS:
+        words.pop(0)
     rest = list(words)
     while rest and rest[0] in _TITLES:
         rest.pop(0)

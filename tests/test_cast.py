@@ -138,6 +138,8 @@ def test_every_embedded_palette_voice_has_a_gender_and_dia2_claims_none():
 @pytest.mark.parametrize("cue, expected", [
     ("MRS. THOMAS", "female"), ("FATHER BROWN", "male"), ("QUEEN", "female"), ("LADY MACBETH", "female"),
     ("SIR TOBY", "male"), ("SGT. PEPPER", None), ("DR. AMES", None), ("DR. ELENA VOSS", "female"),
+    # a word that describes the character is no title: the name after it is a first name
+    ("OLD TOM", "male"), ("LITTLE ANNA", "female"), ("YOUNG DR. AMES", None),
 ])
 def test_honorifics_decide_and_titles_say_nothing(cue, expected):
     assert gender_mod.guess(cue).gender == expected
