@@ -378,23 +378,52 @@ def plan(file: Path = typer.Argument(..., help="Script file"),
         dump_json({"title": prepared.plan.title, "backend": prepared.backend_name, "estimated_seconds": round(length, 1),
                    "voices_with_learned_rates": learned, "voices": len(voices), "steps": steps})
         return
-    for s in steps:
-        if s["type"] == "clip":
-            who = " + ".join(f"[S{i + 1}] {n}" for i, n in enumerate(s["speakers"]))
-            rooms = "/".join(dict.fromkeys(s["rooms"]))
-            out.print(f"clip {s['key'][:8]}  line {s['first_line']:>4}  {s['est_seconds']:5.1f}s  {s['lines']:>2} lines  "
-                      f"{rooms:<8}  {who}")
-        elif s["type"] == "scene":
-            out.print(styled((f"── {s['heading'] or 'scene ' + str(s['scene'] + 1)} ──", "bold")))
-        elif s["type"] == "pause":
-            out.print(styled((f"pause {s['seconds']:g}s", "dim")))
-        else:
-            out.print(styled((f"{s['type']} {s.get('path') or ''}", "cyan")))
+    _print_plan(steps, prepared)
     n = sum(1 for s in steps if s["type"] == "clip")
     minutes, seconds = divmod(round(length), 60)
     source = (f"speaking rates learned for {learned} of {len(voices)} voices" if learned
               else "default speaking rate: build once to learn the voices' own")
     out.print(f"{n} clips, about {minutes}:{seconds:02d} long ({source})", soft_wrap=True)
+
+
+def _print_plan(steps: list[dict], prepared) -> None:
+    """One row per step, never wrapped (a pipe gets whole rows); a scene's heading before its first
+    row, the first scene's too."""
+    from compiler import plugins
+
+    root = prepared.parsed.project.root
+    shown = None
+
+    def heading(scene: int) -> None:
+        nonlocal shown
+        if scene != shown:
+            found = prepared.parsed.script.scenes[scene].heading
+            if found is not None or shown is not None:
+                out.print(styled((f"── {found.text if found else 'scene ' + str(scene + 1)} ──", "bold")), soft_wrap=True)
+            shown = scene
+
+    scenes = prepared.parsed.script.scenes
+    first_line = next((s["first_line"] for s in steps if s["type"] == "clip"), None)
+    # The planner breaks scenes only between spoken ones: the first heading is that of the scene
+    # holding the first line (material before it has none, or the title page's note).
+    heading(next((i for i, sc in enumerate(scenes) if first_line is not None and sc.span.line <= first_line <= sc.span.end_line), 0))
+    for s in steps:
+        if s["type"] == "clip":
+            who = " + ".join(f"[S{i + 1}] {n}" for i, n in enumerate(s["speakers"]))
+            rooms = "/".join(dict.fromkeys(s["rooms"]))
+            out.print(styled(f"clip {s['key'][:8]}  line {s['first_line']:>4}  {s['est_seconds']:5.1f}s  "
+                             f"{s['lines']:>2} {'line ' if s['lines'] == 1 else 'lines'}  {rooms:<8}  {who}"), soft_wrap=True)
+        elif s["type"] == "scene":
+            heading(s["scene"])
+        elif s["type"] == "pause":
+            out.print(styled((f"pause {s['seconds']:g}s", "dim")), soft_wrap=True)
+        else:
+            path = s.get("path") or ""
+            if path and Path(path).is_absolute() and Path(path).is_relative_to(root):
+                path = str(Path(path).relative_to(root))
+            options = " ".join(f"{k}={v}" for k, v in s["options"].items())
+            row = " ".join(x for x in (plugins.by_rule(s["type"]).label, path, options) if x)
+            out.print(styled((f"{row}  (line {s['line']})", "cyan")), soft_wrap=True)
 
 
 def _check_formats(value: str) -> list[str]:

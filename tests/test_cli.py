@@ -341,3 +341,20 @@ def test_symlink_loops_in_the_script_path_and_in_sound_paths(tmp_path):
     assert f"{p}:4:12: error: cannot follow path 'l1.wav'" in r.stderr
     assert f"{p}:6:10: error: cannot use path '{long_name}.wav': file name too long" in r.stderr
     assert f"{p}:8:8: error: cannot use path '{long_name}/x.wav': file name too long" in r.stderr
+
+
+def test_plan_prints_whole_rows_every_heading_and_what_each_directive_does(tmp_path):
+    script = tmp_path / "p.fountain"
+    script.write_text("INT. KITCHEN - NIGHT\n\nANNA\nHello there, this line is long enough to wrap a narrow terminal.\n\n"
+                      "BORIS\nHi.\n\n[[move: ANNA to 0.8 over 2s]]\n\nANNA\nBye.\n\nEXT. GARDEN - DAY\n\nBORIS\nWait.\n",
+                      encoding="utf-8")
+    env = dict(os.environ, COLUMNS="60", NO_COLOR="1")
+    r = subprocess.run([sys.executable, "-m", "compiler", "plan", str(script)], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    rows = r.stdout.splitlines()
+    assert rows[0] == "── INT. KITCHEN - NIGHT ──"  # the first scene's heading too
+    assert "── EXT. GARDEN - DAY ──" in rows
+    assert any(row.endswith("[S1] ANNA + [S2] BORIS") and " 2 lines " in row for row in rows)  # a whole row, unwrapped
+    assert any(" 1 line " in row for row in rows)
+    assert "move character=ANNA over=2.0 to=0.8  (line 9)" in rows
