@@ -145,8 +145,10 @@ def build(
     before_publish: Callable[[Prepared], None] | None = None,
     frozen: bool = False,
     cluster: str | None = None,
+    on_written: Callable[[Path], None] | None = None,
 ) -> BuildResult:
-    """`cluster`: a Ray address; the render stage then runs there (compiler/cluster.py)."""
+    """`cluster`: a Ray address; the render stage then runs there (compiler/cluster.py). `on_written`
+    is called with each audio output once it is in place (`build --json` starts hashing it)."""
     from compiler import emit, render, rooms, stitch, subtitles
 
     started = time.perf_counter()
@@ -218,6 +220,8 @@ def build(
         except render.TakesChanged:  # an entry changed under its unchanged signature: build reading every one
             if not lazy:
                 raise
+    for path in outputs if on_written is not None else []:
+        on_written(path)
     encoders = {str(path): emit.encoder_of(path) for path in outputs}
     cue_memo = subtitles.CueMemo(cache_root / "subtitles" / f"cues-{build_record.record_name(out_dir, stem)}.json")
     play_cues = subtitles.cues(timeline, memo=cue_memo)
@@ -245,6 +249,9 @@ def build(
     cue_memo.save()
     build_record.remember(cache_root, out_dir, stem, digest, outputs, timeline.duration, asdict(report),
                           result.rendered + result.cached)
+    from compiler import atomic
+
+    atomic.wait_freed()  # the outputs replaced, freed meanwhile: nothing of them is left in the folder
     finished = time.perf_counter()
     # "render" is the render stage itself (a cached clip costs it nothing); "setup" the rest up to the
     # timeline: folders, sound files, the caches' bookkeeping, the speaking rates learnt.

@@ -228,8 +228,12 @@ def limit(audio: np.ndarray, ceiling_db: float, sample_rate: int, lookahead_ms: 
     return out
 
 
-def _limited(x: np.ndarray, gain: np.float32 | None, ceiling_db: float, sample_rate: int, lookahead_ms: float):
+def _limited(x: np.ndarray, gain: np.float32 | None, ceiling_db: float, sample_rate: int, lookahead_ms: float,
+             envelopes: dict | None = None):
     """Yield (start, block) of limit(x * gain), _BLOCK samples at a time, reading `x` only.
+    `envelopes`: where the peak envelope of each block of `x` (the oversampling, which costs most,
+    and depends on neither gain nor ceiling) is kept for the next call on the same `x` without a
+    gain: compiler.master_segments tries a segment at several ceilings.
 
     The gain each sample needs (ceiling / local oversampled peak, at most 1) is spread with a
     sliding minimum over +-L samples and then smoothed by two box filters of L samples. The
@@ -249,8 +253,12 @@ def _limited(x: np.ndarray, gain: np.float32 | None, ceiling_db: float, sample_r
         b = min(len(x), a + _BLOCK)
         lo, hi = max(0, a - margin), min(len(x), b + margin)
         seg = (x[lo:hi] if gain is None else x[lo:hi] * gain).astype(np.float64)
-        up = frame_peak(signal.resample_poly(seg, 4, 1, axis=0))
-        env = np.maximum(frame_peak(seg), up[: 4 * len(seg)].reshape(len(seg), 4).max(axis=1))
+        env = envelopes.get(a) if envelopes is not None and gain is None else None
+        if env is None:
+            up = frame_peak(signal.resample_poly(seg, 4, 1, axis=0))
+            env = np.maximum(frame_peak(seg), up[: 4 * len(seg)].reshape(len(seg), 4).max(axis=1))
+            if envelopes is not None and gain is None:
+                envelopes[a] = env
         need = np.minimum(1.0, ceiling / np.maximum(env, 1e-12))
         g = ndimage.minimum_filter1d(need, size=2 * L + 1, mode="nearest")
         g = ndimage.uniform_filter1d(ndimage.uniform_filter1d(g, size=L, mode="nearest"), size=L, mode="nearest")

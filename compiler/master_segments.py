@@ -40,6 +40,7 @@ from compiler.segments import Segment
 GAIN_STEP_DB = 0.1  # the gain's grid: within 0.05 LU of the target; small edits rarely move it
 THRESHOLD_STEP_DB = 0.5  # the limiter threshold's grid: an edit moves it rarely, and it is what costs
 _UNTOUCHED = 1 - 1e-4  # a window whose peak stays this far under the threshold is not limited
+_ENVELOPES_KEPT = 32  # segments whose limiter envelope is kept between thresholds (SegmentMaster._envelopes)
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,10 @@ class SegmentMaster:
         self.computed = 0  # segments mixed and measured in this build (the rest came from the cache)
         self.limited_computed = 0  # (segment, gain) pairs limited in this build
         self._plain: list[Measured] = []
+        # Segment key → its window's peak envelopes (compiler.master._limited): the threshold search
+        # limits the segments an edit changed at two or three thresholds, and the envelope is the
+        # same for each. A few are kept (a megabyte per segment), enough for any edit.
+        self._envelopes: dict[str, dict] = {}
 
     # -- measurements -----------------------------------------------------------------------------
 
@@ -151,7 +156,11 @@ class SegmentMaster:
         """Limit the segment's window at threshold step `t`; cache its measurement and samples."""
         window = self._window(segment)
         y = np.empty_like(window)
-        for a, block in _limited(window, None, t * THRESHOLD_STEP_DB, self.sample_rate, self.settings.lookahead_ms):
+        envelopes = self._envelopes.get(segment.key)
+        if envelopes is None and len(self._envelopes) < _ENVELOPES_KEPT:
+            envelopes = self._envelopes[segment.key] = {}
+        for a, block in _limited(window, None, t * THRESHOLD_STEP_DB, self.sample_rate, self.settings.lookahead_ms,
+                                 envelopes):
             y[a: a + len(block)] = block
         self.limited_computed += 1
         measured = measure(y, segment, self.sample_rate)
