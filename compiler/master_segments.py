@@ -33,14 +33,13 @@ from typing import Callable, Iterator
 import numpy as np
 
 from compiler.master import (MasterReport, MasterSettings, _gain, _limited, channel_energy, frame_peak, gated_loudness,
-                             k_weighting)
+                             k_weighting, peak_envelope)
 from compiler.mix_cache import MixCache
 from compiler.segments import Segment
 
 GAIN_STEP_DB = 0.1  # the gain's grid: within 0.05 LU of the target; small edits rarely move it
 THRESHOLD_STEP_DB = 0.5  # the limiter threshold's grid: an edit moves it rarely, and it is what costs
 _UNTOUCHED = 1 - 1e-4  # a window whose peak stays this far under the threshold is not limited
-_ENVELOPES_KEPT = 32  # segments whose limiter envelope is kept between thresholds (SegmentMaster._envelopes)
 
 
 @dataclass(frozen=True)
@@ -94,10 +93,11 @@ def measure(window: np.ndarray, segment: Segment, sample_rate: int) -> Measured:
     whole = starts + size <= len(x)  # past the end of the play a block is incomplete: not counted
     starts, weights = starts[whole], weights[whole]
     blocks = (energy[starts + size] - energy[starts]) / size
-    up = frame_peak(signal.resample_poly(x, 4, 1, axis=0))
-    reach = max(float(np.max(np.abs(x), initial=0.0)), float(np.max(up, initial=0.0)))
-    own = up[4 * core.start: 4 * core.stop]
-    peak = max(float(np.max(np.abs(x[core]), initial=0.0)), float(np.max(own, initial=0.0)))
+    # Exact wherever it can exceed the segment's loudest sample, so its maximum over the core is the
+    # true peak, and over the window the reach (which is at least that sample).
+    envelope = peak_envelope(x, float(np.max(frame_peak(x[core]), initial=0.0)))
+    reach = float(np.max(envelope, initial=0.0))
+    peak = float(np.max(envelope[core], initial=0.0))
     return Measured(blocks, weights, peak, reach)
 
 
@@ -113,10 +113,6 @@ class SegmentMaster:
         self.computed = 0  # segments mixed and measured in this build (the rest came from the cache)
         self.limited_computed = 0  # (segment, gain) pairs limited in this build
         self._plain: list[Measured] = []
-        # Segment key → its window's peak envelopes (compiler.master._limited): the threshold search
-        # limits the segments an edit changed at two or three thresholds, and the envelope is the
-        # same for each. A few are kept (a megabyte per segment), enough for any edit.
-        self._envelopes: dict[str, dict] = {}
 
     # -- measurements -----------------------------------------------------------------------------
 
@@ -156,11 +152,7 @@ class SegmentMaster:
         """Limit the segment's window at threshold step `t`; cache its measurement and samples."""
         window = self._window(segment)
         y = np.empty_like(window)
-        envelopes = self._envelopes.get(segment.key)
-        if envelopes is None and len(self._envelopes) < _ENVELOPES_KEPT:
-            envelopes = self._envelopes[segment.key] = {}
-        for a, block in _limited(window, None, t * THRESHOLD_STEP_DB, self.sample_rate, self.settings.lookahead_ms,
-                                 envelopes):
+        for a, block in _limited(window, None, t * THRESHOLD_STEP_DB, self.sample_rate, self.settings.lookahead_ms):
             y[a: a + len(block)] = block
         self.limited_computed += 1
         measured = measure(y, segment, self.sample_rate)
