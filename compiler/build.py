@@ -6,6 +6,7 @@ Each stage is a module of its own; this file only wires them together and report
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -149,7 +150,7 @@ def build(
 ) -> BuildResult:
     """`cluster`: a Ray address; the render stage then runs there (compiler/cluster.py). `on_written`
     is called with each audio output once it is in place (`build --json` starts hashing it)."""
-    from compiler import emit, render, rooms, stitch, subtitles
+    from compiler import emit, render, stitch
 
     started = time.perf_counter()
     plan = prepared.plan
@@ -214,29 +215,26 @@ def build(
             def finish(tmp: str, container: str, subtype: str) -> None:
                 tagging.tag_file(tmp, container, subtype, play_tags, play_chapters)
 
-            # A format that fails does not stop the others, the subtitles or the manifest; the build fails after.
-            outputs, audio_failures = emit.write_audio_files(out_dir, stem, audio, timeline.sample_rate, formats, finish)
+            def write_audio() -> tuple[list[Path], list]:
+                # A format that fails does not stop the others, the subtitles or the manifest; the build fails after.
+                written = emit.write_audio_files(out_dir, stem, audio, timeline.sample_rate, formats, finish)
+                for path in written[0] if on_written is not None else []:
+                    on_written(path)
+                return written
+
+            # The audio is written by a thread while this one writes the subtitles and the manifest: its
+            # time goes mostly to the kernel (the bytes of unchanged segments copied, the file flushed
+            # to disk before it is renamed into place), theirs to Python.
+            with ThreadPoolExecutor(1, thread_name_prefix="dramac-write-audio") as pool:
+                writing = pool.submit(write_audio)
+                cue_memo = _write_subtitles_and_manifest(prepared, out_dir, stem, cache_root, timeline, report,
+                                                         play_chapters, play_tags)
+                outputs, audio_failures = writing.result()
             break
         except render.TakesChanged:  # an entry changed under its unchanged signature: build reading every one
             if not lazy:
                 raise
-    for path in outputs if on_written is not None else []:
-        on_written(path)
     encoders = {str(path): emit.encoder_of(path) for path in outputs}
-    cue_memo = subtitles.CueMemo(cache_root / "subtitles" / f"cues-{build_record.record_name(out_dir, stem)}.json")
-    play_cues = subtitles.cues(timeline, memo=cue_memo)
-    subtitles.write_srt(out_dir / f"{stem}.srt", timeline, play_cues)
-    subtitles.write_vtt(out_dir / f"{stem}.vtt", timeline, play_cues)
-    extra = {
-        "title": plan.title,
-        "source": plan.source,
-        "backend": prepared.backend_name,
-        "backend_identity": prepared.backend.identity(),
-        "loudness": {"integrated_lufs": report.output_lufs, "true_peak_db": report.true_peak_db, "gain_db": report.gain_db},
-        "cast": {m.name: {"voice": m.voice.name, "voice_key": m.voice.key} for m in prepared.cast.members},
-        "rooms": rooms.scene_rooms(prepared.parsed.script, prepared.rooms or rooms.RoomSettings()),
-    }
-    emit.write_manifest(out_dir / f"{stem}.json", timeline, extra, prepared.parsed.project.root, play_chapters, play_tags)
     if prepared.lock is not None and not frozen:  # voices and clip sources, for the next build (compiler/lock.py)
         from compiler import lock as lockfile
 
@@ -260,6 +258,29 @@ def build(
     work = {"total": len(mixer.segments), "mixed": mixer.computed, "limited": mixer.limited_computed}
     return BuildResult(prepared, outputs, timeline.duration, report, result.rendered, result.cached, finished - started, stages,
                        fresh, audio_failures, encoders, work, result.cluster)
+
+
+def _write_subtitles_and_manifest(prepared: Prepared, out_dir: Path, stem: str, cache_root: Path, timeline, report,
+                                  play_chapters, play_tags):
+    """NAME.srt, NAME.vtt and NAME.json; returns the cue memo, saved once the build succeeds."""
+    from compiler import emit, rooms, subtitles
+
+    plan = prepared.plan
+    cue_memo = subtitles.CueMemo(cache_root / "subtitles" / f"cues-{build_record.record_name(out_dir, stem)}.json")
+    play_cues = subtitles.cues(timeline, memo=cue_memo)
+    subtitles.write_srt(out_dir / f"{stem}.srt", timeline, play_cues)
+    subtitles.write_vtt(out_dir / f"{stem}.vtt", timeline, play_cues)
+    extra = {
+        "title": plan.title,
+        "source": plan.source,
+        "backend": prepared.backend_name,
+        "backend_identity": prepared.backend.identity(),
+        "loudness": {"integrated_lufs": report.output_lufs, "true_peak_db": report.true_peak_db, "gain_db": report.gain_db},
+        "cast": {m.name: {"voice": m.voice.name, "voice_key": m.voice.key} for m in prepared.cast.members},
+        "rooms": rooms.scene_rooms(prepared.parsed.script, prepared.rooms or rooms.RoomSettings()),
+    }
+    emit.write_manifest(out_dir / f"{stem}.json", timeline, extra, prepared.parsed.project.root, play_chapters, play_tags)
+    return cue_memo
 
 
 def _render_and_master(prepared: Prepared, cache, mix_cache, sounds: dict, sound_lengths: dict, jobs: int, clip_ready,
