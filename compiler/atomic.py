@@ -9,11 +9,13 @@ touching a file another running build is still writing.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
 import stat
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,11 +47,12 @@ def temp_prefix(target_name: str) -> str:
 
 
 @contextmanager
-def atomic_path(path: str | Path, keep_if_same: bool = False) -> Iterator[str]:
+def atomic_path(path: str | Path, keep_if_same: bool = False, free_old_later: bool = False) -> Iterator[str]:
     """Yield a temporary path beside `path` for a writer that wants a file name (soundfile, numpy);
     on success it replaces `path`, on any error it vanishes. `keep_if_same`: when the new bytes are
     those of the file already there, that file is left alone (its modification time too), so a
-    player, a sync tool or `make` watching it sees no change."""
+    player, a sync tool or `make` watching it sees no change. `free_old_later`: the replaced file's
+    blocks are freed by a thread (see _replace_freeing_later), for outputs of hundreds of MB."""
     target = Path(path)
     fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=temp_prefix(target.name), suffix=".tmp")
     os.close(fd)
@@ -59,13 +62,61 @@ def atomic_path(path: str | Path, keep_if_same: bool = False) -> Iterator[str]:
             os.unlink(tmp)
             return
         os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, target)
+        if free_old_later:
+            _replace_freeing_later(tmp, target)
+        else:
+            os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
+
+
+_freeing: list[threading.Thread] = []  # unlinks of replaced outputs still running
+FREE_LATER_BYTES = 16 << 20  # a smaller file is freed in a millisecond or two: not worth a thread
+
+
+def _replace_freeing_later(tmp: str, target: Path) -> None:
+    """os.replace(tmp, target), but the old file is first linked aside under a temporary name and
+    unlinked by a thread: freeing a file of hundreds of MB (its blocks, its pages in memory) takes
+    the kernel a tenth of a second or more, which the build spends writing its other outputs
+    meanwhile. A build killed before the unlink leaves a temporary name that `sweep_stale` removes."""
+    aside = target.parent / f"{temp_prefix(target.name)}{os.urandom(4).hex()}.tmp"
+    try:
+        linked = os.stat(target, follow_symlinks=False).st_size >= FREE_LATER_BYTES  # else freed in no time
+        if linked:
+            os.link(target, aside, follow_symlinks=False)
+    except OSError:  # no file there yet, or a file system without hard links
+        linked = False
+    if not linked:
+        os.replace(tmp, target)
+        return
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(aside)
+        raise
+    thread = threading.Thread(target=_unlink_quietly, args=(aside,), name="dramac-free-old-output")
+    thread.start()
+    _freeing.append(thread)
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:  # the next build's sweep_stale tries again
+        pass
+
+
+def wait_freed() -> None:
+    """Wait for the replaced outputs still being freed (before the process ends)."""
+    while _freeing:
+        _freeing.pop().join()
+
+
+atexit.register(wait_freed)  # a build that ends with os._exit (compiler/cli.py) still runs the exit handlers
 
 
 def same_bytes(new: str | Path, old: str | Path) -> bool:

@@ -6,6 +6,7 @@ Each stage is a module of its own; this file only wires them together and report
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -157,9 +158,11 @@ def build(
     before_publish: Callable[[Prepared], None] | None = None,
     frozen: bool = False,
     cluster: str | None = None,
+    on_written: Callable[[Path], None] | None = None,
 ) -> BuildResult:
-    """`cluster`: a Ray address; the render stage then runs there (compiler/cluster.py)."""
-    from compiler import emit, render, rooms, stitch, subtitles
+    """`cluster`: a Ray address; the render stage then runs there (compiler/cluster.py). `on_written`
+    is called with each audio output once it is in place (`build --json` starts hashing it)."""
+    from compiler import emit, render, stitch
 
     started = time.perf_counter()
     plan = prepared.plan
@@ -224,13 +227,57 @@ def build(
             def finish(tmp: str, container: str, subtype: str) -> None:
                 tagging.tag_file(tmp, container, subtype, play_tags, play_chapters)
 
-            # A format that fails does not stop the others, the subtitles or the manifest; the build fails after.
-            outputs, audio_failures = emit.write_audio_files(out_dir, stem, audio, timeline.sample_rate, formats, finish)
+            def write_audio() -> tuple[list[Path], list]:
+                # A format that fails does not stop the others, the subtitles or the manifest; the build fails after.
+                written = emit.write_audio_files(out_dir, stem, audio, timeline.sample_rate, formats, finish)
+                for path in written[0] if on_written is not None else []:
+                    on_written(path)
+                return written
+
+            # The audio is written by a thread while this one writes the subtitles and the manifest: its
+            # time goes mostly to the kernel (the bytes of unchanged segments copied, the file flushed
+            # to disk before it is renamed into place), theirs to Python.
+            with ThreadPoolExecutor(1, thread_name_prefix="dramac-write-audio") as pool:
+                writing = pool.submit(write_audio)
+                cue_memo = _write_subtitles_and_manifest(prepared, out_dir, stem, cache_root, timeline, report,
+                                                         play_chapters, play_tags)
+                outputs, audio_failures = writing.result()
             break
         except render.TakesChanged:  # an entry changed under its unchanged signature: build reading every one
             if not lazy:
                 raise
     encoders = {str(path): emit.encoder_of(path) for path in outputs}
+    if prepared.lock is not None and not frozen:  # voices and clip sources, for the next build (compiler/lock.py)
+        from compiler import lock as lockfile
+
+        lockfile.record(prepared, cache)
+    outputs += [out_dir / f"{stem}.srt", out_dir / f"{stem}.vtt", out_dir / f"{stem}.json"]
+    if any(d.is_error for d in audio_failures):
+        raise CompileError(audio_failures)
+    result.takes.clear()
+    mixer.cache.save()
+    cue_memo.save()
+    build_record.remember(cache_root, out_dir, stem, digest, outputs, timeline.duration, asdict(report),
+                          result.rendered + result.cached)
+    from compiler import atomic
+
+    atomic.wait_freed()  # the outputs replaced, freed meanwhile: nothing of them is left in the folder
+    finished = time.perf_counter()
+    # "render" is the render stage itself (a cached clip costs it nothing); "setup" the rest up to the
+    # timeline: folders, sound files, the caches' bookkeeping, the speaking rates learnt.
+    stages = {**prepared.stages, "setup": rendered_at - started - render_seconds, "render": render_seconds,
+              "stitch": stitched_at - rendered_at, "master": mixed_at - stitched_at, "write": finished - mixed_at}
+    work = {"total": len(mixer.segments), "mixed": mixer.computed, "limited": mixer.limited_computed}
+    return BuildResult(prepared, outputs, timeline.duration, report, result.rendered, result.cached, finished - started, stages,
+                       fresh, audio_failures, encoders, work, result.cluster)
+
+
+def _write_subtitles_and_manifest(prepared: Prepared, out_dir: Path, stem: str, cache_root: Path, timeline, report,
+                                  play_chapters, play_tags):
+    """NAME.srt, NAME.vtt and NAME.json; returns the cue memo, saved once the build succeeds."""
+    from compiler import emit, rooms, subtitles
+
+    plan = prepared.plan
     cue_memo = subtitles.CueMemo(cache_root / "subtitles" / f"cues-{build_record.record_name(out_dir, stem)}.json")
     play_cues = subtitles.cues(timeline, memo=cue_memo)
     subtitles.write_srt(out_dir / f"{stem}.srt", timeline, play_cues)
@@ -245,26 +292,7 @@ def build(
         "rooms": rooms.scene_rooms(prepared.parsed.script, prepared.rooms or rooms.RoomSettings()),
     }
     emit.write_manifest(out_dir / f"{stem}.json", timeline, extra, prepared.parsed.project.root, play_chapters, play_tags)
-    if prepared.lock is not None and not frozen:  # voices and clip sources, for the next build (compiler/lock.py)
-        from compiler import lock as lockfile
-
-        lockfile.record(prepared, cache)
-    outputs += [out_dir / f"{stem}.srt", out_dir / f"{stem}.vtt", out_dir / f"{stem}.json"]
-    if any(d.is_error for d in audio_failures):
-        raise CompileError(audio_failures)
-    result.takes.clear()
-    mixer.cache.save()
-    cue_memo.save()
-    build_record.remember(cache_root, out_dir, stem, digest, outputs, timeline.duration, asdict(report),
-                          result.rendered + result.cached)
-    finished = time.perf_counter()
-    # "render" is the render stage itself (a cached clip costs it nothing); "setup" the rest up to the
-    # timeline: folders, sound files, the caches' bookkeeping, the speaking rates learnt.
-    stages = {**prepared.stages, "setup": rendered_at - started - render_seconds, "render": render_seconds,
-              "stitch": stitched_at - rendered_at, "master": mixed_at - stitched_at, "write": finished - mixed_at}
-    work = {"total": len(mixer.segments), "mixed": mixer.computed, "limited": mixer.limited_computed}
-    return BuildResult(prepared, outputs, timeline.duration, report, result.rendered, result.cached, finished - started, stages,
-                       fresh, audio_failures, encoders, work, result.cluster)
+    return cue_memo
 
 
 def _render_and_master(prepared: Prepared, cache, mix_cache, sounds: dict, sound_lengths: dict, jobs: int, clip_ready,

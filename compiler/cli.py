@@ -461,12 +461,13 @@ def _build_one(file: Path, out_dir: Path, backend, formats: Optional[str], jobs:
 
 def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], jobs: int, narrator, cache_dir,
                    show_progress: bool, before_publish, entry, frozen: bool = False, said: Optional[set] = None,
-                   cluster: Optional[str] = None):
+                   cluster: Optional[str] = None, hash_outputs: bool = False):
     """Prepare and build one script; flags win over the project's [build] settings, which win over
     defaults. Warnings are printed and kept in `entry` (a compiler.record.ScriptRecord) with the
     result; a failure raises CompileError."""
     from compiler.build import build, prepare, refuse_unstorable_rate
     from compiler.diagnostics import error
+    from compiler.record import hash_soon
 
     started = time.perf_counter()
     prepared = prepare(file, backend, narrator, cache_dir=cache_dir)
@@ -492,7 +493,8 @@ def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], j
                    if show_progress else None), \
             _progress(file, show_progress) as (on_start, on_clip):
         try:
-            result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip, before_publish, frozen, address)
+            result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip, before_publish, frozen, address,
+                           on_written=hash_soon if hash_outputs else None)
         except ClusterUnavailable as exc:
             where = Span.point(COMMAND_LINE, 0, 0) if cluster else prepared.settings.span_at("render", "cluster")
             raise CompileError(error(str(exc), where)) from None
@@ -602,7 +604,8 @@ def _build_into(entry, f: Path, output: Path, backend, format, jobs, narrator, c
     """Build one script of a run into its record; a failure is reported and recorded, and the run goes on."""
     started = time.perf_counter()
     try:
-        r = _render_script(f, output, backend, format, jobs, narrator, cache_dir, for_people, None, entry, frozen, cluster)
+        r = _render_script(f, output, backend, format, jobs, narrator, cache_dir, for_people, None, entry, frozen, cluster,
+                           hash_outputs=not for_people)
     except CompileError as exc:
         entry.seconds["total"] = time.perf_counter() - started
         _report(exc.diagnostics)

@@ -9,6 +9,7 @@ included, stays as it was. Subtitles and manifest are produced from the same Tim
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -87,7 +88,7 @@ def write_audio(path: str | Path, audio: Samples, sr: int, format: str = "wav", 
         raise _fail(path, f"mp3 cannot store {sr} Hz audio; use one of {sorted(MP3_RATES)}")
     linked = fmt in wav_link.FORMATS and hasattr(audio, "parts")  # a mastered play: reuse what the last file holds
     try:
-        with atomic.atomic_path(path, keep_if_same=True) as tmp:
+        with atomic.atomic_path(path, keep_if_same=True, free_old_later=True) as tmp:
             if linked:
                 wav_link.write(tmp, audio, sr, Path(path), audio.cache.layouts.get(fmt))
             else:
@@ -174,11 +175,17 @@ def _jsonable(value):
     return value
 
 
-def _span(span: Span | None, root: Path | None = None) -> dict | None:
+def _span(span: Span | None, relative: Callable[[str | None], str | None]) -> dict | None:
     if span is None:
         return None
-    return {"file": _relative(span.file, root), "line": span.line, "col": span.col, "end_line": span.end_line,
+    return {"file": relative(span.file), "line": span.line, "col": span.col, "end_line": span.end_line,
             "end_col": span.end_col}
+
+
+def _relative_to(root: Path | None) -> Callable[[str | None], str | None]:
+    """_relative for one root, each path worked out once (an hour-long play names its script a
+    thousand times; each costs two system calls)."""
+    return functools.lru_cache(maxsize=None)(lambda path: _relative(path, root))
 
 
 def _relative(path: str | None, root: Path | None) -> str | None:
@@ -199,6 +206,7 @@ def _relative(path: str | None, root: Path | None) -> str | None:
 def manifest_dict(timeline: Timeline, extra: dict | None = None, root: Path | None = None,
                   chapters: list | None = None, tags=None) -> dict:
     """The manifest; `chapters` and `tags` are compiler.chapters values (None: not listed)."""
+    relative = _relative_to(root)
     data = {
         "version": 1,
         "title": timeline.title,
@@ -216,21 +224,21 @@ def manifest_dict(timeline: Timeline, extra: dict | None = None, root: Path | No
                 "start": round(pl.start, 6),
                 "end": round(pl.end, 6),
                 "extension": pl.line.extension,
-                "span": _span(pl.line.span, root),
+                "span": _span(pl.line.span, relative),
                 "clip": pl.clip_key,
                 "room": pl.line.room.size if pl.line.room else "dry",
-                **({"recording": _relative(pl.line.recording.path, root)} if pl.line.recording else {}),
+                **({"recording": relative(pl.line.recording.path)} if pl.line.recording else {}),
             }
             for n, pl in enumerate(timeline.lines, 1)
         ],
         "sounds": [
             {
                 "kind": ps.cue.kind,
-                "path": _relative(ps.cue.path, root),
+                "path": relative(ps.cue.path),
                 "start": round(ps.start, 6),
                 "end": round(ps.end, 6),
                 "options": {k: v for k, v in ps.cue.options},
-                "span": _span(ps.cue.span, root),
+                "span": _span(ps.cue.span, relative),
             }
             for ps in timeline.sounds
         ],
@@ -238,11 +246,11 @@ def manifest_dict(timeline: Timeline, extra: dict | None = None, root: Path | No
     if chapters is not None:
         from compiler.chapters import chapters_json
 
-        data["chapters"] = chapters_json(chapters, lambda span: _span(span, root))
+        data["chapters"] = chapters_json(chapters, lambda span: _span(span, relative))
     if tags is not None:
         data["tags"] = dataclasses.asdict(tags)
     data.update(extra or {})
-    data["source"] = _relative(data["source"], root)
+    data["source"] = relative(data["source"])
     return _jsonable(data)
 
 

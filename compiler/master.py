@@ -178,6 +178,50 @@ def frame_peak(samples: np.ndarray) -> np.ndarray:
     return functools.reduce(np.maximum, (np.abs(samples[:, c]) for c in range(samples.shape[1])))
 
 
+@functools.lru_cache(maxsize=1)
+def _oversampling_bound() -> tuple[float, int]:
+    """(g, r) for resample_poly's 4x oversampling: no value it gives between samples i and i + 1
+    exceeds g times the largest |x| within r samples of i, and a stretch oversampled with r samples
+    of its neighbours on either side gets the very values the whole signal would. Read from the
+    filter's own impulse response (g: the largest sum of |taps| over the four phases, about 2.2)."""
+    from scipy import signal
+
+    impulse = np.zeros(128)
+    impulse[64] = 1.0
+    response = signal.resample_poly(impulse, 4, 1)
+    taps = np.flatnonzero(response)
+    reach = max(4 * 64 - int(taps.min()), int(taps.max()) - 4 * 64)  # in oversampled values
+    g = max(float(np.sum(np.abs(response[p::4]))) for p in range(4)) * (1 + 1e-9)  # rounding's margin
+    return g, reach // 4 + 2
+
+
+def peak_envelope(x: np.ndarray, above: float) -> np.ndarray:
+    """Per sample of float64 `x`, the larger of |x| (its louder channel) and the four 4x oversampled
+    values from it to the next — exactly wherever that exceeds `above`; elsewhere |x|, which is then
+    under `above` too. Only the samples near one louder than above / g (_oversampling_bound) are
+    oversampled, in one call, each stretch of them with its r neighbours on either side: in speech
+    a tenth of the samples, where oversampling all of them was most of the cost of mastering an edit."""
+    from scipy import ndimage, signal
+
+    magnitude = frame_peak(x)
+    envelope = magnitude.copy()
+    g, r = _oversampling_bound()
+    loud = ndimage.maximum_filter1d(magnitude, size=2 * r + 1, mode="constant") * g > above if len(x) else magnitude > 0
+    if not np.any(loud):
+        return envelope
+    # Stretches of loud samples [s, e), and the samples each is oversampled with: [s - r, e + r).
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], loud, [False]]).astype(np.int8)))
+    starts, ends = edges[0::2], edges[1::2]
+    lows, highs = np.maximum(starts - r, 0), np.minimum(ends + r, len(x))
+    taken = np.concatenate([np.arange(lo, hi) for lo, hi in zip(lows, highs)])
+    up = frame_peak(signal.resample_poly(x[taken], 4, 1, axis=0)).reshape(len(taken), 4).max(axis=1)
+    # Each stretch's own samples within what was taken: its neighbours' values are not exact.
+    at = np.concatenate([[0], np.cumsum(highs - lows)[:-1]]) + (starts - lows)
+    own = np.concatenate([np.arange(a, a + e - s) for a, s, e in zip(at, starts, ends)])
+    envelope[loud] = np.maximum(magnitude[loud], up[own])
+    return envelope
+
+
 @functools.lru_cache(maxsize=4)
 def k_weighting(sample_rate: int) -> list[tuple[float, np.ndarray, np.ndarray]]:
     """BS.1770's K-weighting stages (gain, b, a), in order, as pyloudnorm designs them."""
@@ -240,7 +284,7 @@ def _limited(x: np.ndarray, gain: np.float32 | None, ceiling_db: float, sample_r
     A block reads its neighbours up to `margin` samples deep (far less than a block), so a caller
     may write a block's output over `x` once the next block has been yielded.
     """
-    from scipy import ndimage, signal
+    from scipy import ndimage
 
     L = max(2, int(round(lookahead_ms / 1000 * sample_rate)))
     margin = 2 * L + _PAD
@@ -249,8 +293,7 @@ def _limited(x: np.ndarray, gain: np.float32 | None, ceiling_db: float, sample_r
         b = min(len(x), a + _BLOCK)
         lo, hi = max(0, a - margin), min(len(x), b + margin)
         seg = (x[lo:hi] if gain is None else x[lo:hi] * gain).astype(np.float64)
-        up = frame_peak(signal.resample_poly(seg, 4, 1, axis=0))
-        env = np.maximum(frame_peak(seg), up[: 4 * len(seg)].reshape(len(seg), 4).max(axis=1))
+        env = peak_envelope(seg, ceiling)  # exact wherever it is over the ceiling, the only places it counts
         need = np.minimum(1.0, ceiling / np.maximum(env, 1e-12))
         g = ndimage.minimum_filter1d(need, size=2 * L + 1, mode="nearest")
         g = ndimage.uniform_filter1d(ndimage.uniform_filter1d(g, size=L, mode="nearest"), size=L, mode="nearest")

@@ -33,7 +33,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from compiler.master import (MasterReport, MasterSettings, _gain, _limited, channel_energy, frame_peak, gated_loudness,
-                             k_weighting)
+                             k_weighting, peak_envelope)
 from compiler.mix_cache import MixCache
 from compiler.segments import Segment
 
@@ -93,10 +93,11 @@ def measure(window: np.ndarray, segment: Segment, sample_rate: int) -> Measured:
     whole = starts + size <= len(x)  # past the end of the play a block is incomplete: not counted
     starts, weights = starts[whole], weights[whole]
     blocks = (energy[starts + size] - energy[starts]) / size
-    up = frame_peak(signal.resample_poly(x, 4, 1, axis=0))
-    reach = max(float(np.max(np.abs(x), initial=0.0)), float(np.max(up, initial=0.0)))
-    own = up[4 * core.start: 4 * core.stop]
-    peak = max(float(np.max(np.abs(x[core]), initial=0.0)), float(np.max(own, initial=0.0)))
+    # Exact wherever it can exceed the segment's loudest sample, so its maximum over the core is the
+    # true peak, and over the window the reach (which is at least that sample).
+    envelope = peak_envelope(x, float(np.max(frame_peak(x[core]), initial=0.0)))
+    reach = float(np.max(envelope, initial=0.0))
+    peak = float(np.max(envelope[core], initial=0.0))
     return Measured(blocks, weights, peak, reach)
 
 

@@ -6,6 +6,7 @@ shapes without the planner.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Union
@@ -63,7 +64,7 @@ class Clip:
     lines: tuple[PlannedLine, ...]
     est_seconds: float  # estimated speech length
 
-    @property
+    @functools.cached_property  # asked for every clip by several stages; the fields are frozen
     def key(self) -> str:
         """Content hash: what the rendered takes depend on. Spans are excluded so moving a line
         without changing it keeps its cache entry; extensions are excluded because their effect

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,14 +30,59 @@ def diagnostic_json(diag: Diagnostic) -> dict:
 
 
 def file_json(path: Path) -> dict:
-    """An output file as a CI job checks it: where, how big, and its SHA-256 (read in blocks)."""
+    """An output file as a CI job checks it: where, how big, and its SHA-256 (read in blocks; taken
+    from hash_soon's thread when the file is still the one it hashed)."""
+    early = _hashing.pop(str(path), None)
+    if early is not None:
+        thread, found = early
+        thread.join()
+        if found and found[0] == _signature(os.stat(path)):
+            return _file_entry(path, *found[1:])
+    with open(path, "rb") as fh:
+        size, digest = _hash(fh)
+    return _file_entry(path, size, digest)
+
+
+def _file_entry(path: Path, size: int, digest: str) -> dict:
+    return {"path": str(path), "format": path.suffix.lstrip("."), "bytes": size, "sha256": digest}
+
+
+def _hash(fh) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
-    with open(path, "rb") as fh:
-        while block := fh.read(_HASH_BLOCK):
-            digest.update(block)
-            size += len(block)
-    return {"path": str(path), "format": path.suffix.lstrip("."), "bytes": size, "sha256": digest.hexdigest()}
+    while block := fh.read(_HASH_BLOCK):
+        digest.update(block)
+        size += len(block)
+    return size, digest.hexdigest()
+
+
+def _signature(info: os.stat_result) -> tuple[int, ...]:
+    return info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino
+
+
+# Output path → (the thread hashing it, [signature of the file hashed, size, sha256] once done).
+_hashing: dict[str, tuple[threading.Thread, list]] = {}
+
+
+def hash_soon(path: Path) -> None:
+    """Start hashing an output just written (`build --json`), in a thread, while the build writes the
+    others: an hour of stereo WAV is 300 MB, a third of a second of SHA-256, and hashlib lets other
+    threads run while it hashes a block. file_json takes the result."""
+    found: list = []
+
+    def run() -> None:
+        try:
+            with open(path, "rb") as fh:
+                before = _signature(os.fstat(fh.fileno()))
+                size, digest = _hash(fh)
+                if _signature(os.fstat(fh.fileno())) == before:  # not written to meanwhile
+                    found.extend([before, size, digest])
+        except OSError:  # file_json reads it again, and reports what fails then
+            pass
+
+    thread = threading.Thread(target=run, name="dramac-hash-output", daemon=True)
+    thread.start()
+    _hashing[str(path)] = (thread, found)
 
 
 def _with_encoder(output: dict, encoder: str | None) -> dict:

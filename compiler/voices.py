@@ -6,6 +6,7 @@ voice keys, so changing a voice re-renders exactly the clips that use it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ class Voice:
         return Voice(self.name, self.backend, tuple(sorted(merged.items())), self.reference, self.transcript,
                      self.description, self.reference_digest, self.gender)
 
-    @property
+    @functools.cached_property  # a play asks it thousands of times (every clip's key); the fields are frozen
     def key(self) -> str:
         blob = json.dumps(
             {"backend": self.backend, "params": list(self.params), "reference": self.reference_digest or self.reference,

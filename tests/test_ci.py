@@ -421,3 +421,19 @@ def test_a_refused_command_line_still_prints_one_record(tmp_path):
     assert record["exit_code"] == 2 and record["builds"] == [] and record["diagnostics"][0]["file"] == "<command line>"
     r = dramac("build", project / "play.fountain", "--format", "oog")  # without --json, stdout stays empty
     assert r.returncode == 2 and r.stdout == ""
+
+
+def test_an_output_hashed_early_is_hashed_again_if_it_changed_since(tmp_path):
+    """`build --json` starts hashing the audio as soon as it is in place (compiler.record.hash_soon);
+    the record takes that digest only for the file as it was hashed."""
+    from compiler import record
+
+    path = tmp_path / "play.wav"
+    path.write_bytes(b"first" * 100000)
+    record.hash_soon(path)
+    assert record.file_json(path)["sha256"] == hashlib.sha256(b"first" * 100000).hexdigest()
+    record.hash_soon(path)
+    record._hashing[str(path)][0].join()
+    path.write_bytes(b"second" * 1000)  # rewritten after it was hashed
+    entry = record.file_json(path)
+    assert entry["sha256"] == hashlib.sha256(b"second" * 1000).hexdigest() and entry["bytes"] == 6000

@@ -156,3 +156,19 @@ def test_a_mastered_play_is_written_without_a_copy():
     # Parts handed over one by one (a mastered play, segment by segment) come out as the same blocks.
     halves = lambda: iter((inside[:7000], inside[7000:]))  # noqa: E731
     assert np.array_equal(np.concatenate(list(blocks(halves))), inside)
+
+
+def test_a_large_output_replaced_is_freed_by_a_thread_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    """The replaced file is linked aside and unlinked by a thread; once the build waits for it, the
+    folder holds the new file alone."""
+    from compiler import atomic
+
+    monkeypatch.setattr(atomic, "FREE_LATER_BYTES", 1000)
+    path = tmp_path / "play.wav"
+    path.write_bytes(b"old" * 1000)
+    with atomic.atomic_path(path, free_old_later=True) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(b"new" * 1000)
+    atomic.wait_freed()
+    assert path.read_bytes() == b"new" * 1000
+    assert [p.name for p in tmp_path.iterdir()] == ["play.wav"]

@@ -201,3 +201,25 @@ def test_a_limited_master_reaches_the_target_in_few_passes(monkeypatch):
     assert abs(report.output_lufs - settings.target_lufs) <= settings.tolerance_lu
     assert measured_lufs(out) == pytest.approx(-10.0, abs=0.5)
     assert measured_true_peak(out) <= -1.0 + 1e-3
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_the_peak_envelope_is_the_oversampled_peak_wherever_it_can_pass_the_mark(channels):
+    """peak_envelope oversamples only near loud samples; where the envelope of the whole signal,
+    oversampled in one piece by scipy, exceeds `above`, the values are the same to the bit, and
+    nowhere is it above that envelope (nor, where it was not computed, above `above`)."""
+    from compiler.master import frame_peak, peak_envelope
+
+    rng = np.random.default_rng(7)
+    n = 40000
+    x = rng.normal(scale=0.05, size=(n, channels) if channels == 2 else n)
+    for start in rng.integers(0, n - 300, 12):  # a few loud bursts, as syllables in speech
+        x[start: start + 200] *= 12
+    x[:3] *= 30  # a peak at the very start: the oversampling's edge
+    up = frame_peak(signal.resample_poly(x, 4, 1, axis=0)).reshape(n, 4).max(axis=1)
+    whole = np.maximum(frame_peak(x), up)
+    for above in (0.0, 0.2, float(frame_peak(x).max()), 2.0):
+        envelope = peak_envelope(x, above)
+        over = whole > above
+        assert np.array_equal(envelope[over], whole[over])
+        assert np.all(envelope <= whole) and np.all(envelope[~over] <= above)
