@@ -56,6 +56,7 @@ class BuildResult:
     encoders: dict[str, str] = field(default_factory=dict)  # audio output path -> the encoder that wrote it
     segments: dict | None = None  # {"total", "mixed", "limited"}: the mix work done (compiler/master_segments.py)
     cluster: object | None = None  # compiler.cluster.ClusterReport: the workers and their clips, on a Ray cluster
+    measured: dict[str, object] = field(default_factory=dict)  # lossy output path -> compiler.encode.Measured
 
 
 def _typed(cls, table: str, settings: Settings):
@@ -213,7 +214,9 @@ def build(
                 tagging.tag_file(tmp, container, subtype, play_tags, play_chapters)
 
             # A format that fails does not stop the others, the subtitles or the manifest; the build fails after.
-            outputs, audio_failures = emit.write_audio_files(out_dir, stem, audio, timeline.sample_rate, formats, finish)
+            measured: dict = {}  # lossy files are decoded and kept under the ceiling (compiler/encode.py)
+            outputs, audio_failures = emit.write_audio_files(out_dir, stem, audio, timeline.sample_rate, formats, finish,
+                                                             prepared.master.true_peak_db, measured)
             break
         except render.TakesChanged:  # an entry changed under its unchanged signature: build reading every one
             if not lazy:
@@ -252,7 +255,7 @@ def build(
               "stitch": stitched_at - rendered_at, "master": mixed_at - stitched_at, "write": finished - mixed_at}
     work = {"total": len(mixer.segments), "mixed": mixer.computed, "limited": mixer.limited_computed}
     return BuildResult(prepared, outputs, timeline.duration, report, result.rendered, result.cached, finished - started, stages,
-                       fresh, audio_failures, encoders, work, result.cluster)
+                       fresh, audio_failures, encoders, work, result.cluster, measured)
 
 
 def _render_and_master(prepared: Prepared, cache, mix_cache, sounds: dict, sound_lengths: dict, jobs: int, clip_ready,
