@@ -247,7 +247,7 @@ def build(
     mixer.cache.save()
     cue_memo.save()
     build_record.remember(cache_root, out_dir, stem, digest, outputs, timeline.duration, asdict(report),
-                          result.rendered + result.cached)
+                          result.rendered + result.cached, measured)
     finished = time.perf_counter()
     # "render" is the render stage itself (a cached clip costs it nothing); "setup" the rest up to the
     # timeline: folders, sound files, the caches' bookkeeping, the speaking rates learnt.
@@ -377,4 +377,4 @@ def _unchanged_build(prepared: Prepared, recorded: build_record.Recorded, cache,
 
     encoders = {str(path): emit.encoder_of(path) for path in recorded.outputs if emit.encoder_of(path)}
     return BuildResult(prepared, list(recorded.outputs), recorded.duration, report, 0, recorded.clips, seconds, stages,
-                       encoders=encoders)
+                       encoders=encoders, measured=recorded.measured)

@@ -119,8 +119,8 @@ def write_audio_files(out_dir: Path, stem: str, audio: Samples, sr: int, formats
     """`<stem>.<format>` for every format; a format that fails (a codec crash included) is a diagnostic
     returned beside the files that were written, so one codec cannot cost the others, the subtitles or
     the manifest. M4B without an AAC encoder is a warning, and the build goes on without it. With
-    `ceiling_db`, lossy files keep the true-peak ceiling as they decode, and `measured` gets each one's
-    figures by path (write_audio)."""
+    `ceiling_db`, lossy files keep the true-peak ceiling as they decode (a warning where the last
+    encode allowed still does not), and `measured` gets each one's figures by path (write_audio)."""
     written, failures = [], []
     for fmt in formats:
         target = out_dir / f"{stem}.{fmt}"
@@ -136,6 +136,10 @@ def write_audio_files(out_dir: Path, stem: str, audio: Samples, sr: int, formats
         written.append(target)
         if figures is not None and measured is not None:
             measured[str(target)] = figures
+        if figures is not None and figures.true_peak_db > ceiling_db:  # PEAK_TRIES encodes were not enough
+            failures.append(warning(f"{target.name} decodes to {figures.true_peak_db:.1f} dBTP, over the "
+                                    f"{ceiling_db:g} dBTP ceiling, after {figures.gain_db:.1f} dB less gain",
+                                    Span.point(str(target), 1, 1)))
     return written, failures
 
 

@@ -101,8 +101,10 @@ def set_ogg_serial(path: str, serial: int = OGG_SERIAL) -> None:
     Path(path).write_bytes(data)
 
 
-def encode(target: str, samples: Samples, sample_rate: int, container: str, subtype: str) -> None:
-    """Write `samples` to `target` (a path the caller owns); EncodeFailed if the codec fails, crashes included."""
+def encode(target: str, samples: Samples, sample_rate: int, container: str, subtype: str,
+           measured: bool = False) -> tuple[float, float] | None:
+    """Write `samples` to `target` (a path the caller owns); EncodeFailed if the codec fails, crashes included.
+    With `measured`, a lossy file is decoded again and its (true peak, loudness) returned (measure())."""
     import soundfile as sf
 
     channels = channels_of(samples)
@@ -111,7 +113,7 @@ def encode(target: str, samples: Samples, sample_rate: int, container: str, subt
         samples = np.concatenate([empty, *blocks(samples)])
     if container == "M4B":
         _encode_aac(target, samples, sample_rate)
-        return
+        return measure(target, container, channels, sample_rate) if measured else None
     if subtype == "OPUS":
         samples, sample_rate = opus_ready(samples, sample_rate)
     if container not in ISOLATED_CONTAINERS:
@@ -119,18 +121,21 @@ def encode(target: str, samples: Samples, sample_rate: int, container: str, subt
             write_blocks(target, samples, sample_rate, container, subtype, channels)
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
             raise EncodeFailed(str(exc)) from None
-        return
-    _encode_in_child(target, samples, sample_rate, container, subtype, channels)
+        return None
+    return _encode_in_child(target, samples, sample_rate, container, subtype, channels, measured)
 
 
 def _encode_in_child(target: str, samples: Samples, sample_rate: int, container: str, subtype: str,
-                     channels: int = 1) -> None:
+                     channels: int = 1, measured: bool = False) -> tuple[float, float] | None:
     """The samples go to the child's standard input block by block; its complaints to a file (a pipe
-    it filled while we still write would deadlock both)."""
-    command = [sys.executable, "-m", "compiler.encode", target, container, subtype, str(sample_rate), str(channels)]
-    with tempfile.TemporaryFile() as complaints:
+    it filled while we still write would deadlock both). With `measured`, the child also decodes the
+    file it wrote (the decoder is as large a C library as the encoder, and mpg123 talks on stderr)
+    and answers "PEAK LOUDNESS" on its standard output."""
+    command = [sys.executable, "-m", "compiler.encode", target, container, subtype, str(sample_rate), str(channels),
+               *(["measure"] if measured else [])]
+    with tempfile.TemporaryFile() as complaints, tempfile.TemporaryFile() as answer:
         try:
-            child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=complaints)
+            child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=answer, stderr=complaints)
         except OSError as exc:
             raise EncodeFailed(f"cannot start the encoder process: {exc.strerror or exc}") from None
         try:
@@ -146,8 +151,10 @@ def _encode_in_child(target: str, samples: Samples, sample_rate: int, container:
         returncode = child.wait()
         complaints.seek(0)
         reason = complaints.read().decode("utf-8", "replace").strip().splitlines()
+        answer.seek(0)
+        figures = answer.read().decode("ascii", "replace").split()
     if returncode == 0:
-        return
+        return (float(figures[0]), float(figures[1])) if measured else None
     if returncode < 0:
         raise EncodeFailed(f"the encoder crashed ({_signal_name(-returncode)}); no file was written")
     raise EncodeFailed(reason[-1] if reason else f"the encoder exited with status {returncode}")
@@ -164,20 +171,19 @@ def _main(argv: list[str]) -> int:
     """The child: read samples from stdin, write the file, report a failure as one line on stderr."""
     import soundfile as sf
 
-    target, container, subtype, rate, channels = argv
+    target, container, subtype, rate, channels, *measured = argv
     samples = np.frombuffer(sys.stdin.buffer.read(), dtype=np.float32)
     if int(channels) > 1:
         samples = samples.reshape(-1, int(channels))
     try:
         write_blocks(target, samples, int(rate), container, subtype, int(channels))
+        if measured:
+            peak, lufs = measure(target, container, int(channels), int(rate))
+            sys.stdout.write(f"{float(peak)!r} {float(lufs)!r}\n")
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -338,11 +344,10 @@ def encode_under(target: str, samples: Samples, sample_rate: int, container: str
     `ceiling_db`, encode it again (same path: the caller's temporary file) from `samples` lowered by
     the excess plus PEAK_MARGIN_DB. The last try's figures are returned whatever they are."""
     gain_db = 0.0
-    for _ in range(PEAK_TRIES):
+    for attempt in range(1, PEAK_TRIES + 1):
         scaled = samples if gain_db == 0.0 else _Scaled(samples, np.float32(10 ** (gain_db / 20)))
-        encode(target, scaled, sample_rate, container, subtype)
-        peak, lufs = measure(target, container, channels_of(samples), sample_rate)
-        if peak <= ceiling_db:
+        peak, lufs = encode(target, scaled, sample_rate, container, subtype, measured=True)
+        if peak <= ceiling_db or attempt == PEAK_TRIES:
             break
         gain_db = round(gain_db - (peak - ceiling_db) - PEAK_MARGIN_DB, 2)
     return Measured(peak, lufs, gain_db)
@@ -380,3 +385,7 @@ def _decode_aac(path: str, channels: int) -> np.ndarray:
         raise EncodeFailed(f"ffmpeg cannot decode the file it wrote: {reason[-1] if reason else child.returncode}")
     decoded = np.frombuffer(child.stdout, dtype=np.float32)
     return decoded if channels == 1 else decoded[: len(decoded) // channels * channels].reshape(-1, channels)
+
+
+if __name__ == "__main__":  # last: the child measures with the functions above
+    sys.exit(_main(sys.argv[1:]))

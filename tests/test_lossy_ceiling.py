@@ -98,3 +98,12 @@ def test_the_lowered_encode_is_the_same_bytes_every_time(tmp_path):
 def test_lossless_formats_are_not_decoded_again(tmp_path, monkeypatch):
     monkeypatch.setattr(encode, "measure", lambda *a: pytest.fail("a lossless file was measured"))
     assert emit.write_audio(tmp_path / "a.flac", door_slams(1.0), SR, "flac", ceiling_db=CEILING) is None
+
+
+def test_a_file_still_over_after_the_last_encode_is_a_warning(tmp_path, monkeypatch):
+    monkeypatch.setattr(encode, "PEAK_TRIES", 1)  # the first encode is the last: the overshoot stays
+    measured = {}
+    written, failures = emit.write_audio_files(tmp_path, "play", door_slams(1.5), SR, ["mp3"], None, CEILING, measured)
+    assert written == [tmp_path / "play.mp3"] and measured[str(written[0])].gain_db == 0.0
+    assert [d.severity.value for d in failures] == ["warning"]
+    assert "play.mp3 decodes to" in failures[0].message and "over the -1 dBTP ceiling" in failures[0].message
