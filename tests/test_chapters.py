@@ -273,6 +273,11 @@ def test_the_record_gives_each_lossy_file_its_own_peak_and_loudness(built):
         assert figures["true_peak_db"] == pytest.approx(true_peak_dbtp(audio), abs=0.1)
         assert figures["integrated_lufs"] == pytest.approx(pyloudnorm.Meter(rate).integrated_loudness(audio), abs=0.2)
         assert figures["gain_db"] <= 0.0
+    # a build with nothing changed writes nothing and still reports each file's own figures
+    r = dramac("build", built["script"], "-o", built["out"], "--cache-dir", built["cache"],
+               "--format", ",".join(built["formats"]), "--json")
+    again = json.loads(r.stdout)["builds"][0]
+    assert again["seconds"]["write"] == 0.0 and again["outputs"] == built["record"]["outputs"]
 
 
 def test_tagged_outputs_are_the_same_bytes_in_another_process(built, tmp_path):
