@@ -327,7 +327,7 @@ class Measured:
 
 
 class _Scaled:
-    """`samples` times a gain, as Samples: an array stays an array, parts stay parts (with their channel count)."""
+    """`samples` (an array or parts) times a gain, as parts that keep the original's channel count."""
 
     def __init__(self, samples: Samples, gain: np.float32):
         self.samples, self.gain, self.channels = samples, gain, channels_of(samples)
