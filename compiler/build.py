@@ -57,6 +57,7 @@ class BuildResult:
     encoders: dict[str, str] = field(default_factory=dict)  # audio output path -> the encoder that wrote it
     segments: dict | None = None  # {"total", "mixed", "limited"}: the mix work done (compiler/master_segments.py)
     cluster: object | None = None  # compiler.cluster.ClusterReport: the workers and their clips, on a Ray cluster
+    measured: dict[str, object] = field(default_factory=dict)  # lossy output path -> compiler.encode.Measured
 
 
 def _typed(cls, table: str, settings: Settings):
@@ -227,9 +228,12 @@ def build(
             def finish(tmp: str, container: str, subtype: str) -> None:
                 tagging.tag_file(tmp, container, subtype, play_tags, play_chapters)
 
+            measured: dict = {}  # lossy files are decoded and kept under the ceiling (compiler/encode.py)
+
             def write_audio() -> tuple[list[Path], list]:
                 # A format that fails does not stop the others, the subtitles or the manifest; the build fails after.
-                written = emit.write_audio_files(out_dir, stem, audio, timeline.sample_rate, formats, finish)
+                written = emit.write_audio_files(out_dir, stem, audio, timeline.sample_rate, formats, finish,
+                                                 prepared.master.true_peak_db, measured)
                 for path in written[0] if on_written is not None else []:
                     on_written(path)
                 return written
@@ -258,7 +262,7 @@ def build(
     mixer.cache.save()
     cue_memo.save()
     build_record.remember(cache_root, out_dir, stem, digest, outputs, timeline.duration, asdict(report),
-                          result.rendered + result.cached)
+                          result.rendered + result.cached, measured)
     from compiler import atomic
 
     atomic.wait_freed()  # the outputs replaced, freed meanwhile: nothing of them is left in the folder
@@ -269,7 +273,7 @@ def build(
               "stitch": stitched_at - rendered_at, "master": mixed_at - stitched_at, "write": finished - mixed_at}
     work = {"total": len(mixer.segments), "mixed": mixer.computed, "limited": mixer.limited_computed}
     return BuildResult(prepared, outputs, timeline.duration, report, result.rendered, result.cached, finished - started, stages,
-                       fresh, audio_failures, encoders, work, result.cluster)
+                       fresh, audio_failures, encoders, work, result.cluster, measured)
 
 
 def _write_subtitles_and_manifest(prepared: Prepared, out_dir: Path, stem: str, cache_root: Path, timeline, report,
@@ -414,4 +418,4 @@ def _unchanged_build(prepared: Prepared, recorded: build_record.Recorded, cache,
 
     encoders = {str(path): emit.encoder_of(path) for path in recorded.outputs if emit.encoder_of(path)}
     return BuildResult(prepared, list(recorded.outputs), recorded.duration, report, 0, recorded.clips, seconds, stages,
-                       encoders=encoders)
+                       encoders=encoders, measured=recorded.measured)

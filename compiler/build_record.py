@@ -21,11 +21,12 @@ import functools
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 from compiler.atomic import write_atomically
+from compiler.encode import Measured
 
 RECORD_FORMAT = "dramac-build-1"
 # The modules whose code turns takes into output bytes; a change to any of them builds again.
@@ -43,6 +44,7 @@ class Recorded:
     duration: float
     loudness: dict  # compiler.master.MasterReport's fields
     clips: int  # distinct clips of the plan
+    measured: dict = field(default_factory=dict)  # lossy output path -> compiler.encode.Measured, as written
 
 
 def inputs_digest(prepared, formats: list[str]) -> str | None:
@@ -137,7 +139,10 @@ def unchanged(cache_root: Path, out_dir: Path, stem: str, digest: str | None) ->
             return None
         outputs = [Path(out_dir) / entry["name"] for entry in document["outputs"]]
         signatures = [entry["signature"] for entry in document["outputs"]]
-        recorded = Recorded(outputs, float(document["duration"]), dict(document["loudness"]), int(document["clips"]))
+        measured = {str(path): Measured(*map(float, entry["measured"]))
+                    for path, entry in zip(outputs, document["outputs"]) if "measured" in entry}
+        recorded = Recorded(outputs, float(document["duration"]), dict(document["loudness"]), int(document["clips"]),
+                            measured)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # no record, or one this version cannot read: build
     if any(_signature(path) != signature for path, signature in zip(outputs, signatures)):
@@ -146,15 +151,17 @@ def unchanged(cache_root: Path, out_dir: Path, stem: str, digest: str | None) ->
 
 
 def remember(cache_root: Path, out_dir: Path, stem: str, digest: str | None, outputs: list[Path], duration: float,
-             loudness: dict, clips: int) -> None:
-    """Record a finished build; a cache folder that cannot be written only costs the next build its
-    shortcut."""
+             loudness: dict, clips: int, measured: dict | None = None) -> None:
+    """Record a finished build (with the figures of its lossy files, `measured`: compiler.encode.Measured
+    by path); a cache folder that cannot be written only costs the next build its shortcut."""
     if digest is None:
         return
     document = {
         "format": RECORD_FORMAT,
         "inputs": digest,
-        "outputs": [{"name": path.name, "signature": _signature(path)} for path in outputs],
+        "outputs": [{"name": path.name, "signature": _signature(path),
+                     **({"measured": list(astuple(measured[str(path)]))} if str(path) in (measured or {}) else {})}
+                    for path in outputs],
         "duration": duration,
         "loudness": {key: (value if value == value and abs(value) != float("inf") else str(value))
                      for key, value in loudness.items()},

@@ -625,8 +625,10 @@ def _build_into(entry, f: Path, output: Path, backend, format, jobs, narrator, c
         return
     if for_people:
         m, s = divmod(r.duration, 60)
-        out.print(styled(("built", "bold green"), f" {r.outputs[0]}  {int(m)}:{s:04.1f}  {r.loudness.output_lufs:.1f} LUFS  "
-                         f"peak {r.loudness.true_peak_db:.1f} dBTP  {r.rendered} rendered, {r.cached} cached  in {r.seconds:.1f}s"),
+        own = r.measured.get(str(r.outputs[0]))  # a lossy file's own figures as it decodes (compiler.encode.Measured)
+        lufs, peak = (own.integrated_lufs, own.true_peak_db) if own else (r.loudness.output_lufs, r.loudness.true_peak_db)
+        out.print(styled(("built", "bold green"), f" {r.outputs[0]}  {int(m)}:{s:04.1f}  {lufs:.1f} LUFS  "
+                         f"peak {peak:.1f} dBTP  {r.rendered} rendered, {r.cached} cached  in {r.seconds:.1f}s"),
                   soft_wrap=True)
 
 

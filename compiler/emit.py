@@ -22,7 +22,8 @@ import numpy as np
 
 from compiler import atomic, wav_link
 from compiler.diagnostics import CompileError, Span, error, warning
-from compiler.encode import MISSING_AAC, EncodeFailed, Samples, aac_encoder, encode
+from compiler.encode import (LOSSY_SUBTYPES, MISSING_AAC, EncodeFailed, Measured, Samples, aac_encoder, encode,
+                             encode_under)
 from compiler.stitch import Timeline
 from compiler.tagging import TaggingFailed
 
@@ -74,12 +75,14 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
 Finish = Callable[[str, str, str], None]
 
 
-def write_audio(path: str | Path, audio: Samples, sr: int, format: str = "wav", finish: Finish | None = None) -> None:
+def write_audio(path: str | Path, audio: Samples, sr: int, format: str = "wav", finish: Finish | None = None,
+                ceiling_db: float | None = None) -> Measured | None:
     """Write mono (n,) or stereo (n, 2) audio (an array, or a function yielding it in parts:
     compiler.encode.Samples) as
     wav/wav16/wav24/flac/flac24/ogg (Vorbis)/opus/mp3 through soundfile, in blocks clipped to [-1, 1],
     or m4b through ffmpeg; lossy codecs in a child process, so a codec crash is a diagnostic
-    (compiler.encode)."""
+    (compiler.encode). With `ceiling_db`, a lossy file is decoded and measured, and encoded again lower
+    while its true peak is over the ceiling (compiler.encode.encode_under): its figures are returned."""
     fmt = format.lower().lstrip(".")
     if fmt not in AUDIO_FORMATS:
         raise _fail(path, f"unknown audio format '{format}'; choose one of {', '.join(AUDIO_FORMATS)}")
@@ -87,10 +90,14 @@ def write_audio(path: str | Path, audio: Samples, sr: int, format: str = "wav", 
     if fmt == "mp3" and sr not in MP3_RATES:
         raise _fail(path, f"mp3 cannot store {sr} Hz audio; use one of {sorted(MP3_RATES)}")
     linked = fmt in wav_link.FORMATS and hasattr(audio, "parts")  # a mastered play: reuse what the last file holds
+    checked = ceiling_db is not None and subtype in LOSSY_SUBTYPES
+    measured = None
     try:
-        with atomic.atomic_path(path, keep_if_same=True, free_old_later=True) as tmp:
+        with atomic.atomic_path(path, keep_if_same=True, free_old_later=True) as tmp:  # every try writes the temporary file
             if linked:
                 wav_link.write(tmp, audio, sr, Path(path), audio.cache.layouts.get(fmt))
+            elif checked:
+                measured = encode_under(tmp, audio, sr, container, subtype, ceiling_db)
             else:
                 encode(tmp, audio, sr, container, subtype)
             if finish is not None:
@@ -104,13 +111,17 @@ def write_audio(path: str | Path, audio: Samples, sr: int, format: str = "wav", 
         raise _fail(path, f"cannot tag {fmt}: {exc}") from None
     except OSError as exc:
         raise _fail(path, f"cannot write output: {exc.strerror or exc}") from None
+    return measured
 
 
 def write_audio_files(out_dir: Path, stem: str, audio: Samples, sr: int, formats: list[str],
-                      finish: Finish | None = None) -> tuple[list[Path], list]:
+                      finish: Finish | None = None, ceiling_db: float | None = None,
+                      measured: dict[str, Measured] | None = None) -> tuple[list[Path], list]:
     """`<stem>.<format>` for every format; a format that fails (a codec crash included) is a diagnostic
     returned beside the files that were written, so one codec cannot cost the others, the subtitles or
-    the manifest. M4B without an AAC encoder is a warning, and the build goes on without it."""
+    the manifest. M4B without an AAC encoder is a warning, and the build goes on without it. With
+    `ceiling_db`, lossy files keep the true-peak ceiling as they decode (a warning where the last
+    encode allowed still does not), and `measured` gets each one's figures by path (write_audio)."""
     written, failures = [], []
     for fmt in formats:
         target = out_dir / f"{stem}.{fmt}"
@@ -119,11 +130,17 @@ def write_audio_files(out_dir: Path, stem: str, audio: Samples, sr: int, formats
             failures.append(missing)
             continue
         try:
-            write_audio(target, audio, sr, fmt, finish)
+            figures = write_audio(target, audio, sr, fmt, finish, ceiling_db)
         except CompileError as exc:
             failures += exc.diagnostics
             continue
         written.append(target)
+        if figures is not None and measured is not None:
+            measured[str(target)] = figures
+        if figures is not None and figures.true_peak_db > ceiling_db:  # PEAK_TRIES encodes were not enough
+            failures.append(warning(f"{target.name} decodes to {figures.true_peak_db:.1f} dBTP, over the "
+                                    f"{ceiling_db:g} dBTP ceiling, after {figures.gain_db:.1f} dB less gain",
+                                    Span.point(str(target), 1, 1)))
     return written, failures
 
 

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Union
 
@@ -100,8 +101,10 @@ def set_ogg_serial(path: str, serial: int = OGG_SERIAL) -> None:
     Path(path).write_bytes(data)
 
 
-def encode(target: str, samples: Samples, sample_rate: int, container: str, subtype: str) -> None:
-    """Write `samples` to `target` (a path the caller owns); EncodeFailed if the codec fails, crashes included."""
+def encode(target: str, samples: Samples, sample_rate: int, container: str, subtype: str,
+           measured: bool = False) -> tuple[float, float] | None:
+    """Write `samples` to `target` (a path the caller owns); EncodeFailed if the codec fails, crashes included.
+    With `measured`, a lossy file is decoded again and its (true peak, loudness) returned (measure())."""
     import soundfile as sf
 
     channels = channels_of(samples)
@@ -110,7 +113,7 @@ def encode(target: str, samples: Samples, sample_rate: int, container: str, subt
         samples = np.concatenate([empty, *blocks(samples)])
     if container == "M4B":
         _encode_aac(target, samples, sample_rate)
-        return
+        return measure(target, container, channels, sample_rate) if measured else None
     if subtype == "OPUS":
         samples, sample_rate = opus_ready(samples, sample_rate)
     if container not in ISOLATED_CONTAINERS:
@@ -118,18 +121,21 @@ def encode(target: str, samples: Samples, sample_rate: int, container: str, subt
             write_blocks(target, samples, sample_rate, container, subtype, channels)
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
             raise EncodeFailed(str(exc)) from None
-        return
-    _encode_in_child(target, samples, sample_rate, container, subtype, channels)
+        return None
+    return _encode_in_child(target, samples, sample_rate, container, subtype, channels, measured)
 
 
 def _encode_in_child(target: str, samples: Samples, sample_rate: int, container: str, subtype: str,
-                     channels: int = 1) -> None:
+                     channels: int = 1, measured: bool = False) -> tuple[float, float] | None:
     """The samples go to the child's standard input block by block; its complaints to a file (a pipe
-    it filled while we still write would deadlock both)."""
-    command = [sys.executable, "-m", "compiler.encode", target, container, subtype, str(sample_rate), str(channels)]
-    with tempfile.TemporaryFile() as complaints:
+    it filled while we still write would deadlock both). With `measured`, the child also decodes the
+    file it wrote (the decoder is as large a C library as the encoder, and mpg123 talks on stderr)
+    and answers "PEAK LOUDNESS" on its standard output."""
+    command = [sys.executable, "-m", "compiler.encode", target, container, subtype, str(sample_rate), str(channels),
+               *(["measure"] if measured else [])]
+    with tempfile.TemporaryFile() as complaints, tempfile.TemporaryFile() as answer:
         try:
-            child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=complaints)
+            child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=answer, stderr=complaints)
         except OSError as exc:
             raise EncodeFailed(f"cannot start the encoder process: {exc.strerror or exc}") from None
         try:
@@ -145,8 +151,10 @@ def _encode_in_child(target: str, samples: Samples, sample_rate: int, container:
         returncode = child.wait()
         complaints.seek(0)
         reason = complaints.read().decode("utf-8", "replace").strip().splitlines()
+        answer.seek(0)
+        figures = answer.read().decode("ascii", "replace").split()
     if returncode == 0:
-        return
+        return (float(figures[0]), float(figures[1])) if measured else None
     if returncode < 0:
         raise EncodeFailed(f"the encoder crashed ({_signal_name(-returncode)}); no file was written")
     raise EncodeFailed(reason[-1] if reason else f"the encoder exited with status {returncode}")
@@ -163,20 +171,19 @@ def _main(argv: list[str]) -> int:
     """The child: read samples from stdin, write the file, report a failure as one line on stderr."""
     import soundfile as sf
 
-    target, container, subtype, rate, channels = argv
+    target, container, subtype, rate, channels, *measured = argv
     samples = np.frombuffer(sys.stdin.buffer.read(), dtype=np.float32)
     if int(channels) > 1:
         samples = samples.reshape(-1, int(channels))
     try:
         write_blocks(target, samples, int(rate), container, subtype, int(channels))
+        if measured:
+            peak, lufs = measure(target, container, int(channels), int(rate))
+            sys.stdout.write(f"{float(peak)!r} {float(lufs)!r}\n")
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -295,3 +302,90 @@ def describe(container: str, subtype: str) -> str:
     import soundfile as sf
 
     return f"libsndfile {sf.__libsndfile_version__} {subtype.lower()}"
+
+
+# --------------------------------------------------------------------------------------------------
+# The delivered file under the ceiling. A lossy codec reshapes the waveform (a door slam mastered at
+# -1 dBTP can decode to +1.5 dBTP in MP3), so the file the listener gets, not the master, is what
+# must keep the ceiling: it is decoded and measured with the master's own true-peak meter, and when
+# it is over, encoded again from the master lowered by the excess and a margin. The loudness it then
+# has is measured and reported beside its peak.
+
+LOSSY_SUBTYPES = frozenset({"MPEG_LAYER_III", "VORBIS", "OPUS", "AAC"})
+PEAK_MARGIN_DB = 0.2  # below the ceiling by this much after a retry: a codec's overshoot moves a little with the gain
+PEAK_TRIES = 3  # encodes at most; each is a function of the samples and the gain only, so deterministic
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A written audio file as it decodes: its true peak (dBTP), its integrated loudness (LUFS) and the
+    gain (dB, 0 or below) the master was lowered by for this file to keep the ceiling."""
+
+    true_peak_db: float
+    integrated_lufs: float
+    gain_db: float
+
+
+class _Scaled:
+    """`samples` (an array or parts) times a gain, as parts that keep the original's channel count."""
+
+    def __init__(self, samples: Samples, gain: np.float32):
+        self.samples, self.gain, self.channels = samples, gain, channels_of(samples)
+
+    def __call__(self) -> Iterator[np.ndarray]:
+        parts = (self.samples,) if isinstance(self.samples, np.ndarray) else self.samples()
+        for part in parts:
+            yield np.asarray(part, dtype=np.float32) * self.gain
+
+
+def encode_under(target: str, samples: Samples, sample_rate: int, container: str, subtype: str,
+                 ceiling_db: float) -> Measured:
+    """encode() a lossy format, then decode `target` and measure it; while its true peak is over
+    `ceiling_db`, encode it again (same path: the caller's temporary file) from `samples` lowered by
+    the excess plus PEAK_MARGIN_DB. The last try's figures are returned whatever they are."""
+    gain_db = 0.0
+    for attempt in range(1, PEAK_TRIES + 1):
+        scaled = samples if gain_db == 0.0 else _Scaled(samples, np.float32(10 ** (gain_db / 20)))
+        peak, lufs = encode(target, scaled, sample_rate, container, subtype, measured=True)
+        if peak <= ceiling_db or attempt == PEAK_TRIES:
+            break
+        gain_db = round(gain_db - (peak - ceiling_db) - PEAK_MARGIN_DB, 2)
+    return Measured(peak, lufs, gain_db)
+
+
+def measure(path: str, container: str, channels: int, sample_rate: int) -> tuple[float, float]:
+    """(true peak dBTP, integrated loudness LUFS) of the audio file at `path` as a player decodes it,
+    with compiler.master's meters: 4x oversampled peak over every channel, BS.1770-4 loudness.
+    `channels` and `sample_rate` are what an M4B was encoded with (AAC keeps both)."""
+    from compiler import master
+
+    if container == "M4B":
+        decoded = _decode_aac(path, channels)
+        return master.true_peak_db(decoded), master.loudness(decoded, sample_rate)
+    import soundfile as sf
+
+    with sf.SoundFile(path) as sound:  # in blocks: an hour of decoded float32 need not be held
+        peak, loud = master._PeakMeter(), master._LoudnessMeter(sound.frames, sound.samplerate)
+        for block in sound.blocks(blocksize=master._BLOCK, dtype="float32"):
+            peak.feed(block)
+            loud.feed(block)
+    return peak.finish(), loud.finish()
+
+
+def _decode_aac(path: str, channels: int) -> np.ndarray:
+    """The M4B's AAC decoded by ffmpeg (there whenever an M4B was written) as float32 samples."""
+    command = [ffmpeg_path() or "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", path,
+               "-map", "0:a:0", "-f", "f32le", "pipe:1"]
+    try:
+        child = subprocess.run(command, capture_output=True, check=False)
+    except OSError as exc:
+        raise EncodeFailed(f"cannot start ffmpeg to check the file: {exc.strerror or exc}") from None
+    if child.returncode != 0:
+        reason = child.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise EncodeFailed(f"ffmpeg cannot decode the file it wrote: {reason[-1] if reason else child.returncode}")
+    decoded = np.frombuffer(child.stdout, dtype=np.float32)
+    return decoded if channels == 1 else decoded[: len(decoded) // channels * channels].reshape(-1, channels)
+
+
+if __name__ == "__main__":  # last: the child measures with the functions above
+    sys.exit(_main(sys.argv[1:]))

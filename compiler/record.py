@@ -85,9 +85,15 @@ def hash_soon(path: Path) -> None:
     _hashing[str(path)] = (thread, found)
 
 
-def _with_encoder(output: dict, encoder: str | None) -> dict:
-    """An audio output names the encoder that wrote it (which ffmpeg's AAC encoder wrote an M4B)."""
-    return {**output, "encoder": encoder} if encoder else output
+def _with_encoder(output: dict, encoder: str | None, measured=None) -> dict:
+    """An audio output names the encoder that wrote it (which ffmpeg's AAC encoder wrote an M4B); a
+    lossy one, the true peak and loudness it decodes to and the gain it took to keep the ceiling
+    (compiler.encode.Measured)."""
+    output = {**output, "encoder": encoder} if encoder else output
+    if measured is not None:
+        output.update(true_peak_db=_number(measured.true_peak_db, 2),
+                      integrated_lufs=_number(measured.integrated_lufs, 2), gain_db=_number(measured.gain_db, 2))
+    return output
 
 
 def _number(value: float, digits: int) -> float | None:
@@ -125,8 +131,8 @@ class ScriptRecord:
             return data
         report = result.loudness
         data.update(
-            outputs=[_with_encoder(file_json(Path(p)), getattr(result, "encoders", {}).get(str(p)))
-                     for p in result.outputs],
+            outputs=[_with_encoder(file_json(Path(p)), getattr(result, "encoders", {}).get(str(p)),
+                                   getattr(result, "measured", {}).get(str(p))) for p in result.outputs],
             duration=round(result.duration, 3),
             integrated_lufs=_number(report.output_lufs, 2),
             true_peak_db=_number(report.true_peak_db, 2),

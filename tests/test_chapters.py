@@ -258,6 +258,28 @@ def test_files_still_decode_and_say_which_encoder_wrote_them(built):
         assert name.startswith("ffmpeg ") and name.split()[-1] in encode.AAC_ENCODERS
 
 
+def test_the_record_gives_each_lossy_file_its_own_peak_and_loudness(built):
+    """As decoded, under the [master] ceiling (-1 dBTP): measured here with scipy and pyloudnorm."""
+    import pyloudnorm
+
+    from tests.stereo_meter import true_peak_dbtp
+
+    outputs = {o["format"]: o for o in built["record"]["outputs"]}
+    assert "true_peak_db" not in outputs["wav"] and "true_peak_db" not in outputs["flac"]
+    for fmt in ("mp3", "ogg", "opus"):
+        audio, rate = sf.read(built["out"] / f"play.{fmt}", dtype="float64")
+        figures = outputs[fmt]
+        assert true_peak_dbtp(audio) <= -1.0 + 0.1 and figures["true_peak_db"] <= -1.0
+        assert figures["true_peak_db"] == pytest.approx(true_peak_dbtp(audio), abs=0.1)
+        assert figures["integrated_lufs"] == pytest.approx(pyloudnorm.Meter(rate).integrated_loudness(audio), abs=0.2)
+        assert figures["gain_db"] <= 0.0
+    # a build with nothing changed writes nothing and still reports each file's own figures
+    r = dramac("build", built["script"], "-o", built["out"], "--cache-dir", built["cache"],
+               "--format", ",".join(built["formats"]), "--json")
+    again = json.loads(r.stdout)["builds"][0]
+    assert again["seconds"]["write"] == 0.0 and again["outputs"] == built["record"]["outputs"]
+
+
 def test_tagged_outputs_are_the_same_bytes_in_another_process(built, tmp_path):
     again = tmp_path / "again"
     r = dramac("build", built["script"], "-o", again, "--cache-dir", built["cache"], "--format", ",".join(built["formats"]))
