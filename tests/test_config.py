@@ -181,7 +181,7 @@ def test_worker_count_is_capped_at_the_usable_cores(tmp_path, monkeypatch, capsy
     script = project(tmp_path, "[build]\njobs = 100000\n")
     asked = []
 
-    def record(prepared, out_dir, formats, jobs, *rest):
+    def record(prepared, out_dir, formats, jobs, *rest, **options):
         asked.append(jobs)
         raise driver.CompileError([])
 
