@@ -426,12 +426,6 @@ def _print_plan(steps: list[dict], prepared) -> None:
             out.print(styled((f"{row}  (line {s['line']})", "cyan")), soft_wrap=True)
 
 
-def _audio_formats():
-    from compiler.settings_schema import AUDIO_FORMATS
-
-    return AUDIO_FORMATS
-
-
 def _check_formats(value: str) -> list[str]:
     """Comma-separated audio formats; ValueError naming the unknown ones."""
     from compiler.settings_schema import AUDIO_FORMATS
@@ -636,12 +630,14 @@ def _build_into(entry, f: Path, output: Path, backend, format, jobs, narrator, c
         out.print(styled(("built", "bold green"), f" {r.outputs[0]}  {int(m)}:{s:04.1f}  {lufs:.1f} LUFS  "
                          f"peak {peak:.1f} dBTP  {r.rendered} rendered, {r.cached} cached  in {r.seconds:.1f}s"),
                   soft_wrap=True)
+        from compiler.settings_schema import AUDIO_FORMATS
+
         for other in r.outputs[1:]:  # the other audio files, each with its own figures where it has them
             own = r.measured.get(str(other))
             if own is not None:
                 out.print(styled(f"  and {other}  {own.integrated_lufs:.1f} LUFS  peak {own.true_peak_db:.1f} dBTP"),
                           soft_wrap=True)
-            elif other.suffix.lstrip(".") in _audio_formats():
+            elif other.suffix.lstrip(".") in AUDIO_FORMATS:
                 out.print(styled(f"  and {other}"), soft_wrap=True)
 
 

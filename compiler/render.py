@@ -581,10 +581,11 @@ def _render_parallel(misses: list[Clip], name: str, options: dict, workers: int,
 def _end_workers(executor: ProcessPoolExecutor) -> None:
     """Stop the workers where they are (a clip half rendered is lost, not cached): waiting for the
     clips in hand would keep a writer waiting after Ctrl-C for as long as the longest clip."""
-    for process in list((getattr(executor, "_processes", None) or {}).values()):
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    for process in processes:  # all signalled first, so they end together, then each waited for
         if process.is_alive():
             process.terminate()
-    for process in list((getattr(executor, "_processes", None) or {}).values()):
+    for process in processes:
         process.join(timeout=5)
 
 
