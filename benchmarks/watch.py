@@ -39,8 +39,9 @@ TARGET_OVERHEAD = 1.0  # seconds beyond the changed clip's render time
 EDIT_WORDS = "amber quietly lantern morning silver window orchard river promise cellar whistle harbour".split()
 
 
-def start_watch(project: Path, script: Path, poll: bool) -> tuple[subprocess.Popen, queue.Queue]:
-    command = [str(DRAMAC), "watch", str(script), "-o", str(project / "out"), "--debounce", "0.3"] + (["--poll"] if poll else [])
+def start_watch(project: Path, script: Path, poll: bool, debounce: float | None) -> tuple[subprocess.Popen, queue.Queue]:
+    command = [str(DRAMAC), "watch", str(script), "-o", str(project / "out")]
+    command += (["--debounce", str(debounce)] if debounce is not None else []) + (["--poll"] if poll else [])
     env = dict(os.environ, COLUMNS="300", NO_COLOR="1", PYTHONUNBUFFERED="1")
     child = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines: queue.Queue = queue.Queue()
@@ -99,14 +100,14 @@ def save_edit(script: Path, number: int, rng: random.Random) -> str:
     return lines[index]
 
 
-def measure(minutes: float, edits: int, workdir: Path, poll: bool) -> list[dict]:
+def measure(minutes: float, edits: int, workdir: Path, poll: bool, debounce: float | None = None) -> list[dict]:
     project = workdir / f"{minutes:g}min"
     project.mkdir(parents=True, exist_ok=True)
     (project / "dramac.toml").touch()
     script = project / "play.fountain"
     script.write_text(generated_play(minutes), encoding="utf-8")
     wav = project / "out" / "play.wav"
-    child, lines = start_watch(project, script, poll)
+    child, lines = start_watch(project, script, poll, debounce)
     rng = random.Random(time.time_ns())
     results = []
     try:
@@ -139,8 +140,9 @@ def main() -> None:
     parser.add_argument("--edits", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/dramac-bench-watch"))
     parser.add_argument("--poll", action="store_true", help="run watch with --poll (no operating system events)")
+    parser.add_argument("--debounce", type=float, default=None, help="watch's --debounce (default: watch's own)")
     args = parser.parse_args()
-    results = measure(args.minutes, args.edits, args.workdir, args.poll)
+    results = measure(args.minutes, args.edits, args.workdir, args.poll, args.debounce)
     print(f"\nwatch{' --poll' if args.poll else ''}, one-line edit of a {args.minutes:g}-minute play, save -> new audio on disk:")
     for i, r in enumerate(results, 1):
         overhead = r["seconds"] - r["stages"].get("render", 0.0)
@@ -153,7 +155,8 @@ def main() -> None:
     verdict = "met" if overhead <= TARGET_OVERHEAD else "NOT met"
     print(f"median: {seconds:.2f} s from save to audio, of which {overhead:.2f} s beyond the render stage (the changed "
           f"clip's render and reading the cached ones)")
-    print(f"  of those: mastering {mastering:.2f} s; noticing the save and settling (--debounce 0.3) {own:.2f} s")
+    settle = f"--debounce {args.debounce:g}" if args.debounce is not None else "the default --debounce"
+    print(f"  of those: mastering {mastering:.2f} s; noticing the save and settling ({settle}) {own:.2f} s")
     print(f"target: <= {TARGET_OVERHEAD:g} s plus the changed clip's render time ({verdict}); "
           f"today (issue, 4-minute play): {TODAY_SECONDS:g} s")
 

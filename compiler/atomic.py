@@ -75,14 +75,26 @@ def atomic_path(path: str | Path, keep_if_same: bool = False, free_old_later: bo
 
 
 _freeing: list[threading.Thread] = []  # unlinks of replaced outputs still running
+_left_aside: list[Path] = []  # replaced outputs linked aside, for a process of their own to unlink
 FREE_LATER_BYTES = 16 << 20  # a smaller file is freed in a millisecond or two: not worth a thread
+
+
+class Freeing:
+    """Who frees the replaced outputs: a thread of this process (the default), or — for a `dramac
+    build` process that ends as soon as its build is done (compiler/cli.py) — a process of its own,
+    started once the build has written everything (wait_freed), that outlives it. The kernel frees a
+    file of hundreds of MB in a tenth of a second or more, and a process ends only once every one of
+    its threads has: that tenth of a second would be the writer's to wait."""
+
+    by_child_process = False
 
 
 def _replace_freeing_later(tmp: str, target: Path) -> None:
     """os.replace(tmp, target), but the old file is first linked aside under a temporary name and
-    unlinked by a thread: freeing a file of hundreds of MB (its blocks, its pages in memory) takes
-    the kernel a tenth of a second or more, which the build spends writing its other outputs
-    meanwhile. A build killed before the unlink leaves a temporary name that `sweep_stale` removes."""
+    unlinked later, by a thread or a process of its own (Freeing): freeing a file of hundreds of MB
+    (its blocks, its pages in memory) takes the kernel a tenth of a second or more, which the build
+    spends writing its other outputs meanwhile. A build killed before the unlink leaves a temporary
+    name that `sweep_stale` removes."""
     aside = target.parent / f"{temp_prefix(target.name)}{os.urandom(4).hex()}.tmp"
     try:
         linked = os.stat(target, follow_symlinks=False).st_size >= FREE_LATER_BYTES  # else freed in no time
@@ -98,6 +110,9 @@ def _replace_freeing_later(tmp: str, target: Path) -> None:
     except BaseException:
         os.unlink(aside)
         raise
+    if Freeing.by_child_process:
+        _left_aside.append(aside)
+        return
     thread = threading.Thread(target=_unlink_quietly, args=(aside,), name="dramac-free-old-output")
     thread.start()
     _freeing.append(thread)
@@ -111,9 +126,25 @@ def _unlink_quietly(path: Path) -> None:
 
 
 def wait_freed() -> None:
-    """Wait for the replaced outputs still being freed (before the process ends)."""
+    """Wait for the replaced outputs still being freed by threads, and hand those left aside to `rm`
+    in a process of its own (Freeing), which no one waits for: detached from this one's terminal and
+    output (a caller reading this process's output to its end does not wait for it either). Where
+    it cannot start, they are unlinked here."""
     while _freeing:
         _freeing.pop().join()
+    if not _left_aside:
+        return
+    paths = [str(p) for p in _left_aside]
+    _left_aside.clear()
+    rm = shutil.which("rm")
+    try:
+        if rm is None:
+            raise OSError("no rm")
+        quiet = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
+        os.posix_spawn(rm, ["rm", "-f", "--", *paths], os.environ, file_actions=quiet, setsid=True)
+    except (OSError, AttributeError, NotImplementedError):  # no rm, no posix_spawn (not POSIX)
+        for path in paths:
+            _unlink_quietly(Path(path))
 
 
 atexit.register(wait_freed)  # a build that ends with os._exit (compiler/cli.py) still runs the exit handlers

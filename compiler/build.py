@@ -159,10 +159,11 @@ def build(
     before_publish: Callable[[Prepared], None] | None = None,
     frozen: bool = False,
     cluster: str | None = None,
-    on_written: Callable[[Path], None] | None = None,
+    on_complete: Callable[[str, Path], None] | None = None,
 ) -> BuildResult:
-    """`cluster`: a Ray address; the render stage then runs there (compiler/cluster.py). `on_written`
-    is called with each audio output once it is in place (`build --json` starts hashing it)."""
+    """`cluster`: a Ray address; the render stage then runs there (compiler/cluster.py). `on_complete`
+    is called with each audio output's temporary file and its final path once its bytes are final,
+    before it is flushed to disk and moved into place (`build --json` starts hashing it then)."""
     from compiler import emit, render, stitch
 
     started = time.perf_counter()
@@ -232,29 +233,27 @@ def build(
 
             def write_audio() -> tuple[list[Path], list]:
                 # A format that fails does not stop the others, the subtitles or the manifest; the build fails after.
-                written = emit.write_audio_files(out_dir, stem, audio, timeline.sample_rate, formats, finish,
-                                                 prepared.master.true_peak_db, measured)
-                for path in written[0] if on_written is not None else []:
-                    on_written(path)
-                return written
+                return emit.write_audio_files(out_dir, stem, audio, timeline.sample_rate, formats, finish,
+                                              prepared.master.true_peak_db, measured, on_complete)
 
-            # The audio is written by a thread while this one writes the subtitles and the manifest: its
-            # time goes mostly to the kernel (the bytes of unchanged segments copied, the file flushed
-            # to disk before it is renamed into place), theirs to Python.
+            # The audio is written by a thread while this one writes the subtitles, the manifest and the
+            # lock: its time goes mostly to the kernel (the bytes of unchanged segments copied, the file
+            # flushed to disk before it is renamed into place), theirs to Python, and a flush of the
+            # lock waits on the same disk as the audio's.
             with ThreadPoolExecutor(1, thread_name_prefix="dramac-write-audio") as pool:
                 writing = pool.submit(write_audio)
                 cue_memo = _write_subtitles_and_manifest(prepared, out_dir, stem, cache_root, timeline, report,
                                                          play_chapters, play_tags)
+                if prepared.lock is not None and not frozen:  # voices and clip sources, for the next build
+                    from compiler import lock as lockfile
+
+                    lockfile.record(prepared, cache)
                 outputs, audio_failures = writing.result()
             break
         except render.TakesChanged:  # an entry changed under its unchanged signature: build reading every one
             if not lazy:
                 raise
     encoders = {str(path): emit.encoder_of(path) for path in outputs}
-    if prepared.lock is not None and not frozen:  # voices and clip sources, for the next build (compiler/lock.py)
-        from compiler import lock as lockfile
-
-        lockfile.record(prepared, cache)
     outputs += [out_dir / f"{stem}.srt", out_dir / f"{stem}.vtt", out_dir / f"{stem}.json"]
     if any(d.is_error for d in audio_failures):
         raise CompileError(audio_failures)

@@ -494,7 +494,7 @@ def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], j
             _progress(file, show_progress) as (on_start, on_clip):
         try:
             result = build(prepared, out_dir, formats, jobs, cache_dir, on_start, on_clip, before_publish, frozen, address,
-                           on_written=hash_soon if hash_outputs else None)
+                           on_complete=hash_soon if hash_outputs else None)
         except ClusterUnavailable as exc:
             where = Span.point(COMMAND_LINE, 0, 0) if cluster else prepared.settings.span_at("render", "cluster")
             raise CompileError(error(str(exc), where)) from None
@@ -701,7 +701,7 @@ def watch(files: List[Path] = typer.Argument(..., help="Script files to rebuild 
           backend: Optional[str] = typer.Option(None),
           format: Optional[str] = typer.Option(None, "--format", callback=_format_option),
           jobs: int = typer.Option(0, "--jobs", "-j", min=0),
-          debounce: float = typer.Option(0.3, min=0.0, max=10.0, help="Seconds of quiet before a rebuild"),
+          debounce: float = typer.Option(0.1, min=0.0, max=10.0, help="Seconds of quiet before a rebuild"),
           poll: bool = typer.Option(False, "--poll", help="Check the files every 0.2 s instead of asking the system to "
                                     "report changes (for file systems that do not, such as some network mounts)"),
           once: bool = typer.Option(False, "--once", hidden=True, help="Build once and exit (tests)")) -> None:
@@ -748,6 +748,10 @@ def serve(file: Path = typer.Argument(..., help="Script file"),
 
 
 def main() -> None:
+    if _is_build_process():  # the process ends with the build: what it replaced is freed by another
+        from compiler.atomic import Freeing
+
+        Freeing.by_child_process = True
     try:
         app()
     except SystemExit as exc:
@@ -776,7 +780,7 @@ def _end_build_process(code) -> None:
     teardown frees every object and library one by one — half a second or more after an edit's build,
     which loaded a voice — while the operating system reclaims a process at once. Exit handlers still
     run, and the output is flushed, first. Builds join their render pools before they return."""
-    if getattr(sys.modules.get("__main__"), "main", None) is not main or sys.argv[1:2] != ["build"]:
+    if not _is_build_process():
         return
     import atexit
 
@@ -789,6 +793,12 @@ def _end_build_process(code) -> None:
     if code is None or isinstance(code, int):
         os._exit(code or 0)
     os._exit(1)  # SystemExit with a message: never raised by dramac's commands
+
+
+def _is_build_process() -> bool:
+    """Whether this process is `dramac build` (the console script, `python -m compiler`; not a test
+    calling main()), and so ends once its build is done."""
+    return getattr(sys.modules.get("__main__"), "main", None) is main and sys.argv[1:2] == ["build"]
 
 
 def _wants_build_record(args: list[str]) -> bool:

@@ -73,16 +73,20 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
 # Called on an audio output's temporary file, once encoded and before it is moved into place, with the
 # soundfile container and subtype: where tags and chapters are written (compiler.tagging).
 Finish = Callable[[str, str, str], None]
+# Called with an audio output's temporary file, its bytes final, and the path it is about to replace.
+Complete = Callable[[str, Path], None]
 
 
 def write_audio(path: str | Path, audio: Samples, sr: int, format: str = "wav", finish: Finish | None = None,
-                ceiling_db: float | None = None) -> Measured | None:
+                ceiling_db: float | None = None, on_complete: Complete | None = None) -> Measured | None:
     """Write mono (n,) or stereo (n, 2) audio (an array, or a function yielding it in parts:
     compiler.encode.Samples) as
     wav/wav16/wav24/flac/flac24/ogg (Vorbis)/opus/mp3 through soundfile, in blocks clipped to [-1, 1],
     or m4b through ffmpeg; lossy codecs in a child process, so a codec crash is a diagnostic
     (compiler.encode). With `ceiling_db`, a lossy file is decoded and measured, and encoded again lower
-    while its true peak is over the ceiling (compiler.encode.encode_under): its figures are returned."""
+    while its true peak is over the ceiling (compiler.encode.encode_under): its figures are returned.
+    `on_complete(tmp, path)` is called once the temporary file holds its final bytes, before they are
+    flushed to disk (which takes an hour of WAV a fifth of a second) and moved into place."""
     fmt = format.lower().lstrip(".")
     if fmt not in AUDIO_FORMATS:
         raise _fail(path, f"unknown audio format '{format}'; choose one of {', '.join(AUDIO_FORMATS)}")
@@ -102,6 +106,8 @@ def write_audio(path: str | Path, audio: Samples, sr: int, format: str = "wav", 
                 encode(tmp, audio, sr, container, subtype)
             if finish is not None:
                 finish(tmp, container, subtype)
+            if on_complete is not None:
+                on_complete(tmp, Path(path))
             _sync(tmp)
         if linked:
             audio.cache.layouts[fmt] = wav_link.layout_of(Path(path), audio)
@@ -116,7 +122,8 @@ def write_audio(path: str | Path, audio: Samples, sr: int, format: str = "wav", 
 
 def write_audio_files(out_dir: Path, stem: str, audio: Samples, sr: int, formats: list[str],
                       finish: Finish | None = None, ceiling_db: float | None = None,
-                      measured: dict[str, Measured] | None = None) -> tuple[list[Path], list]:
+                      measured: dict[str, Measured] | None = None,
+                      on_complete: Complete | None = None) -> tuple[list[Path], list]:
     """`<stem>.<format>` for every format; a format that fails (a codec crash included) is a diagnostic
     returned beside the files that were written, so one codec cannot cost the others, the subtitles or
     the manifest. M4B without an AAC encoder is a warning, and the build goes on without it. With
@@ -130,7 +137,7 @@ def write_audio_files(out_dir: Path, stem: str, audio: Samples, sr: int, formats
             failures.append(missing)
             continue
         try:
-            figures = write_audio(target, audio, sr, fmt, finish, ceiling_db)
+            figures = write_audio(target, audio, sr, fmt, finish, ceiling_db, on_complete)
         except CompileError as exc:
             failures += exc.diagnostics
             continue

@@ -40,6 +40,7 @@ from compiler.segments import Segment
 GAIN_STEP_DB = 0.1  # the gain's grid: within 0.05 LU of the target; small edits rarely move it
 THRESHOLD_STEP_DB = 0.5  # the limiter threshold's grid: an edit moves it rarely, and it is what costs
 _UNTOUCHED = 1 - 1e-4  # a window whose peak stays this far under the threshold is not limited
+_LIMIT_THREADS = 2  # segments limited at once (compiler.master_segments.SegmentMaster._limit_missing)
 
 
 @dataclass(frozen=True)
@@ -150,15 +151,31 @@ class SegmentMaster:
 
     def _limit(self, segment: Segment, t: int) -> tuple[Measured, np.ndarray]:
         """Limit the segment's window at threshold step `t`; cache its measurement and samples."""
-        window = self._window(segment)
-        y = np.empty_like(window)
-        for a, block in _limited(window, None, t * THRESHOLD_STEP_DB, self.sample_rate, self.settings.lookahead_ms):
-            y[a: a + len(block)] = block
+        measured, core = _limit_window(self._window(segment), segment, t, self.sample_rate, self.settings.lookahead_ms)
+        self._store_limited(segment, t, measured, core)
+        return measured, core
+
+    def _store_limited(self, segment: Segment, t: int, measured: Measured, core: np.ndarray) -> None:
         self.limited_computed += 1
-        measured = measure(y, segment, self.sample_rate)
-        self.cache.put(f"{segment.key}-t{t}-y", {"samples": y[segment.core]})
+        self.cache.put(f"{segment.key}-t{t}-y", {"samples": core})
         self.cache.put_measured(f"{segment.key}-t{t}", measured.arrays())
-        return measured, y[segment.core]
+
+    def _limit_missing(self, t: int) -> None:
+        """Limit at threshold step `t` every segment that needs it and the cache does not hold, two at
+        a time: an edit leaves a few, each tens of milliseconds of numpy and scipy, which let another
+        thread run meanwhile (the windows are read and the results stored by this thread)."""
+        missing = [segment for segment, plain in zip(self.segments, self._plain)
+                   if not self._untouched(plain, t) and self.cache.measured(f"{segment.key}-t{t}") is None]
+        if len(missing) < 2:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        windows = [self._window(segment) for segment in missing]
+        rate, lookahead = self.sample_rate, self.settings.lookahead_ms
+        with ThreadPoolExecutor(_LIMIT_THREADS, thread_name_prefix="dramac-limit") as pool:
+            done = list(pool.map(lambda pair: _limit_window(pair[0], pair[1], t, rate, lookahead), zip(windows, missing)))
+        for segment, (measured, core) in zip(missing, done):
+            self._store_limited(segment, t, measured, core)
 
     def _untouched(self, plain: Measured, t: int | None) -> bool:
         return t is None or plain.reach <= 10 ** (t * THRESHOLD_STEP_DB / 20) * _UNTOUCHED
@@ -197,6 +214,7 @@ class SegmentMaster:
     def _try(self, t: int) -> tuple[float, float]:
         """(loudness, true peak dBTP) of the play limited at threshold step `t`, before the gain."""
         if t not in self._tried:
+            self._limit_missing(t)
             limited = [self._limited(segment, plain, t) for segment, plain in zip(self.segments, self._plain)]
             self._tried[t] = (loudness_of(limited), _db(max(m.peak for m in limited)))
         return self._tried[t]
@@ -269,6 +287,15 @@ class Mastered:
     def __call__(self) -> Iterator[np.ndarray]:
         for index in range(len(self.parts)):
             yield self.part(index)
+
+
+def _limit_window(window: np.ndarray, segment: Segment, t: int, sample_rate: int,
+                  lookahead_ms: float) -> tuple[Measured, np.ndarray]:
+    """A segment's window limited at threshold step `t`: the measurement and the core's samples."""
+    y = np.empty_like(window)
+    for a, block in _limited(window, None, t * THRESHOLD_STEP_DB, sample_rate, lookahead_ms):
+        y[a: a + len(block)] = block
+    return measure(y, segment, sample_rate), y[segment.core]
 
 
 def _step(gain_db: float) -> int:

@@ -131,7 +131,9 @@ class MixCache:
                 pass
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            write_atomically(listing, json.dumps(sorted(self.used)).encode())
+            # Not flushed to disk: a crash may lose the list (costing only entries left to the next
+            # sweep), never tear it (temp then rename), and a flush would wait for the play's audio.
+            write_atomically(listing, json.dumps(sorted(self.used)).encode(), durable=False)
         except OSError:
             pass
         return removed

@@ -57,28 +57,36 @@ def _hash(fh) -> tuple[int, str]:
 
 
 def _signature(info: os.stat_result) -> tuple[int, ...]:
-    return info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino
+    """What tells a file's bytes changed: its inode, size and modification time (not the change time,
+    which moving a finished file into place and setting its mode update)."""
+    return info.st_size, info.st_mtime_ns, info.st_ino
 
 
 # Output path → (the thread hashing it, [signature of the file hashed, size, sha256] once done).
 _hashing: dict[str, tuple[threading.Thread, list]] = {}
 
 
-def hash_soon(path: Path) -> None:
-    """Start hashing an output just written (`build --json`), in a thread, while the build writes the
-    others: an hour of stereo WAV is 300 MB, a third of a second of SHA-256, and hashlib lets other
-    threads run while it hashes a block. file_json takes the result."""
+def hash_soon(tmp: str, path: Path) -> None:
+    """Start hashing an output (`build --json`) as soon as its temporary file `tmp` holds its final
+    bytes, in a thread, while the build flushes it to disk and writes the others: an hour of stereo
+    WAV is 300 MB, a third of a second of SHA-256, and hashlib lets other threads run while it
+    hashes a block. The file is opened here, so the thread reads the same file once it is renamed
+    to `path`; file_json takes the result if `path` is still that file, unchanged."""
     found: list = []
+    try:
+        fh = open(tmp, "rb")
+    except OSError:  # file_json hashes the output itself
+        return
 
     def run() -> None:
-        try:
-            with open(path, "rb") as fh:
+        with fh:
+            try:
                 before = _signature(os.fstat(fh.fileno()))
                 size, digest = _hash(fh)
                 if _signature(os.fstat(fh.fileno())) == before:  # not written to meanwhile
                     found.extend([before, size, digest])
-        except OSError:  # file_json reads it again, and reports what fails then
-            pass
+            except OSError:  # file_json reads it again, and reports what fails then
+                pass
 
     thread = threading.Thread(target=run, name="dramac-hash-output", daemon=True)
     thread.start()

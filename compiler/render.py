@@ -25,6 +25,7 @@ import signal
 import stat
 import struct
 import sys
+import threading
 import time
 import zipfile
 from collections.abc import Mapping
@@ -384,7 +385,24 @@ def _init_worker(backend_name: str, options: dict) -> None:
     # A worker that took it too would die mid-queue with a traceback and could leave the pool's
     # queues locked, hanging the driver's exit.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _end_with_driver(os.getppid())
     _worker_backend = create(backend_name, **options)
+
+
+ORPHAN_CHECK_SECONDS = 0.5
+
+
+def _end_with_driver(driver: int) -> None:
+    """End this worker once its driver is gone. A driver killed outright (SIGKILL, SIGTERM: a `watch`
+    stopped by its supervisor, a CI job timing out) ends no worker; they would wait on its queue
+    forever, each holding a voice model. A process whose parent dies is given another parent."""
+
+    def watch() -> None:
+        while os.getppid() == driver:
+            time.sleep(ORPHAN_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="dramac-orphan-check", daemon=True).start()
 
 
 def _render_in_worker(clip: Clip) -> list:

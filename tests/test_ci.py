@@ -424,16 +424,22 @@ def test_a_refused_command_line_still_prints_one_record(tmp_path):
 
 
 def test_an_output_hashed_early_is_hashed_again_if_it_changed_since(tmp_path):
-    """`build --json` starts hashing the audio as soon as it is in place (compiler.record.hash_soon);
-    the record takes that digest only for the file as it was hashed."""
+    """`build --json` starts hashing the audio as soon as its temporary file is complete, before it is
+    moved into place (compiler.record.hash_soon); the record takes that digest only for the file as
+    it was hashed."""
     from compiler import record
 
-    path = tmp_path / "play.wav"
-    path.write_bytes(b"first" * 100000)
-    record.hash_soon(path)
+    path, tmp = tmp_path / "play.wav", tmp_path / "play.wav.tmp"
+    tmp.write_bytes(b"first" * 100000)
+    record.hash_soon(str(tmp), path)
+    os.replace(tmp, path)  # the build moves it into place while it is hashed
+    os.chmod(path, 0o644)
     assert record.file_json(path)["sha256"] == hashlib.sha256(b"first" * 100000).hexdigest()
-    record.hash_soon(path)
+    assert str(path) not in record._hashing  # taken from the thread
+    tmp.write_bytes(b"first" * 100000)
+    record.hash_soon(str(tmp), path)
     record._hashing[str(path)][0].join()
+    os.replace(tmp, path)
     path.write_bytes(b"second" * 1000)  # rewritten after it was hashed
     entry = record.file_json(path)
     assert entry["sha256"] == hashlib.sha256(b"second" * 1000).hexdigest() and entry["bytes"] == 6000

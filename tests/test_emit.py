@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import math
 
 import numpy as np
@@ -170,5 +171,31 @@ def test_a_large_output_replaced_is_freed_by_a_thread_and_leaves_nothing_behind(
         with open(tmp, "wb") as fh:
             fh.write(b"new" * 1000)
     atomic.wait_freed()
+    assert path.read_bytes() == b"new" * 1000
+    assert [p.name for p in tmp_path.iterdir()] == ["play.wav"]
+
+
+def test_a_build_process_hands_the_freeing_to_a_process_that_outlives_it(tmp_path, monkeypatch):
+    """In a `dramac build` process (Freeing.by_child_process) the replaced file stays linked aside
+    until the build is done, then `rm`, in a process of its own, unlinks it: the build need not
+    wait for the kernel to free it, and a reader of the build's output does not wait for it either."""
+    import time
+
+    from compiler import atomic
+
+    monkeypatch.setattr(atomic, "FREE_LATER_BYTES", 1000)
+    monkeypatch.setattr(atomic.Freeing, "by_child_process", True)
+    path = tmp_path / "play.wav"
+    path.write_bytes(b"old" * 1000)
+    old = os.stat(path).st_ino
+    with atomic.atomic_path(path, free_old_later=True) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(b"new" * 1000)
+    aside = [p for p in tmp_path.iterdir() if p.name != "play.wav"]
+    assert [os.stat(p).st_ino for p in aside] == [old]  # kept until the build is done
+    atomic.wait_freed()
+    deadline = time.monotonic() + 10
+    while len(list(tmp_path.iterdir())) > 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert path.read_bytes() == b"new" * 1000
     assert [p.name for p in tmp_path.iterdir()] == ["play.wav"]

@@ -66,3 +66,33 @@ def test_ctrl_c_during_a_parallel_render_stops_everything_at_once(tmp_path):
     assert again.returncode == 0, again.stderr
     cached = int(again.stdout.split(" cached")[0].rsplit(" ", 1)[1])
     assert cached >= 1, again.stdout  # it resumed from the clips finished before Ctrl-C
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc for the worker processes")
+def test_workers_end_when_their_driver_is_killed_outright(tmp_path):
+    """A driver killed without a chance to end its workers (SIGKILL: a supervisor stopping `watch`, a
+    CI job timing out) leaves none behind holding a voice model: they notice and end."""
+    lines = ["INT. HALL - NIGHT", ""]
+    for i in range(12):
+        lines += ["ANNA" if i % 2 == 0 else "BORIS", f"Line {i}: we keep on talking so the workers stay busy a while.", ""]
+    (tmp_path / "play.fountain").write_text("\n".join(lines), encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200", NO_COLOR="1")
+    command = [sys.executable, "-m", "compiler", "build", "play.fountain", "-o", "out", "-j", "2"]
+    build = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    cache = tmp_path / ".dramac-cache"
+    deadline = time.monotonic() + 240
+    while not list(cache.glob("*/*.npz")) and time.monotonic() < deadline and build.poll() is None:
+        time.sleep(0.1)  # until a first clip is cached: the workers are loaded and rendering
+    assert build.poll() is None, "the build ended before it could be killed"
+    workers = _children(build.pid)
+    assert workers, "the build started no worker process"
+    build.kill()  # the driver alone, as SIGKILL: no handler runs
+    build.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in workers if _alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"workers outlived their killed driver: {left}"
