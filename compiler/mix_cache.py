@@ -28,6 +28,10 @@ from compiler.render import _UNREADABLE, Known, read_archive  # the clip cache's
 from compiler.wav_link import Layout
 
 _FORMAT = "dramac-mix-1"
+# What this build stored is also kept in memory, up to this many bytes (the latest first): an edit's
+# few new segments are read again by the limiter and the writer, and reading them back from disk,
+# verified, was a tenth of an edit's fixed cost. A cold build keeps no more than this.
+FRESH_BYTES = 32 << 20
 _TABLE_FORMAT = "dramac-mix-table-2"  # columns of numbers and of UTF-8 texts: read without a step per entry
 
 
@@ -45,6 +49,8 @@ class MixCache:
         self._takes: dict[str, Known] | None = None  # clip cache entries as last verified (compiler.render.Known)
         self.takes_now: dict[str, Known] = {}  # this build's, saved with the table
         self._layouts: dict | None = None
+        self._fresh: dict[str, dict[str, np.ndarray]] = {}  # stored by this build, oldest first (FRESH_BYTES)
+        self._fresh_bytes = 0
 
     @property
     def layouts(self) -> dict:
@@ -79,6 +85,9 @@ class MixCache:
 
     def get(self, name: str) -> dict[str, np.ndarray] | None:
         """The arrays stored under `name`, verified; None when missing or not verifiable."""
+        if name in self._fresh:
+            self.used.add(name)
+            return self._fresh[name]
         try:
             found = _read(self.path(name), name)
         except _UNREADABLE:
@@ -102,6 +111,19 @@ class MixCache:
             write_atomically(path, buffer.getvalue(), durable=False)  # verified when read: no fsync needed
         except OSError:
             pass
+        self._remember(name, arrays)
+
+    def _remember(self, name: str, arrays: dict[str, np.ndarray]) -> None:
+        if name in self._fresh:
+            self._fresh_bytes -= sum(a.nbytes for a in self._fresh.pop(name).values())
+        size = sum(a.nbytes for a in arrays.values())
+        if size > FRESH_BYTES:
+            return
+        self._fresh[name] = arrays
+        self._fresh_bytes += size
+        while self._fresh_bytes > FRESH_BYTES:
+            oldest = next(iter(self._fresh))
+            self._fresh_bytes -= sum(a.nbytes for a in self._fresh.pop(oldest).values())
 
     def sweep(self) -> list[str]:
         """Remove the temporary files killed builds left in the cache's shards."""

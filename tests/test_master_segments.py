@@ -358,3 +358,21 @@ def test_a_wav_reuses_the_parts_the_previous_file_holds_and_nothing_else(tmp_pat
     third = _Parts({"a": a, "d": d, "c": c})
     assert wav_link.write(str(out), third, SR, path, layout) == 0 and third.asked == [0, 1, 2]
     assert out.read_bytes() == fresh.read_bytes()
+
+
+def test_wav_parts_are_converted_by_numpy_into_the_bytes_soundfile_writes(tmp_path):
+    """The converted parts of a WAV are numpy's work (no trip through libsndfile's callbacks), and
+    the bytes are those soundfile writes for the same samples: every 16-bit step, its midpoints,
+    the extremes, values outside [-1, 1] once clipped, in mono and stereo."""
+    from compiler import wav_link
+    from compiler.encode import blocks
+
+    assert wav_link._numpy_matches_libsndfile()  # so the fast path is the one in use here
+    steps = np.arange(-32768, 32768, dtype=np.float64)
+    edges = np.concatenate([steps / 32768, (steps + 0.5) / 32768, (steps + 0.999) / 32768,
+                            [1.0, -1.0, 0.0, -0.0, 1.5, -7.0, 1e-12]]).astype(np.float32)
+    for samples in (edges, np.stack([edges, edges[::-1]], axis=1)):
+        converted = b"".join(wav_link._pcm16(block, SR, samples.ndim) for block in blocks(samples))
+        written = tmp_path / "sf.wav"
+        sf.write(written, np.clip(samples, -1, 1), SR, subtype="PCM_16")
+        assert converted == written.read_bytes()[44:]
