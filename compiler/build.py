@@ -278,7 +278,7 @@ def build(
 def _write_subtitles_and_manifest(prepared: Prepared, out_dir: Path, stem: str, cache_root: Path, timeline, report,
                                   play_chapters, play_tags):
     """NAME.srt, NAME.vtt and NAME.json; returns the cue memo, saved once the build succeeds."""
-    from compiler import emit, rooms, subtitles
+    from compiler import emit, rooms, stage, subtitles
 
     plan = prepared.plan
     cue_memo = subtitles.CueMemo(cache_root / "subtitles" / f"cues-{build_record.record_name(out_dir, stem)}.json")
@@ -294,7 +294,9 @@ def _write_subtitles_and_manifest(prepared: Prepared, out_dir: Path, stem: str, 
         "cast": {m.name: {"voice": m.voice.name, "voice_key": m.voice.key} for m in prepared.cast.members},
         "rooms": rooms.scene_rooms(prepared.parsed.script, prepared.rooms or rooms.RoomSettings()),
     }
-    emit.write_manifest(out_dir / f"{stem}.json", timeline, extra, prepared.parsed.project.root, play_chapters, play_tags)
+    pans = stage.stage_pans(timeline, prepared.stage, prepared.pans) if prepared.stage.n_channels == 2 else None
+    emit.write_manifest(out_dir / f"{stem}.json", timeline, extra, prepared.parsed.project.root, play_chapters, play_tags,
+                        pans)
     return cue_memo
 
 

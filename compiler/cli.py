@@ -107,6 +107,9 @@ def check(files: List[Path] = typer.Argument(..., help="Script files (.fountain,
         _report(all_diags, sources)
         if all_diags:
             err.print(summary_line(all_diags))
+        else:  # said, so a writer can tell a clean script from a check that did nothing
+            err.print(styled(("ok", "bold green"), f": {len(files)} script{'' if len(files) == 1 else 's'} checked, "
+                             "no problems found"), soft_wrap=True)
     raise typer.Exit(1 if errors else 0)
 
 

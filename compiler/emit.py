@@ -228,8 +228,9 @@ def _relative(path: str | None, root: Path | None) -> str | None:
 
 
 def manifest_dict(timeline: Timeline, extra: dict | None = None, root: Path | None = None,
-                  chapters: list | None = None, tags=None) -> dict:
-    """The manifest; `chapters` and `tags` are compiler.chapters values (None: not listed)."""
+                  chapters: list | None = None, tags=None, pans: list | None = None) -> dict:
+    """The manifest; `chapters` and `tags` are compiler.chapters values (None: not listed); `pans`
+    each line's compiler.stage.LinePan in a stereo play (None: mono, not listed)."""
     relative = _relative_to(root)
     data = {
         "version": 1,
@@ -250,7 +251,9 @@ def manifest_dict(timeline: Timeline, extra: dict | None = None, root: Path | No
                 "extension": pl.line.extension,
                 "span": _span(pl.line.span, relative),
                 "clip": pl.clip_key,
+                "scene": pl.scene,
                 "room": pl.line.room.size if pl.line.room else "dry",
+                **(_pan_json(pans[n - 1]) if pans is not None else {}),
                 **({"recording": relative(pl.line.recording.path)} if pl.line.recording else {}),
             }
             for n, pl in enumerate(timeline.lines, 1)
@@ -278,8 +281,15 @@ def manifest_dict(timeline: Timeline, extra: dict | None = None, root: Path | No
     return _jsonable(data)
 
 
+def _pan_json(line_pan) -> dict:
+    """Where a line stands: `pan` at its start, and `pan_end` where a move carries it elsewhere."""
+    end = line_pan.path[-1][1] if line_pan.path else line_pan.pan
+    return {"pan": line_pan.pan, **({"pan_end": end} if end != line_pan.pan else {})}
+
+
 def write_manifest(path: str | Path, timeline: Timeline, extra: dict | None = None, root: Path | None = None,
-                   chapters: list | None = None, tags=None) -> None:
-    text = json.dumps(manifest_dict(timeline, extra, root, chapters, tags), indent=2, ensure_ascii=False, allow_nan=False)
+                   chapters: list | None = None, tags=None, pans: list | None = None) -> None:
+    text = json.dumps(manifest_dict(timeline, extra, root, chapters, tags, pans), indent=2, ensure_ascii=False,
+                      allow_nan=False)
     with atomic_open(path, "w") as fh:
         fh.write(text + "\n")

@@ -46,6 +46,7 @@ _WORD = re.compile(r"\w", re.UNICODE)
 class Utterance:
     line: PlannedLine
     est: float  # estimated seconds including the pause before it
+    scene: int = 0  # its scene's index in Script.scenes (the manifest's rooms and chapters count the same way)
 
 
 def pause_seconds(parenthetical: str) -> float | None:
@@ -106,6 +107,7 @@ class _Walker:
         self.previous = None  # the element or dialogue part walked last: what a directive follows
         self.rooms = room_settings
         self.room = None  # the room of the lines walked now: the scene heading's, or a [[room]] directive's
+        self.scene = 0  # the index of the scene walked now, in Script.scenes
 
     def utter(self, speaker: str, original: str, span, extension=None) -> None:
         original = " ".join(original.split())
@@ -117,7 +119,7 @@ class _Walker:
                 spoken = " ".join(self.pending_cues) + " " + spoken
             line = PlannedLine(speaker, piece, spoken, span, extension, round(self.pending_pause, 3), tuple(self.pending_cues),
                                room=rooms.heard_in(self.room, speaker, extension))
-            self.items.append(Utterance(line, estimate_seconds(spoken) + self.pending_pause))
+            self.items.append(Utterance(line, estimate_seconds(spoken) + self.pending_pause, self.scene))
             self.pending_pause = 0.0
             self.pending_cues = []
 
@@ -155,6 +157,7 @@ class _Walker:
         for index, scene in enumerate(script.scenes):
             if self.items:  # no break before the first scene that has anything to play
                 self.boundary(SceneBreak(index))
+            self.scene = index
             self.previous = scene.heading
             self.room = self.rooms.room(rooms.heading_size(scene.heading.text if scene.heading else None, self.rooms))
             if narrate and scene.heading is not None:
@@ -214,12 +217,11 @@ def plan_script(script: Script, cast: Cast, caps: Capabilities, normalize: Calla
     """`room_settings`: the [rooms] table (compiler/rooms.py); None: the defaults."""
     items = _Walker(cast, caps, normalize, room_settings or rooms.RoomSettings()).walk(script)
     steps: list[Step] = []
-    run: list[Utterance] = []
-    scene = 0
+    run: list[Utterance] = []  # never across a scene break: each clip is of one scene
 
     def flush():
         for group in pack(run, caps):
-            steps.append(make_clip(scene, group, cast))
+            steps.append(make_clip(group[0].scene, group, cast))
         run.clear()
 
     for item in items:
@@ -227,8 +229,6 @@ def plan_script(script: Script, cast: Cast, caps: Capabilities, normalize: Calla
             run.append(item)
             continue
         flush()
-        if isinstance(item, SceneBreak):
-            scene = item.scene
         steps.append(item)
     flush()
     heading = title or (script.title_page.get("title") if script.title_page else None) or ""

@@ -23,6 +23,8 @@ def test_check_passes_a_script_whose_settings_are_fine(tmp_path):
     script.write_text("---\nnarrator: {enabled: true}\n---\n\n# Scene\n\n**ANNA:** Hello there.\n", encoding="utf-8")
     run = subprocess.run([DRAMAC, "check", str(script)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
+    # Said, not left to silence: a clean script is told from a check that did nothing.
+    assert run.stderr.strip() == "ok: 1 script checked, no problems found" and run.stdout == ""
 
 
 def _check(tmp_path, script_text: str, toml: str | None = None) -> subprocess.CompletedProcess:

@@ -271,6 +271,31 @@ def test_a_48k_stereo_build_places_every_voice(built):
     # tests/test_e2e.py checks the downmix of the automatic spread.)
 
 
+def test_the_manifest_says_where_each_line_stands_and_in_which_scene(built):
+    """Each line's scene is the entry of `rooms` whose heading is the last one before the line in the
+    script, and in stereo its pan is the one the settings and the move give it: read from the script
+    here."""
+    headings = [(n, text) for n, text in enumerate(SCRIPT.split("\n"), 1) if text.startswith(("INT.", "EXT."))]
+    _, _, manifest = built["stereo48"]
+    assert [room["scene"] for room in manifest["rooms"]] == list(range(len(manifest["rooms"])))
+    for line in manifest["lines"]:
+        heading = [text for n, text in headings if n < line["span"]["line"]][-1]
+        assert manifest["rooms"][line["scene"]]["heading"] == heading
+    expected = {  # (speaker, scene) -> pans of its lines, in order: (start, end)
+        ("ELENA", 0): [(-0.8, -0.8), (-0.8, -0.8)],
+        ("TOM", 0): [(0.0, 0.0), (0.0, 0.8)],  # the move carries him while he speaks
+        ("MAYA", 1): [(-0.35, -0.35)],
+        ("TOM", 1): [(0.35, 0.35)],  # the next scene places him afresh
+    }
+    found: dict = {}
+    for line in manifest["lines"]:
+        found.setdefault((line["speaker"], line["scene"]), []).append(
+            (line["pan"], line.get("pan_end", line["pan"])))
+    assert {key: [tuple(round(v, 6) for v in pans) for pans in lines] for key, lines in found.items()} == expected
+    _, _, mono = built["mono"]
+    assert not any("pan" in line for line in mono["lines"])
+
+
 def test_the_48k_build_is_still_heard(built):
     from tests.listen import heard, wer
 
