@@ -163,19 +163,22 @@ class SegmentMaster:
     def _limit_missing(self, t: int) -> None:
         """Limit at threshold step `t` every segment that needs it and the cache does not hold, two at
         a time: an edit leaves a few, each tens of milliseconds of numpy and scipy, which let another
-        thread run meanwhile (the windows are read and the results stored by this thread)."""
+        thread run meanwhile. This thread reads the windows and stores the results, two at a time too
+        (a threshold no build tried yet needs hundreds: their windows are never all held at once)."""
         missing = [segment for segment, plain in zip(self.segments, self._plain)
                    if not self._untouched(plain, t) and self.cache.measured(f"{segment.key}-t{t}") is None]
         if len(missing) < 2:
             return
         from concurrent.futures import ThreadPoolExecutor
 
-        windows = [self._window(segment) for segment in missing]
         rate, lookahead = self.sample_rate, self.settings.lookahead_ms
         with ThreadPoolExecutor(_LIMIT_THREADS, thread_name_prefix="dramac-limit") as pool:
-            done = list(pool.map(lambda pair: _limit_window(pair[0], pair[1], t, rate, lookahead), zip(windows, missing)))
-        for segment, (measured, core) in zip(missing, done):
-            self._store_limited(segment, t, measured, core)
+            for first in range(0, len(missing), _LIMIT_THREADS):
+                batch = missing[first:first + _LIMIT_THREADS]
+                windows = [self._window(segment) for segment in batch]
+                done = pool.map(lambda pair: _limit_window(pair[0], pair[1], t, rate, lookahead), zip(windows, batch))
+                for segment, (measured, core) in zip(batch, done):
+                    self._store_limited(segment, t, measured, core)
 
     def _untouched(self, plain: Measured, t: int | None) -> bool:
         return t is None or plain.reach <= 10 ** (t * THRESHOLD_STEP_DB / 20) * _UNTOUCHED

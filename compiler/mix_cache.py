@@ -119,7 +119,8 @@ class MixCache:
         size = sum(a.nbytes for a in arrays.values())
         if size > FRESH_BYTES:
             return
-        self._fresh[name] = arrays
+        # A view (a segment's core in its window) is copied: it would hold the whole window.
+        self._fresh[name] = {label: a.copy() if a.base is not None else a for label, a in arrays.items()}
         self._fresh_bytes += size
         while self._fresh_bytes > FRESH_BYTES:
             oldest = next(iter(self._fresh))
