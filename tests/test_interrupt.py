@@ -36,22 +36,30 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc for the worker processes")
-def test_ctrl_c_during_a_parallel_render_stops_everything_at_once(tmp_path):
+COMMAND = [sys.executable, "-m", "compiler", "build", "play.fountain", "-o", "out", "-j", "2"]
+
+
+def _parallel_build(folder: Path, **popen) -> tuple[subprocess.Popen, dict]:
+    """A build of a play long enough to keep two workers busy, started in a session of its own (as a
+    terminal's foreground job: Ctrl-C goes to every process in it) and returned once a first clip is
+    cached: its workers are loaded and rendering. Also returns the environment it runs in."""
     lines = ["INT. HALL - NIGHT", ""]
     for i in range(12):
         lines += ["ANNA" if i % 2 == 0 else "BORIS", f"Line {i}: we keep on talking so the workers stay busy a while.", ""]
-    (tmp_path / "play.fountain").write_text("\n".join(lines), encoding="utf-8")
+    (folder / "play.fountain").write_text("\n".join(lines), encoding="utf-8")
     env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200", NO_COLOR="1")
-    command = [sys.executable, "-m", "compiler", "build", "play.fountain", "-o", "out", "-j", "2"]
-    # A session of its own, as a terminal's foreground job: Ctrl-C goes to every process in it.
-    build = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, start_new_session=True)
-    cache = tmp_path / ".dramac-cache"
+    build = subprocess.Popen(COMMAND, cwd=folder, env=env, start_new_session=True, **popen)
+    cache = folder / ".dramac-cache"
     deadline = time.monotonic() + 240
     while not list(cache.glob("*/*.npz")) and time.monotonic() < deadline and build.poll() is None:
-        time.sleep(0.1)  # until a first clip is cached: the workers are loaded and rendering
-    assert build.poll() is None, "the build ended before it could be interrupted"
+        time.sleep(0.1)
+    assert build.poll() is None, "the build ended before it was a minute old"
+    return build, env
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc for the worker processes")
+def test_ctrl_c_during_a_parallel_render_stops_everything_at_once(tmp_path):
+    build, env = _parallel_build(tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     workers = _children(build.pid)
     os.killpg(build.pid, signal.SIGINT)
     sent = time.monotonic()
@@ -62,7 +70,7 @@ def test_ctrl_c_during_a_parallel_render_stops_everything_at_once(tmp_path):
     assert "Traceback" not in err + out
     time.sleep(0.5)
     assert not [pid for pid in workers if _alive(pid)], "worker processes outlived the build"
-    again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    again = subprocess.run(COMMAND, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     cached = int(again.stdout.split(" cached")[0].rsplit(" ", 1)[1])
     assert cached >= 1, again.stdout  # it resumed from the clips finished before Ctrl-C
@@ -72,19 +80,7 @@ def test_ctrl_c_during_a_parallel_render_stops_everything_at_once(tmp_path):
 def test_workers_end_when_their_driver_is_killed_outright(tmp_path):
     """A driver killed without a chance to end its workers (SIGKILL: a supervisor stopping `watch`, a
     CI job timing out) leaves none behind holding a voice model: they notice and end."""
-    lines = ["INT. HALL - NIGHT", ""]
-    for i in range(12):
-        lines += ["ANNA" if i % 2 == 0 else "BORIS", f"Line {i}: we keep on talking so the workers stay busy a while.", ""]
-    (tmp_path / "play.fountain").write_text("\n".join(lines), encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200", NO_COLOR="1")
-    command = [sys.executable, "-m", "compiler", "build", "play.fountain", "-o", "out", "-j", "2"]
-    build = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
-    cache = tmp_path / ".dramac-cache"
-    deadline = time.monotonic() + 240
-    while not list(cache.glob("*/*.npz")) and time.monotonic() < deadline and build.poll() is None:
-        time.sleep(0.1)  # until a first clip is cached: the workers are loaded and rendering
-    assert build.poll() is None, "the build ended before it could be killed"
+    build, _ = _parallel_build(tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers = _children(build.pid)
     assert workers, "the build started no worker process"
     build.kill()  # the driver alone, as SIGKILL: no handler runs
