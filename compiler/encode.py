@@ -270,6 +270,11 @@ def _ask_ffmpeg(ffmpeg: str) -> tuple[str, str] | None:
     return None
 
 
+# How an M4B is muxed (here, and again with its chapters by compiler.tagging): bit-exact (no encoder
+# version string, no creation time, so builds are reproducible), the index first (a player starts
+# at once), and "M4B " as the major brand, which marks an audiobook for players (ffmpeg's ipod
+# muxer writes "M4A " otherwise).
+M4B_MUXER = ("-fflags", "+bitexact", "-movflags", "+faststart", "-brand", "M4B ", "-f", "ipod")
 MISSING_AAC = ("no AAC encoder was found: M4B needs ffmpeg with an AAC encoder on the PATH "
                "(Debian/Ubuntu: apt-get install ffmpeg)")
 
@@ -283,8 +288,7 @@ def _encode_aac(target: str, samples: np.ndarray, sample_rate: int) -> None:
     command = [ffmpeg_path() or "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
                "-f", "f32le", "-ar", str(sample_rate), "-ac", str(channels), "-i", "pipe:0",
                "-map_metadata", "-1", "-c:a", name, "-b:a", str(AAC_BITRATE * channels),
-               # bit-exact: no encoder version string, no creation time, so builds are reproducible
-               "-fflags", "+bitexact", "-flags:a", "+bitexact", "-movflags", "+faststart", "-f", "ipod", "-y", target]
+               "-flags:a", "+bitexact", *M4B_MUXER, "-y", target]
     try:
         child = subprocess.run(command, input=samples.tobytes(), capture_output=True, check=False)
     except OSError as exc:

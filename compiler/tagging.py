@@ -204,7 +204,7 @@ def _tag_mp4(path: str, tags: Tags, chapters: list[Chapter]) -> None:
 
 def _mux_chapters(path: str, chapters: list[Chapter]) -> None:
     """Stream-copy `path` through ffmpeg with the chapters added, then put the result in its place."""
-    from compiler.encode import ffmpeg_path
+    from compiler.encode import M4B_MUXER, ffmpeg_path
 
     ffmpeg = ffmpeg_path()
     if ffmpeg is None:
@@ -214,7 +214,7 @@ def _mux_chapters(path: str, chapters: list[Chapter]) -> None:
         meta.write_text(ffmetadata(chapters), encoding="utf-8")
         command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", path, "-f", "ffmetadata",
                    "-i", str(meta), "-map", "0:a", "-map_chapters", "1", "-map_metadata", "1", "-c", "copy",
-                   "-fflags", "+bitexact", "-movflags", "+faststart", "-f", "ipod", "-y", str(muxed)]
+                   *M4B_MUXER, "-y", str(muxed)]
         child = subprocess.run(command, capture_output=True, check=False)
         if child.returncode != 0:
             reason = child.stderr.decode("utf-8", "replace").strip().splitlines()

@@ -256,6 +256,9 @@ def test_files_still_decode_and_say_which_encoder_wrote_them(built):
         name = encode.aac_encoder()[1]
         assert outputs["m4b"]["encoder"] == name
         assert name.startswith("ffmpeg ") and name.split()[-1] in encode.AAC_ENCODERS
+        # An audiobook to players: the file type box's major brand is "M4B " (after its chapters were muxed).
+        head = (built["out"] / "play.m4b").read_bytes()[:12]
+        assert head[4:8] == b"ftyp" and head[8:12] == b"M4B "
 
 
 def test_the_record_gives_each_lossy_file_its_own_peak_and_loudness(built):
