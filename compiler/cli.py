@@ -80,6 +80,7 @@ def check(files: List[Path] = typer.Argument(..., help="Script files (.fountain,
     nothing and loads no voice: what a build would refuse before rendering, `check` refuses."""
     from compiler.build import prepare, refuse_unstorable_rate
     from compiler.parser import parse_file
+    from compiler.sounds import sound_problems
 
     all_diags: list[Diagnostic] = []
     sources: dict[str, list[str]] = {}
@@ -95,7 +96,7 @@ def check(files: List[Path] = typer.Argument(..., help="Script files (.fountain,
         except CompileError as exc:  # the front end's warnings still count
             all_diags += parsed.diagnostics + exc.diagnostics
             continue
-        all_diags += prepared.diagnostics
+        all_diags += prepared.diagnostics + sound_problems(prepared.plan)  # a missing or broken sound file too
         try:
             refuse_unstorable_rate(prepared, _check_formats(prepared.settings.build.get("format", "wav")))
         except CompileError as exc:

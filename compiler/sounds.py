@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -29,6 +30,19 @@ def load_sounds(plan: Plan, sample_rate: int, channels: int = 1) -> tuple[dict[s
     Returns (samples by path, seconds by path). Unreadable files become one diagnostic each, at the
     cue that names them, raised together.
     """
+    sounds, diags = _read_cues(plan, lambda path: read_sound(path, sample_rate, channels))
+    if diags:
+        raise CompileError(diags)
+    return sounds, {p: len(a) / sample_rate for p, a in sounds.items()}
+
+
+def sound_problems(plan: Plan) -> list[Diagnostic]:
+    """What load_sounds would refuse, each at its cue (`dramac check`): every file read whole, at its
+    own rate."""
+    return _read_cues(plan, lambda path: read_sound(path, None))[1]
+
+
+def _read_cues(plan: Plan, read: Callable[[str], np.ndarray]) -> tuple[dict[str, np.ndarray], list[Diagnostic]]:
     sounds: dict[str, np.ndarray] = {}
     diags: list[Diagnostic] = []
     for step in plan.steps:
@@ -38,12 +52,10 @@ def load_sounds(plan: Plan, sample_rate: int, channels: int = 1) -> tuple[dict[s
             diags.append(error(f"{step.kind} cue has no file", step.span))
             continue
         try:
-            sounds[step.path] = read_sound(step.path, sample_rate, channels)
+            sounds[step.path] = read(step.path)
         except SoundFileError as exc:
             diags.append(error(str(exc), step.span))
-    if diags:
-        raise CompileError(diags)
-    return sounds, {p: len(a) / sample_rate for p, a in sounds.items()}
+    return sounds, diags
 
 
 def _reads_file(kind: str) -> bool:
@@ -57,9 +69,9 @@ class SoundFileError(ValueError):
     pass
 
 
-def read_sound(path: str, sample_rate: int, channels: int = 1) -> np.ndarray:
-    """A sound file as float32 at `sample_rate`: (n, 2) when `channels` is 2 and the file is stereo,
-    else mono (n,), its channels averaged."""
+def read_sound(path: str, sample_rate: int | None, channels: int = 1) -> np.ndarray:
+    """A sound file as float32 at `sample_rate` (None: its own): (n, 2) when `channels` is 2 and the
+    file is stereo, else mono (n,), its channels averaged."""
     p = Path(path)
     if not p.is_file():
         raise SoundFileError(f"sound file '{path}' does not exist")
@@ -87,7 +99,7 @@ def read_sound(path: str, sample_rate: int, channels: int = 1) -> np.ndarray:
     if not np.all(np.isfinite(data)):  # a float file may hold them; one would spread through the whole mix
         raise SoundFileError(f"sound file '{path}' has invalid (NaN/inf) samples")
     kept = data if channels == 2 and data.shape[1] == 2 else data.mean(axis=1)
-    return resample(kept, int(sr), int(sample_rate))
+    return kept if sample_rate is None else resample(kept, int(sr), int(sample_rate))
 
 
 def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:

@@ -96,3 +96,21 @@ def test_a_rate_mp3_cannot_store_is_refused_at_the_key_before_rendering(tmp_path
                            cwd=tmp_path)
     assert build.returncode == 1 and "dramac.toml:4:1: error: mp3 cannot store 12345 Hz" in build.stderr
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())  # nothing rendered or written
+
+
+def test_check_reads_the_sound_files_a_build_would_refuse(tmp_path):
+    """A sound file cut short is what a build refuses before rendering: `check` says so, at the cue."""
+    import numpy as np
+    import soundfile as sf
+
+    sf.write(tmp_path / "door.wav", np.zeros(22050, dtype=np.float32), 22050)
+    whole = (tmp_path / "door.wav").read_bytes()
+    (tmp_path / "door.wav").write_bytes(whole[: len(whole) // 4])  # a copy interrupted
+    script = tmp_path / "play.fountain"
+    script.write_text("INT. HALL - DAY\n\n[[sfx: door.wav]]\n\nANNA\nWho is there?\n", encoding="utf-8")
+    run = subprocess.run([DRAMAC, "check", str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    assert f"{script}:3:1: error: sound file" in run.stderr and "is truncated" in run.stderr
+    (tmp_path / "door.wav").write_bytes(whole)
+    run = subprocess.run([DRAMAC, "check", str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert run.returncode == 0 and "ok: 1 script checked" in run.stderr, run.stderr
