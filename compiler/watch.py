@@ -186,6 +186,20 @@ def clip_lines(clips, shown: int = SHOWN_LINES) -> list[str]:
     return rows
 
 
+SLOW_WRITE_SECONDS = 2.0  # a rebuild's write stage longer than this, with whole-play encoders, gets a hint
+_REWRITTEN_IN_PARTS = {"wav", "wav16", "srt", "vtt", "json"}  # what an edit rewrites only where it changed
+
+
+def slow_formats_hint(result) -> str | None:
+    """A hint when the compressed formats (encoded whole on every build) make a rebuild's write slow."""
+    whole = sorted({Path(p).suffix.lstrip(".") for p in result.outputs} - _REWRITTEN_IN_PARTS)
+    write = (result.stages or {}).get("write", 0.0)
+    if not whole or write <= SLOW_WRITE_SECONDS:
+        return None
+    return (f"writing took {write:.1f}s: {', '.join(whole)} {'is' if len(whole) == 1 else 'are'} encoded whole on every "
+            "build; `dramac watch --format wav` writes only the WAV while you write")
+
+
 def stage_times(stages: dict[str, float]) -> str:
     """`parse 0.01s · plan 0.02s · …` in the order the build runs them."""
     ordered = [name for name in STAGES if name in stages] + [name for name in stages if name not in STAGES]
@@ -224,11 +238,18 @@ def watch_loop(files: list[Path], build_one: Callable[[Path, Callable], object],
         report_details(result)
         return True
 
+    hinted = False
+
     def report_details(result) -> None:
+        nonlocal hinted
         for row in clip_lines(result.fresh_clips):
             console.print(styled(("    re-rendered ", "dim"), row), soft_wrap=True)
         if result.stages:
             console.print(styled((f"    {stage_times(result.stages)}", "dim")), soft_wrap=True)
+        hint = slow_formats_hint(result)
+        if hint and not hinted:  # once a session: the writer chose the formats
+            console.print(styled((f"    {hint}", "dim")), soft_wrap=True)
+            hinted = True
 
     def build_settled(f: Path, current: dict) -> dict:
         """Rebuild f from a settled snapshot until a build was not overtaken by a save; returns the

@@ -146,3 +146,19 @@ def test_watch_prints_a_warning_that_stays_only_once(monkeypatch):
     cli._report_new([locked, other], {}, said)
     assert printed == [[locked.message], [], [other.message], [], [locked.message]]
     assert sum("not repeated" in c for c in counted) == 4
+
+
+def test_a_rebuild_slowed_by_whole_play_encoders_says_how_to_draft_faster():
+    """An edit rewrites a WAV, the subtitles and the manifest only where they changed; MP3 or M4B are
+    encoded whole every time. When that makes a rebuild's write slow, watch says so (once)."""
+    from types import SimpleNamespace
+
+    from compiler.watch import SLOW_WRITE_SECONDS, slow_formats_hint
+
+    def result(names, write):
+        return SimpleNamespace(outputs=[Path("out") / n for n in names], stages={"write": write})
+
+    slow = slow_formats_hint(result(["play.wav", "play.mp3", "play.m4b", "play.srt"], SLOW_WRITE_SECONDS + 7))
+    assert slow is not None and "m4b, mp3 are encoded whole" in slow and "--format wav" in slow
+    assert slow_formats_hint(result(["play.wav", "play.mp3"], SLOW_WRITE_SECONDS - 1)) is None  # quick enough
+    assert slow_formats_hint(result(["play.wav", "play.srt", "play.json"], 30.0)) is None  # nothing to leave out
