@@ -756,6 +756,8 @@ def main() -> None:
         from compiler.atomic import Freeing
 
         Freeing.by_child_process = True
+    if _is_program():
+        _stop_on_sigterm()
     try:
         app()
     except SystemExit as exc:
@@ -799,10 +801,27 @@ def _end_build_process(code) -> None:
     os._exit(1)  # SystemExit with a message: never raised by dramac's commands
 
 
+def _is_program() -> bool:
+    """Whether main() is this process's program (the console script, `python -m compiler`), not a
+    function a test calls."""
+    return getattr(sys.modules.get("__main__"), "main", None) is main
+
+
 def _is_build_process() -> bool:
-    """Whether this process is `dramac build` (the console script, `python -m compiler`; not a test
-    calling main()), and so ends once its build is done."""
-    return getattr(sys.modules.get("__main__"), "main", None) is main and sys.argv[1:2] == ["build"]
+    """Whether this process is `dramac build`, and so ends once its build is done."""
+    return _is_program() and sys.argv[1:2] == ["build"]
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a supervisor stopping `watch`, a CI job's time limit, `docker stop`) stops dramac as
+    Ctrl-C does: render workers ended, finished clips kept, the interrupted message, status 130. By
+    default it would end this process alone, leaving its workers to notice on their own."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _wants_build_record(args: list[str]) -> bool:
