@@ -1,13 +1,16 @@
 """What a script says about a character's likely gender, so automatic casting can pick a voice of it.
 
-Four kinds of evidence, strongest first:
+Five kinds of evidence, strongest first:
   - the settings: `[cast.NAME] gender = "female" | "male" | "neutral"` decides, nothing else counts;
   - an honorific in the cue (`MRS. DALLOWAY`, `FATHER BROWN`, `QUEEN`); ranks and professions
     (`SGT.`, `DR.`, `CAPT.`) say nothing;
   - the first name, looked up in the name dictionary of the `gender-guesser` package (offline, from
     Jörg Michael's list of about 48,000 names by country);
+  - a relationship noun in apposition right after the name where the action introduces it in
+    capitals (`CHRIS, her son,`): as strong as an honorific;
   - pronouns and gendered nouns in the action right after the character is introduced in capitals
-    (`ELENA (40s) checks her watch.`).
+    (`ELENA (40s) checks her watch.`), except a possessive that owns a relationship noun
+    (`her son`): both describe someone else.
 Each piece of evidence has a weight and a reason a writer can read. When the evidence is weak or
 split, `dramac cast` says so: a guess is never shown as more than it is.
 """
@@ -66,10 +69,11 @@ _LETTERS = r"[a-zà-ÿ]+"
 # A relationship noun as a writer spells it: `son`, `ex-wife`, `half-brother`, `son-in-law`.
 _KIN_NOUN = (rf"(?:{_LETTERS}-)?("
              + "|".join(sorted(set().union(*_KIN.values()), key=len, reverse=True)) + r")(?:-in-law)?\b")
-# A possessive and the relationship noun it owns, perhaps with one word between (`her teenage son`):
-# both describe another person (`MARK, her husband`: "her" is his wife), so neither counts as a
-# pronoun for the character introduced.
-_OWNED_KIN = re.compile(rf"\b{_POSSESSIVE}\s+(?:{_LETTERS}\s+)?{_KIN_NOUN}", re.IGNORECASE)
+# A possessive and the relationship noun it owns, perhaps with one word between (`her teenage son`,
+# `whose son`, `Linda's son`): both describe another person (`MARK, her husband`: "her" is his wife),
+# so neither counts as a pronoun for the character introduced.
+_OWNED_KIN = re.compile(rf"\b(?:{_POSSESSIVE}|whose|its|our|my|your|{_LETTERS}['’]s)\s+(?:{_LETTERS}\s+)?{_KIN_NOUN}",
+                        re.IGNORECASE)
 # The apposition right after the name: `CHRIS, her son,`, `MARGARET (70s), his grandmother`,
 # `ALEX, Linda's nephew`, `MARK, a widower`. Only this place counts: a relationship noun elsewhere
 # may be anyone's. A word between needs a determiner before it (`LINDA, whose son` is no apposition),
@@ -209,9 +213,11 @@ def introduction_evidence(name: str, introduction: tuple[str, int] | None, other
         return []
     text, line = introduction
     text = _own_part(text[:_INTRODUCTION_CHARS], first_word(name), others)
-    evidence = _apposition_evidence(text, line)
+    apposition = _APPOSITION.match(text)
+    evidence = _apposition_evidence(apposition, line) if apposition else []
     counts = {g: 0 for g in _PRONOUNS}
-    for word in _WORDS.findall(_OWNED_KIN.sub(" ", text)):
+    rest = text[apposition.end():] if apposition else text  # its noun is counted once, above
+    for word in _WORDS.findall(_OWNED_KIN.sub(" ", rest)):
         for gender, words in _PRONOUNS.items():
             counts[gender] += word.lower() in words
     found = [(g, n) for g, n in counts.items() if n]
@@ -230,11 +236,8 @@ def _own_part(text: str, own: str, others: frozenset[str]) -> str:
     return text
 
 
-def _apposition_evidence(text: str, line: int) -> list[Evidence]:
+def _apposition_evidence(match: re.Match, line: int) -> list[Evidence]:
     """The relationship noun that directly follows the name, as decisive as an honorific in the cue."""
-    match = _APPOSITION.match(text)
-    if match is None:
-        return []
     phrase, noun = " ".join(match.group(1).split()), match.group(2).lower()
     gender = next((g for g in (FEMALE, MALE) if noun in _KIN[g]), None)
     if gender is None:
