@@ -177,8 +177,20 @@ def _cast_row(member) -> dict:
             "description": member.voice.description, "explicit": member.explicit, "locked": member.locked,
             "source": source, "voice_gender": member.voice.gender or None,
             "gender": guess.gender if guess else None, "gender_certainty": guess.certainty if guess else None,
-            "gender_reasons": list(guess.reasons) if guess else [], "gender_why": guess.summary if guess else "",
+            "gender_reasons": list(guess.reasons) if guess else [], "gender_why": _cast_why(member),
             "first_line": member.first_span.line if member.first_span else None}
+
+
+def _cast_why(member) -> str:
+    """Why the character has its voice: a voice set in the settings says so first, since the script's
+    evidence chose nothing (`Peter is a male first name` beside a female voice would read as a mistake)."""
+    guess = member.guess
+    why = guess.summary if guess else ""
+    if not member.explicit:
+        return why
+    if guess and guess.gender in ("female", "male") and member.voice.gender and member.voice.gender != guess.gender:
+        return f"voice set in the settings; it overrides the script's evidence: {why}"
+    return f"voice set in the settings; {why}" if why else "voice set in the settings"
 
 
 def _print_cast_notes(rows: list[dict], prepared) -> None:
@@ -191,8 +203,10 @@ def _print_cast_notes(rows: list[dict], prepared) -> None:
             break
         from compiler.cast import toml_key
 
-        out.print(f"{r['character']}: {r['gender_why']}; the voice was chosen "
-                  f"{'for ' + r['gender'] if r['gender'] else 'from every palette voice'}. To decide: "
+        # A locked voice was not chosen now: it is kept from dramac.lock, whatever the evidence says today.
+        chosen = (f"the voice '{r['voice']}' is locked in dramac.lock" if r["locked"] else
+                  f"the voice was chosen {'for ' + r['gender'] if r['gender'] else 'from every palette voice'}")
+        out.print(f"{r['character']}: {r['gender_why']}; {chosen}. To decide: "
                   f"[cast.{toml_key(r['character'])}] gender = \"female\" | \"male\" | \"neutral\" in dramac.toml", soft_wrap=True)
     if not gendered:
         out.print(f"The {prepared.backend_name} palette has no gendered voices: gender does not choose its voices.", soft_wrap=True)

@@ -1,13 +1,16 @@
 """What a script says about a character's likely gender, so automatic casting can pick a voice of it.
 
-Four kinds of evidence, strongest first:
+Five kinds of evidence, strongest first:
   - the settings: `[cast.NAME] gender = "female" | "male" | "neutral"` decides, nothing else counts;
   - an honorific in the cue (`MRS. DALLOWAY`, `FATHER BROWN`, `QUEEN`); ranks and professions
     (`SGT.`, `DR.`, `CAPT.`) say nothing;
   - the first name, looked up in the name dictionary of the `gender-guesser` package (offline, from
     Jörg Michael's list of about 48,000 names by country);
+  - a relationship noun in apposition right after the name where the action introduces it in
+    capitals (`CHRIS, her son,`): as strong as an honorific;
   - pronouns and gendered nouns in the action right after the character is introduced in capitals
-    (`ELENA (40s) checks her watch.`).
+    (`ELENA (40s) checks her watch.`), except a possessive that owns a relationship noun
+    (`her son`): both describe someone else.
 Each piece of evidence has a weight and a reason a writer can read. When the evidence is weak or
 split, `dramac cast` says so: a guess is never shown as more than it is.
 """
@@ -27,10 +30,11 @@ GENDERS = (FEMALE, MALE, NEUTRAL)
 _HONORIFICS = {
     FEMALE: frozenset("""MRS MS MISS LADY DAME QUEEN PRINCESS DUCHESS COUNTESS BARONESS EMPRESS MADAM MADAME
         MME MLLE MOTHER MOM MUM MOMMY MUMMY MAMA GRANDMA GRANDMOTHER GRANNY NANA SISTER AUNT AUNTIE NIECE
-        DAUGHTER WIFE WIDOW BRIDE GIRL WOMAN ABBESS NUN SENORA SEÑORA SIGNORA FRAU FRÄULEIN""".split()),
+        DAUGHTER WIFE WIDOW BRIDE GIRL WOMAN ABBESS NUN SENORA SEÑORA SIGNORA FRAU FRÄULEIN GRANDDAUGHTER
+        STEPMOTHER STEPDAUGHTER STEPSISTER GODMOTHER GIRLFRIEND""".split()),
     MALE: frozenset("""MR SIR LORD KING PRINCE DUKE COUNT BARON EMPEROR MONSIEUR FATHER DAD DADDY PAPA GRANDPA
         GRANDFATHER BROTHER UNCLE NEPHEW SON HUSBAND WIDOWER GROOM BOY MAN MASTER FRIAR MONK ABBOT SENOR
-        SEÑOR SIGNOR HERR""".split()),
+        SEÑOR SIGNOR HERR GRANDSON GRANDDAD GRANDAD STEPFATHER STEPSON STEPBROTHER GODFATHER BOYFRIEND""".split()),
 }
 # Titles that say nothing about gender; the word after one may be a first name (`DR. ELENA VOSS`).
 _TITLES = frozenset("""DR DOCTOR PROF PROFESSOR SGT SERGEANT CAPT CAPTAIN LT LIEUTENANT COL COLONEL MAJ MAJOR
@@ -40,10 +44,43 @@ _TITLES = frozenset("""DR DOCTOR PROF PROFESSOR SGT SERGEANT CAPT CAPTAIN LT LIE
 # first name, not a surname as after a title.
 _DESCRIPTORS = frozenset("OLD YOUNG LITTLE BIG TALL SHORT FAT THIN".split())
 
-_PRONOUNS = {
-    FEMALE: frozenset("she her hers herself woman girl lady mother wife daughter sister grandmother".split()),
-    MALE: frozenset("he him his himself man boy gentleman father husband son brother grandfather".split()),
+# Kinship and relationship nouns: after a possessive (`her son`) they describe someone else; right
+# after the name (`CHRIS, her son,`) they describe the character introduced. NEUTRAL ones say no gender.
+_KIN = {
+    FEMALE: frozenset("""mother wife daughter sister grandmother granddaughter niece aunt auntie girlfriend widow
+        mom mum mommy mummy mama grandma granny nana stepmother stepdaughter stepsister godmother goddaughter
+        queen princess fiancee fiancée""".split()),
+    MALE: frozenset("""father husband son brother grandfather grandson nephew uncle boyfriend widower dad daddy
+        papa grandpa granddad grandad stepfather stepson stepbrother godfather godson king prince fiance
+        fiancé""".split()),
+    NEUTRAL: frozenset("""partner child cousin friend spouse sibling parent grandparent grandchild stepchild godchild
+        twin kid baby lover ex boss colleague roommate neighbor neighbour""".split()),
 }
+# Pronouns and gendered nouns counted anywhere in an introduction not owned by a possessive. Titles
+# (king) and what a child calls a parent (mom, dad: often a line, `"Mom!"`) are left to the apposition.
+_PRONOUNS = {
+    FEMALE: frozenset("""she her hers herself woman girl lady mother wife daughter sister grandmother granddaughter
+        niece aunt girlfriend widow stepmother stepdaughter stepsister""".split()),
+    MALE: frozenset("""he him his himself man boy gentleman father husband son brother grandfather grandson nephew
+        uncle boyfriend widower stepfather stepson stepbrother""".split()),
+}
+_POSSESSIVE = r"(?:her|his|their)"
+_LETTERS = r"[a-zà-ÿ]+"
+# A relationship noun as a writer spells it: `son`, `ex-wife`, `half-brother`, `son-in-law`.
+_KIN_NOUN = (rf"(?:{_LETTERS}-)?("
+             + "|".join(sorted(set().union(*_KIN.values()), key=len, reverse=True)) + r")(?:-in-law)?\b")
+# A possessive and the relationship noun it owns, perhaps with one word between (`her teenage son`,
+# `whose son`, `Linda's son`): both describe another person (`MARK, her husband`: "her" is his wife),
+# so neither counts as a pronoun for the character introduced.
+_OWNED_KIN = re.compile(rf"\b(?:{_POSSESSIVE}|whose|its|our|my|your|{_LETTERS}['’]s)\s+(?:{_LETTERS}\s+)?{_KIN_NOUN}",
+                        re.IGNORECASE)
+# The apposition right after the name: `CHRIS, her son,`, `MARGARET (70s), his grandmother`,
+# `ALEX, Linda's nephew`, `MARK, a widower`. Only this place counts: a relationship noun elsewhere
+# may be anyone's. A word between needs a determiner before it (`LINDA, whose son` is no apposition),
+# and the noun must not own something itself (`her son's` begins a longer description).
+_APPOSITION = re.compile(
+    rf"\s*(?:\([^)\n]*\)\s*)*(?:,|—|–|--)\s*((?:(?:{_POSSESSIVE}|the|an?|{_LETTERS}['’]s)\s+"
+    rf"(?:{_LETTERS}(?:['’]s)?\s+)?)?{_KIN_NOUN})(?!['’])", re.IGNORECASE)
 # Only the start of the introduction is read: the sentence or two that describe the character.
 _INTRODUCTION_CHARS = 300
 _WORDS = re.compile(r"[A-Za-zÀ-ÿ]+")
@@ -94,7 +131,8 @@ def guess(name: str, introduction: tuple[str, int] | None = None, setting: str |
 
 
 def combine(evidence: list[Evidence]) -> Guess:
-    reasons = tuple(e.reason for e in evidence)
+    # Each reason once: the pronouns of both genders share one reason ("1 female pronoun and 1 male pronoun").
+    reasons = tuple(dict.fromkeys(e.reason for e in evidence))
     totals = {g: sum(e.weight for e in evidence if e.gender == g) for g in (FEMALE, MALE)}
     if not any(totals.values()):
         return Guess(None, "none", reasons or ("nothing in the name or the script",))
@@ -168,21 +206,43 @@ def _detector():
 
 
 def introduction_evidence(name: str, introduction: tuple[str, int] | None, others: frozenset[str]) -> list[Evidence]:
-    """Pronouns in the action that introduces `name`, counted from the name up to the next word that
-    begins another character's name."""
+    """A relationship noun in apposition right after the name (`CHRIS, her son,`), and the pronouns
+    in the action that introduces `name`, counted from the name up to the next word that begins
+    another character's name; a possessive that owns a relationship noun (`her son`) is not counted."""
     if not introduction:
         return []
     text, line = introduction
-    own = first_word(name)
+    text = _own_part(text[:_INTRODUCTION_CHARS], first_word(name), others)
+    apposition = _APPOSITION.match(text)
+    evidence = _apposition_evidence(apposition, line) if apposition else []
     counts = {g: 0 for g in _PRONOUNS}
-    for word in _WORDS.findall(text[:_INTRODUCTION_CHARS]):
-        if word.isupper() and word in others and word != own:
-            break  # another character's introduction begins
+    rest = text[apposition.end():] if apposition else text  # its noun is counted once, above
+    for word in _WORDS.findall(_OWNED_KIN.sub(" ", rest)):
         for gender, words in _PRONOUNS.items():
             counts[gender] += word.lower() in words
     found = [(g, n) for g, n in counts.items() if n]
     said = " and ".join(f"{n} {g} pronoun{'s' if n > 1 else ''}" for g, n in found)
-    return [Evidence(g, 2 if n >= 2 else 1, f"{said} after the introduction at line {line}") for g, n in found]
+    # One reason for the pronouns of both genders: combine() prints each reason once.
+    return evidence + [Evidence(g, 2 if n >= 2 else 1, f"{said} after the introduction at line {line}")
+                       for g, n in found]
+
+
+def _own_part(text: str, own: str, others: frozenset[str]) -> str:
+    """`text` up to the first word in capitals that begins another character's name."""
+    for match in _WORDS.finditer(text):
+        word = match.group()
+        if word.isupper() and word in others and word != own:
+            return text[:match.start()]
+    return text
+
+
+def _apposition_evidence(match: re.Match, line: int) -> list[Evidence]:
+    """The relationship noun that directly follows the name, as decisive as an honorific in the cue."""
+    phrase, noun = " ".join(match.group(1).split()), match.group(2).lower()
+    gender = next((g for g in (FEMALE, MALE) if noun in _KIN[g]), None)
+    if gender is None:
+        return [Evidence("", 0, f'"{phrase}" right after the name at line {line} says no gender')]
+    return [Evidence(gender, 3, f'"{phrase}" right after the name at line {line}')]
 
 
 _TOKEN = re.compile(r"\S+")
@@ -215,8 +275,10 @@ def introductions(names: list[str], script: Script) -> dict[str, tuple[str, int]
                 for n in lengths:
                     name = by_words.get(tuple(words[t:t + n]))
                     if name is not None and name not in found:
-                        found[name] = (_following(element.text[tokens[t + n - 1].end():], scene.body[i + 1:]),
-                                       element.span.line)
+                        # From the end of the name itself: the comma of `CHRIS, her son` opens the apposition.
+                        last = tokens[t + n - 1]
+                        end = last.start() + len(last.group().rstrip(_EDGE))
+                        found[name] = (_following(element.text[end:], scene.body[i + 1:]), element.span.line)
     return found
 
 

@@ -219,3 +219,82 @@ def test_casting_time_grows_linearly_with_the_number_of_characters(tmp_path):
         assert len({m.voice.key for m in c.members}) == len(c.members)
 
     assert_linear(cast_of, make, small_bytes=10_000, limit_s=20.0)
+
+
+# ---- relationship nouns in the introduction; what `dramac cast` says ----
+
+def _introduced(text: str, *names: str):
+    """The guesses for `names`, each speaking once, after one action `text` that introduces them."""
+    from compiler.nodes import Action
+
+    intro = Action(Span("t.fountain", 2, 1, 2, 10), text)
+    c, _ = _embedded_cast(script([intro, *[(n, "Hello.") for n in names]]))
+    return {m.name: m.guess for m in c.members}
+
+
+# Names the dictionary does not know, so the script's words alone decide; the expected gender is the
+# relationship noun's, as the trial's script wrote it ("MARK, her husband", "CHRIS, her son").
+@pytest.mark.parametrize("text, expected", [
+    ("ZORBLAT, her husband, reads the paper.", "male"),
+    ("ZORBLAT, her son, slouches in the doorway.", "male"),
+    ("ZORBLAT, her nephew, raids the fridge.", "male"),
+    ("ZORBLAT, her grandson, naps on the couch.", "male"),
+    ("ZORBLAT (70s), his grandmother, knits in silence.", "female"),
+    ("ZORBLAT, his niece, waves.", "female"),
+    ("ZORBLAT, her uncle, nods.", "male"),
+    ("ZORBLAT, his aunt, nods.", "female"),
+    ("ZORBLAT, Linda's teenage son, shrugs.", "male"),
+    ("ZORBLAT, a widow, waits.", "female"),
+    ("ZORBLAT, his ex-wife, waits.", "female"),
+    ("ZORBLAT, her son's wife, waits.", "female"),  # the apposition is the wife, not the son
+])
+def test_a_relationship_noun_right_after_the_name_is_the_characters_gender(text, expected):
+    g = _introduced(text, "ZORBLAT")["ZORBLAT"]
+    assert (g.gender, g.certainty) == (expected, "clear"), g.reasons
+    assert not any("pronoun" in r for r in g.reasons), g.reasons  # the possessive is someone else's
+
+
+@pytest.mark.parametrize("text", [
+    "ZORBLAT, their cousin, waits.",  # a noun of no gender
+    "ZORBLAT, her friend, waits.",
+    "ZORBLAT waits. Her son is late.",  # not in apposition: the son is someone else
+    "ZORBLAT, whose son is late, waits.",
+    "ZORBLAT calls his teenage daughter.",
+    "ZORBLAT hugs Linda's son.",
+])
+def test_a_relationship_noun_elsewhere_or_without_gender_says_nothing(text):
+    assert _introduced(text, "ZORBLAT")["ZORBLAT"].gender is None
+
+
+def test_the_trials_family_gets_voices_of_the_genders_the_script_gives():
+    # "CHRIS, her son" got a female voice: the "her" was counted for Chris.
+    guesses = _introduced("LINDA (50s) checks her watch. MARK, her husband, reads. CHRIS, her son, slouches. "
+                          "DANIEL, her grandson, naps.", "LINDA", "MARK", "CHRIS", "DANIEL")
+    assert {n: (g.gender, g.certainty) for n, g in guesses.items()} == {
+        "LINDA": ("female", "clear"), "MARK": ("male", "clear"), "CHRIS": ("male", "clear"), "DANIEL": ("male", "clear")}
+
+
+def test_each_reason_is_said_once():
+    g = _introduced("ZORBLAT adjusts her scarf and his tie.", "ZORBLAT")["ZORBLAT"]
+    assert g.certainty == "split"
+    assert g.summary.count("after the introduction") == 1, g.summary
+    assert "1 female pronoun and 1 male pronoun" in g.summary
+
+
+def _dramac(*args, cwd):
+    env = dict(os.environ, COLUMNS="300", NO_COLOR="1", TERM="dumb")
+    return subprocess.run([sys.executable, "-m", "compiler", *args], capture_output=True, text=True, cwd=cwd,
+                          env=dict(env, PYTHONPATH=str(ROOT)), timeout=120)
+
+
+def test_cast_says_a_set_voice_overrides_and_a_locked_voice_is_locked(tmp_path):
+    (tmp_path / "dramac.toml").write_text('[cast.PETER]\nvoice = "high-female"\n', encoding="utf-8")
+    (tmp_path / "play.fountain").write_text("INT. KITCHEN - NIGHT\n\nDR. AMES waits.\n\nPETER\nHi.\n\n"
+                                            "DR. AMES\nHello.\n", encoding="utf-8")
+    assert _dramac("lock", "play.fountain", cwd=tmp_path).returncode == 0
+    r = _dramac("cast", "play.fountain", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    peter = next(line for line in r.stdout.splitlines() if "PETER" in line)
+    assert "voice set in the settings; it overrides the script's evidence: Peter is a male first name" in peter
+    ames = next(line for line in r.stdout.splitlines() if line.startswith("DR. AMES:"))
+    assert "is locked in dramac.lock" in ames and "chosen" not in ames, ames
