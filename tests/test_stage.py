@@ -52,19 +52,21 @@ def test_a_scene_spreads_its_speakers_and_keeps_the_narrator_centred():
     assert scene_positions(["ANA", "BO", "CY"], 0.4, {"BO": 0.9}) == {"ANA": -0.4, "BO": 0.9, "CY": 0.4}
 
 
-def _line(speaker: str, n: int) -> PlannedLine:
+def _line(speaker: str, n: int, extension: str | None = None) -> PlannedLine:
     text = f"line {n}"
-    return PlannedLine(speaker, text, text, Span("play.fountain", n, 1, n, 5))
+    return PlannedLine(speaker, text, text, Span("play.fountain", n, 1, n, 5), extension)
 
 
-def _timeline(scenes: list[list[str]], moves=()):
+def _timeline(scenes: list[list[str | tuple[str, str]]], moves=()):
+    """Scenes of one-second lines: a speaker's name, or (name, extension)."""
     steps, takes = [], {}
     n = 0
     for index, speakers in enumerate(scenes):
         steps.append(SceneBreak(index))
-        for speaker in speakers:
+        for cue in speakers:
+            speaker, extension = cue if isinstance(cue, tuple) else (cue, None)
             n += 1
-            clip = Clip(index, (speaker,), (), (_line(speaker, n),), 1.0)
+            clip = Clip(index, (speaker,), (), (_line(speaker, n, extension),), 1.0)
             steps.append(clip)
             takes[clip.key] = [np.zeros(SR, np.float32)]  # one second each
     for move in moves:
@@ -80,6 +82,22 @@ def test_an_edit_in_one_scene_moves_no_voice_in_another():
     assert before[:3] == after[:3]  # scene one is as it was
     assert [p.pan for p in before[:3]] == [-0.35, 0.35, -0.35]
     assert [p.pan for p in after[3:]] == [-0.35, 0.0, 0.35]
+
+
+def test_a_voice_over_is_centred_and_takes_no_place_on_the_stage():
+    timeline = _timeline([
+        [("HANNAH", "V.O."), "DANIEL", "MARGARET", ("HANNAH", "V.O.")],  # HANNAH only in V.O.
+        ["DANIEL", ("HANNAH", "VO"), "MARGARET", "HANNAH", ("DANIEL", "V.O")],  # both kinds of line
+    ])
+    pans = [p.pan for p in line_pans(timeline, 0.35, {})]
+    # Scene one: DANIEL and MARGARET are its two speakers, as if HANNAH were not there.
+    assert pans[:4] == [0.0, -0.35, 0.35, 0.0]
+    # Scene two: DANIEL, MARGARET, HANNAH stand in the order of their first ordinary lines; the
+    # V.O. lines of HANNAH and DANIEL are centred, not at their places.
+    assert pans[4:] == [-0.35, 0.0, 0.0, 0.35, 0.0]
+    # A fixed pan places the character's ordinary lines only.
+    fixed = _timeline([[("MARGARET", "voice-over"), "DANIEL", "HANNAH", "MARGARET", ("MARGARET", "V. O.")]])
+    assert [p.pan for p in line_pans(fixed, 0.35, {"MARGARET": 0.9})] == [0.0, -0.35, 0.35, 0.9, 0.0]
 
 
 def test_a_move_ramps_over_the_characters_own_speech_and_resets_at_the_next_scene():
