@@ -218,6 +218,9 @@ I will wait until the very last whistle of the boat.
 
 EXT. HARBOUR - LATER
 
+HANNAH (V.O.)
+Nobody waits at the harbour gate at night.
+
 MAYA
 You made it after all.
 
@@ -279,7 +282,8 @@ def test_a_48k_stereo_build_places_every_voice(built):
     assert abs(channel_difference_db(audio, settled) - pan_difference_db(0.8)) <= 1.0
     opening = [(int(moving["start"] * rate), int((moving["start"] + 0.3) * rate))]
     assert channel_difference_db(audio, opening) < pan_difference_db(0.8) - 3  # heard on its way
-    # The next scene places him afresh: MAYA and TOM are its two free speakers, at -0.35 and +0.35.
+    # The next scene places him afresh: MAYA and TOM are its two free speakers, at -0.35 and +0.35
+    # (HANNAH, heard only in V.O., is centred and takes no place).
     assert abs(channel_difference_db(audio, _spans(manifest, rate, "MAYA", harbour)) - pan_difference_db(-0.35)) <= 1.0
     assert abs(channel_difference_db(audio, [(int(harbour_line["start"] * rate), int(harbour_line["end"] * rate))])
                - pan_difference_db(0.35)) <= 1.0
@@ -302,7 +306,8 @@ def test_the_manifest_says_where_each_line_stands_and_in_which_scene(built):
     expected = {  # (speaker, scene) -> pans of its lines, in order: (start, end)
         ("ELENA", 0): [(-0.8, -0.8), (-0.8, -0.8)],
         ("TOM", 0): [(0.0, 0.0), (0.0, 0.8)],  # the move carries him while he speaks
-        ("MAYA", 1): [(-0.35, -0.35)],
+        ("HANNAH", 1): [(0.0, 0.0)],  # a V.O. is centred and takes no place in the spread:
+        ("MAYA", 1): [(-0.35, -0.35)],  # MAYA and TOM are the scene's two speakers
         ("TOM", 1): [(0.35, 0.35)],  # the next scene places him afresh
     }
     found: dict = {}
