@@ -95,11 +95,13 @@ def _big(x: float) -> str:
 
 
 class SettingError(ValueError):
-    """A value a declaration refuses; `key` names the offending key (never found by searching the message)."""
+    """A value a declaration refuses; `key` names the offending key (never found by searching the
+    message). `at_value`: the diagnostic points at the key's value (an unknown name), not the key."""
 
-    def __init__(self, message: str, key: str | None = None):
+    def __init__(self, message: str, key: str | None = None, at_value: bool = False):
         super().__init__(message)
         self.key = key
+        self.at_value = at_value
 
 
 def check(setting: Setting, value, label: str | None = None, error: type[SettingError] = SettingError):
