@@ -221,7 +221,8 @@ CORE: tuple[Setting, ...] = (
             help="Guides automatic casting: the character gets a voice of this gender (docs/lock.md)."),
     Setting("cast", "pan", "number", None, -1.0, 1.0,
             help="Where the character stands on the stereo stage: -1 left, 0 centre, 1 right (constant-power "
-                 "pan; docs/stage.md). Unset: spread automatically within each scene ([stage] spread)."),
+                 "pan; docs/stage.md). Unset: spread automatically within each scene ([stage] spread). "
+                 "Its V.O. lines stay centred, like the narrator."),
     Setting("stage", "channels", "choice", "stereo", choices=("stereo", "mono"),
             help="Output channels: `stereo` places each character on a stage (docs/stage.md); `mono` is one "
                  "channel, every voice centred."),
