@@ -182,8 +182,15 @@ def _from_settings(cast_settings: dict[str, dict], names: list[str], palette: li
         try:
             explicit[target] = resolve(entry, palette)
         except ValueError as exc:  # at the key it names (a SettingError's), else at the entry
-            raise CompileError(error(f"cast entry '{name}': {exc}", settings_span(name, getattr(exc, "key", None)))) from None
+            raise CompileError(error(f"cast entry '{name}': {exc}", _refused_at(settings_span, name, exc))) from None
     return explicit, gender_set
+
+
+def _refused_at(settings_span: Callable[..., Span], table: str, exc: ValueError) -> Span:
+    """Where a table's voice error points: the value it refuses (SettingError.at_value: an unknown
+    voice name), else the key it names, else the table."""
+    key = getattr(exc, "key", None)
+    return settings_span(table, key, "value") if getattr(exc, "at_value", False) else settings_span(table, key)
 
 
 def _gender_setting(name: str, value, settings_span: Callable[..., Span]) -> str:
@@ -286,7 +293,7 @@ def _narrator(script, cast_settings, narrator_settings, palette, resolve, settin
             voice = _honour_lock(NARRATOR, locked_entry, palette, gender.Guess(None, "none", ()), taken, sink, None)
         voice = voice or _auto_voice(NARRATOR, palette, taken)
     except ValueError as exc:
-        raise CompileError(error(f"narrator: {exc}", settings_span("narrator", getattr(exc, "key", None)))) from None
+        raise CompileError(error(f"narrator: {exc}", _refused_at(settings_span, "narrator", exc))) from None
     lines, words = narrator_words(script)
     return CastMember(NARRATOR, voice, lines, words, None, bool(narr_entry), None,
                       not narr_entry and locked_entry is not None and voice.name == locked_entry.voice)

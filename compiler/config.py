@@ -51,6 +51,7 @@ class _Origin:
     path: str
     text: str
     positions: Positions = field(default_factory=dict)  # key path → where it is written
+    values: Positions = field(default_factory=dict)  # key path → where its value is written
 
 
 @dataclass
@@ -82,14 +83,18 @@ class Settings:
                 return found
         return self._nowhere()
 
-    def span_of_key(self, key: str, inner: str | None = None) -> Span:
+    def span_of_key(self, key: str, inner: str | None = None, part: str = "key") -> Span:
         """Where a key named `key` is written, in whichever table (a cast entry's name, `narrator`):
         the last file that set it wins, as in the merge; within a file, the first place. With
         `inner`, where that key is written inside it (`[cast.ANNA] voice`, or in a backend's
-        `[cast.ANNA.embedded]`), else `key` itself."""
-        for wanted in ([lambda p: key in p[:-1] and p[-1] == inner] if inner else []) + [lambda p: p[-1] == key]:
+        `[cast.ANNA.embedded]`), else `key` itself. With part="value", where the inner key's value
+        is written (an unknown name is refused there), else the key."""
+        inside = [lambda p: key in p[:-1] and p[-1] == inner] if inner else []
+        searches = ([(wanted, "values") for wanted in inside] if part == "value" else []) + \
+            [(wanted, "positions") for wanted in inside + [lambda p: p[-1] == key]]
+        for wanted, kind in searches:
             for origin in reversed(self.origins):
-                spans = [span for path, span in origin.positions.items() if wanted(path)]
+                spans = [span for path, span in getattr(origin, kind).items() if wanted(path)]
                 if spans:
                     return min(spans, key=lambda s: (s.line, s.col))
         return self._nowhere()
@@ -117,7 +122,9 @@ def load_settings(project: Project, front_matter: dict | None = None, script_pat
             raise CompileError(error("settings file is not valid UTF-8", Span.point(settings.path, 1, 1))) from None
         except tomllib.TOMLDecodeError as exc:
             raise CompileError(_toml_error(settings.path, exc)) from None
-        origin = _Origin(settings.path, settings.text, toml_positions(settings.text, settings.path))
+        values: Positions = {}
+        origin = _Origin(settings.path, settings.text, toml_positions(settings.text, settings.path, values=values),
+                         values)
         settings.origins.append(origin)
         checker = _Checker(origin, {Who.DRIVER})
         for name in data:
@@ -129,7 +136,9 @@ def load_settings(project: Project, front_matter: dict | None = None, script_pat
         tables = {k: v for k, v in front_matter.items() if k in known_tables()}
         if tables:
             path = script_path or "<script>"
-            origin = _Origin(path, script_text, front_matter_positions(script_text, path) if script_text else {})
+            values = {}
+            origin = _Origin(path, script_text,
+                             front_matter_positions(script_text, path, values=values) if script_text else {}, values)
             settings.origins.append(origin)
             checker = _Checker(origin, {Who.DRIVER, Who.MACHINE})
             _merge(settings, checker.tables(tables))

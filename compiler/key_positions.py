@@ -7,7 +7,8 @@ each node's line and column) for `---` front matter. A key's position is a path 
 ("cast", "MOM", "pitch") → the Span of `pitch` in `[cast.MOM]`. A table header maps to the whole
 `[header]`. Both parsers accept every document its value reader accepted; where one does not (a
 TOML feature newer than the grammar), keys just lack positions and a diagnostic falls back to the
-nearest enclosing key that has one.
+nearest enclosing key that has one. Given a `values` dict, a reader also fills it with where each
+key's value is written (a diagnostic about the value itself, like an unknown voice name, points there).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from compiler.diagnostics import Span
 Positions = dict[tuple[str, ...], Span]
 
 
-def toml_positions(text: str, path: str, first_line: int = 1) -> Positions:
-    """The key paths of a TOML document; `first_line` is the file line the text starts on."""
+def toml_positions(text: str, path: str, first_line: int = 1, values: Positions | None = None) -> Positions:
+    """The key paths of a TOML document; `first_line` is the file line the text starts on; `values`
+    (when given) receives the span of each key's value."""
     try:
         import tree_sitter
         import tree_sitter_toml
@@ -52,6 +54,8 @@ def toml_positions(text: str, path: str, first_line: int = 1) -> Positions:
             parts = tuple(part for part, _ in named)
             for i, (_, part_node) in enumerate(named, 1):  # `a.b.c = 1` defines a and a.b where it is written
                 found.setdefault(prefix + parts[:i], span(part_node))
+            if values is not None:
+                values.setdefault(prefix + parts, span(value))
             if value.type == "inline_table":
                 pairs(value, prefix + parts)
 
@@ -92,8 +96,9 @@ def _key_nodes(node) -> list[tuple[str, object]] | None:
     return None
 
 
-def yaml_positions(text: str, path: str, first_line: int = 1) -> Positions:
-    """The key paths of a YAML document (a name listed in a sequence counts as a key)."""
+def yaml_positions(text: str, path: str, first_line: int = 1, values: Positions | None = None) -> Positions:
+    """The key paths of a YAML document (a name listed in a sequence counts as a key); `values` (when
+    given) receives the span of each scalar value."""
     loader = plain_yaml._PlainLoader(text)
     try:
         root = loader.get_single_node()
@@ -114,6 +119,8 @@ def yaml_positions(text: str, path: str, first_line: int = 1) -> Positions:
             for key, value in node.value:
                 if isinstance(key, yaml.ScalarNode):
                     found.setdefault(prefix + (key.value,), span(key))
+                    if values is not None and isinstance(value, yaml.ScalarNode):
+                        values.setdefault(prefix + (key.value,), span(value))
                     walk(value, prefix + (key.value,))
         elif isinstance(node, yaml.SequenceNode):
             for item in node.value:
@@ -125,7 +132,7 @@ def yaml_positions(text: str, path: str, first_line: int = 1) -> Positions:
     return found
 
 
-def front_matter_positions(script_text: str, path: str) -> Positions:
+def front_matter_positions(script_text: str, path: str, values: Positions | None = None) -> Positions:
     """The key paths of a Markdown script's front matter: YAML between `---` lines, TOML between `+++`."""
     delimiter = script_text[:3]
     if delimiter not in ("---", "+++"):
@@ -136,7 +143,7 @@ def front_matter_positions(script_text: str, path: str) -> Positions:
     end = _closing_line(script_text, delimiter, body_start)
     body = script_text[body_start:end]
     reader = yaml_positions if delimiter == "---" else toml_positions
-    return reader(body, path, first_line=2)
+    return reader(body, path, first_line=2, values=values)
 
 
 def _closing_line(text: str, delimiter: str, start: int) -> int:

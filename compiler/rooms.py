@@ -162,9 +162,15 @@ def heard_in(room: Room | None, speaker: str, extension: str | None) -> Room | N
 
     if room is None or speaker == NARRATOR:
         return None
-    if extension and (_VOICE_OVER.search(extension) or line_effect(extension) == "phone"):
+    if voice_over(extension) or line_effect(extension) == "phone":
         return None
     return room
+
+
+def voice_over(extension: str | None) -> bool:
+    """Whether a cue's extension makes the line a voice-over (V.O., VO, V. O., voice-over): a voice in
+    the listener's head, outside the scene's space. The stage centres it too (compiler/stage.py)."""
+    return bool(extension and _VOICE_OVER.search(extension))
 
 
 def scene_rooms(script, settings: RoomSettings) -> list[dict]:

@@ -95,11 +95,13 @@ def _big(x: float) -> str:
 
 
 class SettingError(ValueError):
-    """A value a declaration refuses; `key` names the offending key (never found by searching the message)."""
+    """A value a declaration refuses; `key` names the offending key (never found by searching the
+    message). `at_value`: the diagnostic points at the key's value (an unknown name), not the key."""
 
-    def __init__(self, message: str, key: str | None = None):
+    def __init__(self, message: str, key: str | None = None, at_value: bool = False):
         super().__init__(message)
         self.key = key
+        self.at_value = at_value
 
 
 def check(setting: Setting, value, label: str | None = None, error: type[SettingError] = SettingError):
@@ -219,7 +221,8 @@ CORE: tuple[Setting, ...] = (
             help="Guides automatic casting: the character gets a voice of this gender (docs/lock.md)."),
     Setting("cast", "pan", "number", None, -1.0, 1.0,
             help="Where the character stands on the stereo stage: -1 left, 0 centre, 1 right (constant-power "
-                 "pan; docs/stage.md). Unset: spread automatically within each scene ([stage] spread)."),
+                 "pan; docs/stage.md). Unset: spread automatically within each scene ([stage] spread). "
+                 "Its V.O. lines stay centred, like the narrator."),
     Setting("stage", "channels", "choice", "stereo", choices=("stereo", "mono"),
             help="Output channels: `stereo` places each character on a stage (docs/stage.md); `mono` is one "
                  "channel, every voice centred."),

@@ -10,9 +10,12 @@
   deterministic), sound files are read at it, and take lengths on the timeline follow it.
 - Where a character stands (`line_pans`): `[cast.NAME] pan` when set; otherwise the speakers of a
   scene are spread evenly between -spread and +spread in the order they first speak in it (the two
-  of a two-hander at ∓spread, a lone speaker in the centre); the narrator stays centred. The rule
-  looks only at the scene, so an edit moves no voice outside the scene it is in, and a take's pan is
-  part of its piece's identity (only the segments of that scene can change key).
+  of a two-hander at ∓spread, a lone speaker in the centre); the narrator stays centred. A
+  voice-over line (compiler.rooms.voice_over: the rule that keeps it dry) is centred whoever speaks
+  it, fixed pan or not: it is a voice in the listener's head, not on the stage. Only a scene's other
+  lines count in its spread, so a speaker heard only in V.O. takes no place and moves nobody. The
+  rule looks only at the scene, so an edit moves no voice outside the scene it is in, and a take's
+  pan is part of its piece's identity (only the segments of that scene can change key).
 - `[[move: NAME to P over D]]` (compiler/plugins/move.py) moves a character within the scene: its
   pan ramps linearly from where it stood to P over D seconds of its own following speech, and holds
   P until the scene ends; the next scene places it afresh.
@@ -27,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from compiler.rooms import voice_over
 from compiler.settings_schema import check_table, defaults
 
 if TYPE_CHECKING:
@@ -131,11 +135,13 @@ def line_pans(timeline: Timeline, spread: float, fixed: dict[str, float],
         by_scene.setdefault(pl.scene, []).append(i)
     out: list[LinePan] = [LinePan()] * len(timeline.lines)
     for scene, indices in by_scene.items():
-        lines = [timeline.lines[i] for i in indices]
+        # V.O. lines keep LinePan(): centred, and out of the spread and the moves (module doc).
+        staged = [i for i in indices if not voice_over(timeline.lines[i].line.extension)]
+        lines = [timeline.lines[i] for i in staged]
         where = scene_positions([pl.line.speaker for pl in lines], spread, fixed)
         scene_moves = sorted((m for m in moves if m.scene == scene), key=lambda m: m.at)
         for speaker in dict.fromkeys(pl.line.speaker for pl in lines):
-            own = [i for i in indices if timeline.lines[i].line.speaker == speaker]
+            own = [i for i in staged if timeline.lines[i].line.speaker == speaker]
             mine = [m for m in scene_moves if m.character.upper() == speaker.upper()]
             for i, pan in zip(own, _walk(timeline, own, where[speaker], mine, sr)):
                 out[i] = pan

@@ -53,6 +53,34 @@ def test_settings_errors_point_into_dramac_toml(tmp_path, toml, line, needle):
     assert f"dramac.toml:{line}:" in r.stderr and needle in r.stderr, r.stderr
 
 
+@pytest.mark.parametrize("toml,line", [
+    ('[cast.MOM]\nvoice = "no-such-voice"\n', 2),
+    ('[cast]\nMOM = { pitch = 150, voice   =  "no-such-voice" }\n', 2),
+    ('[narrator]\nenabled = true\n\nvoice = "no-such-voice"\n', 4),
+])
+def test_an_unknown_voice_is_refused_at_its_name_with_the_palette_sorted(tmp_path, toml, line):
+    script = project(tmp_path, toml)
+    r = dramac("plan", script)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    source = toml.split("\n")[line - 1]
+    col = source.index('"no-such-voice"') + 1  # the value, quotes and all: not its key
+    assert f"dramac.toml:{line}:{col}: error: " in r.stderr, r.stderr
+    shown, caret = [l for l in r.stderr.splitlines() if l.endswith(source)][0], \
+        [l for l in r.stderr.splitlines() if "^" in l][0]
+    assert caret.index("^") == shown.index('"no-such-voice"') and caret.count("~") == len('"no-such-voice"') - 1
+    names = r.stderr.split("palette: ")[1].splitlines()[0].split(", ")
+    assert names == sorted(names) and "warm-female" in names and "bright-female" in names
+
+
+def test_an_unknown_voice_in_front_matter_is_refused_at_its_name(tmp_path):
+    md = tmp_path / "play.md"
+    md.write_text("---\ncast:\n  MOM:\n    voice:   no-such-voice\n---\n\n# Kitchen\n\nMOM: Dinner is ready.\n",
+                  encoding="utf-8")
+    r = dramac("plan", md)
+    assert r.returncode == 1, r.stderr
+    assert f"{md}:4:{len('    voice:   ') + 1}: error: cast entry 'MOM': unknown embedded voice" in r.stderr, r.stderr
+
+
 def test_cast_entry_for_nobody_is_a_warning(tmp_path):
     script = project(tmp_path, "[cast.MOMM]\nvoice = \"warm-female\"\n")
     r = dramac("cast", script, "--json")

@@ -52,19 +52,21 @@ def test_a_scene_spreads_its_speakers_and_keeps_the_narrator_centred():
     assert scene_positions(["ANA", "BO", "CY"], 0.4, {"BO": 0.9}) == {"ANA": -0.4, "BO": 0.9, "CY": 0.4}
 
 
-def _line(speaker: str, n: int) -> PlannedLine:
+def _line(speaker: str, n: int, extension: str | None = None) -> PlannedLine:
     text = f"line {n}"
-    return PlannedLine(speaker, text, text, Span("play.fountain", n, 1, n, 5))
+    return PlannedLine(speaker, text, text, Span("play.fountain", n, 1, n, 5), extension)
 
 
-def _timeline(scenes: list[list[str]], moves=()):
+def _timeline(scenes: list[list[str | tuple[str, str]]], moves=()):
+    """Scenes of one-second lines: a speaker's name, or (name, extension)."""
     steps, takes = [], {}
     n = 0
     for index, speakers in enumerate(scenes):
         steps.append(SceneBreak(index))
-        for speaker in speakers:
+        for cue in speakers:
+            speaker, extension = cue if isinstance(cue, tuple) else (cue, None)
             n += 1
-            clip = Clip(index, (speaker,), (), (_line(speaker, n),), 1.0)
+            clip = Clip(index, (speaker,), (), (_line(speaker, n, extension),), 1.0)
             steps.append(clip)
             takes[clip.key] = [np.zeros(SR, np.float32)]  # one second each
     for move in moves:
@@ -80,6 +82,22 @@ def test_an_edit_in_one_scene_moves_no_voice_in_another():
     assert before[:3] == after[:3]  # scene one is as it was
     assert [p.pan for p in before[:3]] == [-0.35, 0.35, -0.35]
     assert [p.pan for p in after[3:]] == [-0.35, 0.0, 0.35]
+
+
+def test_a_voice_over_is_centred_and_takes_no_place_on_the_stage():
+    timeline = _timeline([
+        [("HANNAH", "V.O."), "DANIEL", "MARGARET", ("HANNAH", "V.O.")],  # HANNAH only in V.O.
+        ["DANIEL", ("HANNAH", "VO"), "MARGARET", "HANNAH", ("DANIEL", "V.O")],  # both kinds of line
+    ])
+    pans = [p.pan for p in line_pans(timeline, 0.35, {})]
+    # Scene one: DANIEL and MARGARET are its two speakers, as if HANNAH were not there.
+    assert pans[:4] == [0.0, -0.35, 0.35, 0.0]
+    # Scene two: DANIEL, MARGARET, HANNAH stand in the order of their first ordinary lines; the
+    # V.O. lines of HANNAH and DANIEL are centred, not at their places.
+    assert pans[4:] == [-0.35, 0.0, 0.0, 0.35, 0.0]
+    # A fixed pan places the character's ordinary lines only.
+    fixed = _timeline([[("MARGARET", "voice-over"), "DANIEL", "HANNAH", "MARGARET", ("MARGARET", "V. O.")]])
+    assert [p.pan for p in line_pans(fixed, 0.35, {"MARGARET": 0.9})] == [0.0, -0.35, 0.35, 0.9, 0.0]
 
 
 def test_a_move_ramps_over_the_characters_own_speech_and_resets_at_the_next_scene():
@@ -200,6 +218,9 @@ I will wait until the very last whistle of the boat.
 
 EXT. HARBOUR - LATER
 
+HANNAH (V.O.)
+Nobody waits at the harbour gate at night.
+
 MAYA
 You made it after all.
 
@@ -261,7 +282,8 @@ def test_a_48k_stereo_build_places_every_voice(built):
     assert abs(channel_difference_db(audio, settled) - pan_difference_db(0.8)) <= 1.0
     opening = [(int(moving["start"] * rate), int((moving["start"] + 0.3) * rate))]
     assert channel_difference_db(audio, opening) < pan_difference_db(0.8) - 3  # heard on its way
-    # The next scene places him afresh: MAYA and TOM are its two free speakers, at -0.35 and +0.35.
+    # The next scene places him afresh: MAYA and TOM are its two free speakers, at -0.35 and +0.35
+    # (HANNAH, heard only in V.O., is centred and takes no place).
     assert abs(channel_difference_db(audio, _spans(manifest, rate, "MAYA", harbour)) - pan_difference_db(-0.35)) <= 1.0
     assert abs(channel_difference_db(audio, [(int(harbour_line["start"] * rate), int(harbour_line["end"] * rate))])
                - pan_difference_db(0.35)) <= 1.0
@@ -284,7 +306,8 @@ def test_the_manifest_says_where_each_line_stands_and_in_which_scene(built):
     expected = {  # (speaker, scene) -> pans of its lines, in order: (start, end)
         ("ELENA", 0): [(-0.8, -0.8), (-0.8, -0.8)],
         ("TOM", 0): [(0.0, 0.0), (0.0, 0.8)],  # the move carries him while he speaks
-        ("MAYA", 1): [(-0.35, -0.35)],
+        ("HANNAH", 1): [(0.0, 0.0)],  # a V.O. is centred and takes no place in the spread:
+        ("MAYA", 1): [(-0.35, -0.35)],  # MAYA and TOM are the scene's two speakers
         ("TOM", 1): [(0.35, 0.35)],  # the next scene places him afresh
     }
     found: dict = {}

@@ -305,7 +305,8 @@ class Dia2Backend:
         if "voice" in settings:
             match = [v for v in pal if v.name == settings["voice"]]
             if not match:
-                raise Dia2ConfigError(f"unknown voice '{settings['voice']}'; the Dia2 palette has {', '.join(v.name for v in pal)}")
+                raise Dia2ConfigError(f"unknown voice '{settings['voice']}'; the Dia2 palette has "
+                                      f"{', '.join(sorted(v.name for v in pal))}", "voice", at_value=True)
             base = match[0]
         params = dict(base.params)
         if "seed" in settings:

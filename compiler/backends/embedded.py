@@ -148,7 +148,7 @@ def voice_from_settings(settings: dict, voices: list[Voice] | None = None) -> Vo
         if not isinstance(name, str) or name.lower() not in by_name:
             raise SettingError(
                 f"unknown embedded voice {name!r}{_suggest(str(name).lower(), list(by_name))}; "
-                f"palette: {', '.join(v.name for v in pal)}", "voice")
+                f"palette: {', '.join(sorted(v.name for v in pal))}", "voice", at_value=True)
         base = by_name[name.lower()]
     elif "pitch" in numbers:
         base = min(pal, key=lambda v: abs(math.log(v.param("pitch_hz") / numbers["pitch"])))
