@@ -50,6 +50,24 @@ def test_error_has_position_source_line_and_caret(tmp_path):
     assert "^" in lines[head + 2]
 
 
+@pytest.mark.parametrize("name, text", [
+    ("u.fountain", "INT. ROOM - DAY\n\nANNA\nIs it, though? [[pause 1s Really?\n"),
+    ("u.md", "# Room\n\n**ANNA:** Is it, though? [[pause 1s Really?\n"),
+])
+def test_unclosed_directive_fails_check_at_its_opener(tmp_path, name, text):
+    p = write(tmp_path, name, text)
+    r = dramac("check", p)
+    assert r.returncode == 1, r.stderr
+    assert_no_traceback(r)
+    line = text.splitlines()[3 if name.endswith(".fountain") else 2]
+    col = line.index("[[") + 1
+    lines = r.stderr.splitlines()
+    head = next(i for i, l in enumerate(lines) if "error:" in l)
+    assert lines[head].startswith(f"{p}:{text.count(chr(10))}:{col}: error: directive '[[pause' is not closed")
+    assert line in lines[head + 1] and lines[head + 2].index("^") - lines[head + 2].index("|") - 2 == col - 1
+    assert "add ']]'" in r.stderr
+
+
 @pytest.mark.parametrize(
     "name,content,mode,needle",
     [
