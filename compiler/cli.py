@@ -713,13 +713,22 @@ def watch(files: List[Path] = typer.Argument(..., help="Script files to rebuild 
 
     The voice stays loaded between saves; each rebuild says which script lines it re-rendered and
     how long each step took."""
-    from compiler.watch import watch_loop
+    from compiler.watch import StoppedWatching, watch_loop
 
     _distinct_outputs(files)
     said: dict[Path, set] = {f: set() for f in files}  # warnings printed by each script's last build
-    watch_loop(files, lambda f, before_publish: _build_one(f, output, backend, format, jobs, None, None, False, quiet=True,
-                                                        before_publish=before_publish, said=said[f]), out, debounce, once,
-               use_os=not poll)
+    try:
+        watch_loop(files, lambda f, before_publish: _build_one(f, output, backend, format, jobs, None, None, False, quiet=True,
+                                                            before_publish=before_publish, said=said[f]), out, debounce, once,
+                   use_os=not poll)
+    except StoppedWatching:
+        _last_words(styled("stopped watching"))
+        raise _StoppedIdle(130) from None
+
+
+class _StoppedIdle(SystemExit):
+    """Ctrl-C ended an idle `watch`: exit status 130 like any interrupt, without main()'s note about
+    cached clips (no build was running). A SystemExit, so typer and click pass it through."""
 
 
 @app.command()
@@ -761,7 +770,7 @@ def main() -> None:
     except SystemExit as exc:
         if exc.code == 2 and _wants_build_record(sys.argv[1:]):
             _print_usage_record()
-        if exc.code == 130:  # typer turns Ctrl-C into a silent Exit(130)
+        if exc.code == 130 and not isinstance(exc, _StoppedIdle):  # typer turns Ctrl-C into a silent Exit(130)
             _say_interrupted()
         _end_build_process(exc.code)
         raise
