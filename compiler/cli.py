@@ -7,6 +7,7 @@ reported as an internal compiler error with a one-line reason.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import time
@@ -758,6 +759,19 @@ def serve(file: Path = typer.Argument(..., help="Script file"),
     except OSError as exc:  # the port is taken
         _fail(CompileError(error(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", Span.point(COMMAND_LINE, 0, 0),
                                  "choose another with --port, or --port 0 for any free one")))
+
+
+def _unwrapped(doc: str) -> str:
+    """`doc` with each paragraph on one line: the terminal wraps it to its width."""
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in doc.split("\n\n"))
+
+
+# typer prints a docstring's line breaks after its first paragraph as they are (and lists each
+# command's first paragraph with its breaks): sentences wrapped to fit the source broke mid-line in
+# `--help`. Each command's help is its docstring, unwrapped.
+for _command in app.registered_commands:
+    if _command.help is None and _command.callback.__doc__:
+        _command.help = _unwrapped(inspect.cleandoc(_command.callback.__doc__))
 
 
 def main() -> None:

@@ -376,3 +376,26 @@ def test_plan_prints_whole_rows_every_heading_and_what_each_directive_does(tmp_p
     assert any(row.endswith("[S1] ANNA + [S2] BORIS") and " 2 lines " in row for row in rows)  # a whole row, unwrapped
     assert any(" 1 line " in row for row in rows)
     assert "move character=ANNA over=2.0 to=0.8  (line 9)" in rows
+
+
+def _help(*args):
+    env = dict(os.environ, COLUMNS="1000", NO_COLOR="1", TERM="dumb")  # wider than any paragraph: no wrapping
+    r = subprocess.run([sys.executable, "-m", "compiler", *args, "--help"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return [line.strip(" │") for line in r.stdout.splitlines()]
+
+
+def test_help_prints_each_paragraph_of_a_command_as_one_line():
+    """Docstrings are wrapped to fit the source; `--help` must not break their sentences there."""
+    import inspect
+
+    from compiler.cli import app
+
+    listed = _help()
+    for info in app.registered_commands:
+        name = info.name or info.callback.__name__
+        paragraphs = [" ".join(p.split()) for p in inspect.cleandoc(info.callback.__doc__).split("\n\n")]
+        shown = _help(name)
+        for paragraph in paragraphs:
+            assert paragraph in shown, (name, paragraph)
+        assert any(line.split(None, 1) == [name, paragraphs[0]] for line in listed), (name, paragraphs[0])
