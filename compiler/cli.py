@@ -7,6 +7,7 @@ reported as an internal compiler error with a one-line reason.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import time
@@ -727,13 +728,22 @@ def watch(files: List[Path] = typer.Argument(..., help="Script files to rebuild 
 
     The voice stays loaded between saves; each rebuild says which script lines it re-rendered and
     how long each step took."""
-    from compiler.watch import watch_loop
+    from compiler.watch import StoppedWatching, watch_loop
 
     _distinct_outputs(files)
     said: dict[Path, set] = {f: set() for f in files}  # warnings printed by each script's last build
-    watch_loop(files, lambda f, before_publish: _build_one(f, output, backend, format, jobs, None, None, False, quiet=True,
-                                                        before_publish=before_publish, said=said[f]), out, debounce, once,
-               use_os=not poll)
+    try:
+        watch_loop(files, lambda f, before_publish: _build_one(f, output, backend, format, jobs, None, None, False, quiet=True,
+                                                            before_publish=before_publish, said=said[f]), out, debounce, once,
+                   use_os=not poll)
+    except StoppedWatching:
+        _last_words(styled("stopped watching"))
+        raise _StoppedIdle(130) from None
+
+
+class _StoppedIdle(SystemExit):
+    """Ctrl-C ended an idle `watch`: exit status 130 like any interrupt, without main()'s note about
+    cached clips (no build was running). A SystemExit, so typer and click pass it through."""
 
 
 @app.command()
@@ -765,6 +775,19 @@ def serve(file: Path = typer.Argument(..., help="Script file"),
                                  "choose another with --port, or --port 0 for any free one")))
 
 
+def _unwrapped(doc: str) -> str:
+    """`doc` with each paragraph on one line: the terminal wraps it to its width."""
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in doc.split("\n\n"))
+
+
+# typer prints a docstring's line breaks after its first paragraph as they are (and lists each
+# command's first paragraph with its breaks): sentences wrapped to fit the source broke mid-line in
+# `--help`. Each command's help is its docstring, unwrapped.
+for _command in app.registered_commands:
+    if _command.help is None and _command.callback.__doc__:
+        _command.help = _unwrapped(inspect.cleandoc(_command.callback.__doc__))
+
+
 def main() -> None:
     if _is_build_process():  # the process ends with the build: what it replaced is freed by another
         from compiler.atomic import Freeing
@@ -777,7 +800,7 @@ def main() -> None:
     except SystemExit as exc:
         if exc.code == 2 and _wants_build_record(sys.argv[1:]):
             _print_usage_record()
-        if exc.code == 130:  # typer turns Ctrl-C into a silent Exit(130)
+        if exc.code == 130 and not isinstance(exc, _StoppedIdle):  # typer turns Ctrl-C into a silent Exit(130)
             _say_interrupted()
         _end_build_process(exc.code)
         raise

@@ -91,6 +91,32 @@ def parse_directive(body: str, span: Span, project: Project, sink: Sink) -> node
     return plugins.by_rule(rule.data).build(rule, Checker(at, span, project, sink))
 
 
+_LABEL_RE = re.compile(r"\s*([A-Za-z][\w-]*)\s*:")
+
+
+def unclosed_directive(text: str, start: int) -> tuple[str, str] | None:
+    """The error and its hint for an unclosed `[[` ending at `start` that opens a directive; None
+    when it opens a note.
+
+    `[[pause 1s Really?` (no `]]`) is a directive the writer forgot to close, whose words would be
+    read aloud; `[[Check this` is an unclosed note. Near misses count as well: a `word:` whose word
+    is a typo of a keyword (`[[ambiance: rain.wav`). Only the whitespace and the one word after
+    `start` are read, never as far as a closer, so calling this at every opener stays linear."""
+    m = _keyword_re().match(text, start)
+    if m and m.group(1) in plugins.keywords():
+        word = keyword = m.group(1)
+    else:
+        m = _LABEL_RE.match(text, start)
+        close = difflib.get_close_matches(m.group(1).lower(), plugins.keywords(), n=1, cutoff=0.7) if m else None
+        if not close:
+            return None
+        word, keyword = m.group(1), close[0]
+    hint = f"add ']]' where the directive ends, e.g. {_example(keyword)}"
+    if word != keyword:
+        hint += f" (did you mean '{keyword}'?)"
+    return f"directive '[[{word}' is not closed, so its text would be read aloud", hint
+
+
 _LABELLED_RE = re.compile(r"\s*([A-Za-z][\w-]*)\s*:\s*(\S.*)?$", re.DOTALL)
 _SOUND_FILE_RE = re.compile(r"\.(wav|flac|ogg|oga|opus|mp3|m4a|aiff?)\b", re.IGNORECASE)
 

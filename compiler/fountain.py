@@ -29,7 +29,7 @@ from lark.exceptions import LarkError, UnexpectedInput
 from compiler import nodes
 from compiler.grammars import grammar_path
 from compiler.diagnostics import Sink, Span
-from compiler.directives import is_directive, parse_directive
+from compiler.directives import is_directive, parse_directive, unclosed_directive
 from compiler.inline import plain_text
 from compiler.project import Project
 from compiler.source import NextMarker, Source
@@ -206,7 +206,8 @@ class _Cut:
 def _find_cuts(text: str, lines: _Lines, sink: Sink) -> list[_Cut]:
     """Boneyard and notes, left to right; whichever opens first wins, so `[[` inside boneyard
     and `/*` inside a note are plain content. An opener without its closer is plain text, with
-    one warning (not one per opener: every later opener up to the same point is unclosed too)."""
+    one warning (not one per opener: every later opener up to the same point is unclosed too),
+    except an opener whose first word is a directive keyword: that is an error of its own."""
     cuts: list[_Cut] = []
     n = len(text)
     bone_open, bone_close = NextMarker(text, "/*"), NextMarker(text, "*/")
@@ -232,7 +233,12 @@ def _find_cuts(text: str, lines: _Lines, sink: Sink) -> list[_Cut]:
         # A note may span lines but not an empty line (the spec asks for two spaces there).
         gap = empty_line.at(m + 2)
         if close == n or gap < close:
-            if gap != notes_open_until:
+            directive = unclosed_directive(text, m + 2)
+            if directive is not None:
+                # Not a note to skip: its words would be read aloud, as `[[pause 1s` and all.
+                sink.error(directive[0], lines.span_of_offsets(m, m + 2), directive[1])
+                notes_open_until = gap
+            elif gap != notes_open_until:
                 sink.warning("unclosed note '[[' is read as text; close it with ']]' before the next empty line",
                              lines.span_of_offsets(m, m + 2))
                 notes_open_until = gap

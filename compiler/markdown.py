@@ -37,7 +37,7 @@ from lark.exceptions import LarkError
 from compiler import nodes, plain_yaml
 from compiler.grammars import grammar_path
 from compiler.diagnostics import Sink, Span
-from compiler.directives import is_directive, parse_directive
+from compiler.directives import is_directive, parse_directive, unclosed_directive
 from compiler.inline import plain_text
 from compiler.project import Project
 from compiler.source import LineTable, NextMarker, Source
@@ -738,7 +738,8 @@ def parse_markdown(source: Source, project: Project, sink: Sink) -> nodes.Script
 
 def _warn_unclosed_directives(lines: list[Line], text: str, pos: LineTable, sink: Sink) -> None:
     """A warning at the start of every run of `[` in text that holds a `[[` (a closed one became a
-    directive piece); `\\[` is an escaped bracket, not an opener."""
+    directive piece); `\\[` is an escaped bracket, not an opener. A run whose first word is a
+    directive keyword (`[[pause 1s Really?`) is an error at its last `[[`: the writer forgot ']]'."""
     for line in lines:
         for piece in line.pieces:
             if piece.kind != "text":
@@ -747,9 +748,19 @@ def _warn_unclosed_directives(lines: list[Line], text: str, pos: LineTable, sink
             at = text.find("[[", piece.start, piece.end + 1)
             while at != -1:
                 if text[at - 1:at] != "[" and not _escaped(text, at):
-                    sink.warning("'[[' is not closed by ']]' in this paragraph; it is read as text",
-                                 pos.span(at, at + 2))
+                    _report_unclosed(text, at, pos, sink)
                 at = text.find("[[", at + 1, piece.end + 1)
+
+
+def _report_unclosed(text: str, at: int, pos: LineTable, sink: Sink) -> None:
+    end = at + 2
+    while text[end:end + 1] == "[":
+        end += 1
+    directive = unclosed_directive(text, end)
+    if directive is not None:
+        sink.error(directive[0], pos.span(end - 2, end), directive[1])
+    else:
+        sink.warning("'[[' is not closed by ']]' in this paragraph; it is read as text", pos.span(at, at + 2))
 
 
 def _escaped(text: str, at: int) -> bool:

@@ -102,6 +102,11 @@ class SourceChanged(Exception):
     """A watched file changed while the build was running: its outputs are not written."""
 
 
+class StoppedWatching(Exception):
+    """Ctrl-C while no build was running (watch was waiting for a change): nothing was interrupted,
+    so there is nothing to say about cached clips."""
+
+
 def publish_check(script: Path, started_from: dict) -> Callable[[object], None]:
     """For `build(..., before_publish=)`: raises SourceChanged unless every file of the snapshot the
     build started from is unchanged and the script still holds the text the build parsed (a save
@@ -173,9 +178,9 @@ class ChangeWaiter:
 
 
 def clip_lines(clips, shown: int = SHOWN_LINES) -> list[str]:
-    """`file:line  SPEAKER: first words…` for each line of `clips`, at most `shown` of them, then a
-    count of the rest."""
-    lines = [line for clip in clips for line in clip.lines]
+    """`file:line  SPEAKER: first words…` for each line of `clips` in script order, at most `shown`
+    of them, then a count of the rest. Clips come in the order they finished rendering."""
+    lines = sorted((line for clip in clips for line in clip.lines), key=lambda line: (line.span.file, line.span.line, line.span.col))
     rows = []
     for line in lines[:shown]:
         words = line.original.split()
@@ -211,11 +216,20 @@ def watch_loop(files: list[Path], build_one: Callable[[Path, Callable], object],
     """Build every file, then rebuild each one whenever its files change, until `stop` is set.
     `build_one(f, before_publish)` builds f, calling before_publish(prepared) just before it writes
     any output; its result's `fresh_clips` (the clips it rendered) and `stages` (seconds per step)
-    are reported under the status line."""
+    are reported under the status line. Ctrl-C while no build runs raises StoppedWatching; during a
+    build the KeyboardInterrupt goes on, for the caller to say the finished clips are cached."""
     sounds: dict[Path, tuple[Path, ...]] = {f: () for f in files}
     stop = stop or threading.Event()
+    building = False
 
     def rebuild(f: Path, started_from: dict) -> bool:
+        nonlocal building
+        building = True  # left True when Ctrl-C ends the build
+        done = build_and_report(f, started_from)
+        building = False
+        return done
+
+    def build_and_report(f: Path, started_from: dict) -> bool:
         """Build f; False when a file changed during the build and nothing was published."""
         started = time.strftime("%H:%M:%S")
         try:
@@ -264,6 +278,16 @@ def watch_loop(files: list[Path], build_one: Callable[[Path, Callable], object],
         fresh = snapshot(watched_paths(f, sounds[f]))
         return {p: current.get(p, stamp) for p, stamp in fresh.items()}
 
+    try:
+        _keep_building(files, sounds, rebuild, build_settled, console, once, stop, use_os)
+    except KeyboardInterrupt:
+        if building:
+            raise
+        raise StoppedWatching from None
+
+
+def _keep_building(files, sounds, rebuild, build_settled, console, once, stop, use_os) -> None:
+    """watch_loop's builds: each file once, then (unless `once`) each again whenever it changes."""
     states = {}
     for f in files:
         # Snapshot before building: a save that lands during the build triggers the next rebuild.

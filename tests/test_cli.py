@@ -50,6 +50,24 @@ def test_error_has_position_source_line_and_caret(tmp_path):
     assert "^" in lines[head + 2]
 
 
+@pytest.mark.parametrize("name, text", [
+    ("u.fountain", "INT. ROOM - DAY\n\nANNA\nIs it, though? [[pause 1s Really?\n"),
+    ("u.md", "# Room\n\n**ANNA:** Is it, though? [[pause 1s Really?\n"),
+])
+def test_unclosed_directive_fails_check_at_its_opener(tmp_path, name, text):
+    p = write(tmp_path, name, text)
+    r = dramac("check", p)
+    assert r.returncode == 1, r.stderr
+    assert_no_traceback(r)
+    line = text.splitlines()[3 if name.endswith(".fountain") else 2]
+    col = line.index("[[") + 1
+    lines = r.stderr.splitlines()
+    head = next(i for i, l in enumerate(lines) if "error:" in l)
+    assert lines[head].startswith(f"{p}:{text.count(chr(10))}:{col}: error: directive '[[pause' is not closed")
+    assert line in lines[head + 1] and lines[head + 2].index("^") - lines[head + 2].index("|") - 2 == col - 1
+    assert "add ']]'" in r.stderr
+
+
 @pytest.mark.parametrize(
     "name,content,mode,needle",
     [
@@ -358,3 +376,26 @@ def test_plan_prints_whole_rows_every_heading_and_what_each_directive_does(tmp_p
     assert any(row.endswith("[S1] ANNA + [S2] BORIS") and " 2 lines " in row for row in rows)  # a whole row, unwrapped
     assert any(" 1 line " in row for row in rows)
     assert "move character=ANNA over=2.0 to=0.8  (line 9)" in rows
+
+
+def _help(*args):
+    env = dict(os.environ, COLUMNS="1000", NO_COLOR="1", TERM="dumb")  # wider than any paragraph: no wrapping
+    r = subprocess.run([sys.executable, "-m", "compiler", *args, "--help"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return [line.strip(" │") for line in r.stdout.splitlines()]
+
+
+def test_help_prints_each_paragraph_of_a_command_as_one_line():
+    """Docstrings are wrapped to fit the source; `--help` must not break their sentences there."""
+    import inspect
+
+    from compiler.cli import app
+
+    listed = _help()
+    for info in app.registered_commands:
+        name = info.name or info.callback.__name__
+        paragraphs = [" ".join(p.split()) for p in inspect.cleandoc(info.callback.__doc__).split("\n\n")]
+        shown = _help(name)
+        for paragraph in paragraphs:
+            assert paragraph in shown, (name, paragraph)
+        assert any(line.split(None, 1) == [name, paragraphs[0]] for line in listed), (name, paragraphs[0])

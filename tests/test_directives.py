@@ -8,7 +8,7 @@ import soundfile as sf
 
 from compiler import nodes
 from compiler.diagnostics import Severity, Sink, Span
-from compiler.directives import is_directive, parse_directive, parse_duration
+from compiler.directives import is_directive, parse_directive, parse_duration, unclosed_directive
 from compiler.project import Project
 
 
@@ -306,3 +306,26 @@ def test_duration_helper():
 def test_capitalised_keyword_before_prose_is_a_quiet_note(project):
     assert run("Music swells", project) == (None, [])
     assert run("SFX: sounds/door.wav", project)[1][0].severity is Severity.WARNING
+
+
+# --- an unclosed `[[`: a directive missing its `]]` or a note --------------------------------
+
+
+@pytest.mark.parametrize("text, keyword", [
+    ("[[pause 1s Really?", "pause"), ("[[ sfx: sounds/door.wav", "sfx"), ("[[music stop", "music"),
+    ("[[move: ANNA to 0.8", "move"), ("[[pause", "pause"),
+])
+def test_an_unclosed_opener_with_a_keyword_is_a_directive(text, keyword):
+    message, hint = unclosed_directive(text, 2)
+    assert f"'[[{keyword}' is not closed" in message and "]]" in hint
+
+
+def test_an_unclosed_opener_with_a_misspelt_keyword_names_it():
+    message, hint = unclosed_directive("[[ambiance: sounds/rain.wav", 2)
+    assert "'[[ambiance' is not closed" in message and "did you mean 'ambience'?" in hint
+
+
+@pytest.mark.parametrize("text", ["[[check the tone", "[[pauses are important", "[[Music swells",
+                                  "[[Check: is this too long?", "[[", "[[ [[pause"])
+def test_an_unclosed_note_is_not_a_directive(text):
+    assert unclosed_directive(text, 2) is None

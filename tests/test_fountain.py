@@ -390,6 +390,30 @@ def test_unclosed_note_stays_text(tmp_path):
         ("unclosed note", (3, 7, 3, 9)), ("unclosed note", (6, 8, 6, 10))]  # one per paragraph
 
 
+def errors(sink):
+    return [d for d in sink.items if d.severity.value == "error"]
+
+
+def test_unclosed_directive_is_an_error_at_its_opener(tmp_path):
+    # Read as a note it would be spoken: "Is it, though? pause one s Really?".
+    line = "Is it, though? [[pause 1s Really?"
+    _, sink = parse(f"\nBOB\n{line}\n", tmp_path)
+    col = line.index("[[") + 1
+    [e] = errors(sink)
+    assert "'[[pause' is not closed" in e.message and pos(e.span) == (3, col, 3, col + 2)
+    assert "add ']]'" in " ".join(e.notes)
+    assert not warnings(sink)
+
+
+def test_unclosed_misspelt_directive_is_an_error_and_notes_stay_warnings(tmp_path):
+    text = "\nBOB\nHi [[ambiance: sounds/rain.wav\n\nAction [[Music swells\n\nMore [[check [[sfx: a.wav\n"
+    _, sink = parse(text, tmp_path)
+    assert [(d.severity.value, pos(d.span)) for d in sink.items] == [
+        ("error", (3, 4, 3, 6)), ("warning", (5, 8, 5, 10)),
+        ("warning", (7, 6, 7, 8)), ("error", (7, 14, 7, 16))]  # a note's opener, then a directive's
+    assert "did you mean 'ambience'?" in " ".join(sink.items[0].notes)
+
+
 def test_note_after_an_unclosed_one_in_the_next_paragraph(tmp_path):
     script, sink = parse("\nA [[b\n\nC [[d]] e\n", tmp_path)
     a, c, note = body(script)
@@ -621,6 +645,9 @@ def _parse_text(tmp_path):
     (lambda n: "/*" * (n // 2), 20_000),
     (lambda n: "\nBOB\n" + "a [[pause 1s]]" * (n // 14), 20_000),
     (lambda n: " *a" * (n // 6) + " a_" * (n // 6), 20_000),
-], ids=["unclosed-notes-far-close", "brackets", "boneyard-openers", "directives-in-speech", "emphasis"])
+    (lambda n: "[[pause " * (n // 8), 20_000),  # each opener an unclosed directive
+    (lambda n: "[[ambiance: " * (n // 12), 20_000),
+], ids=["unclosed-notes-far-close", "brackets", "boneyard-openers", "directives-in-speech", "emphasis",
+        "unclosed-directives", "unclosed-misspelt-directives"])
 def test_hostile_input_parses_in_linear_time(make, small, tmp_path):
     assert_linear(_parse_text(tmp_path), make, small_bytes=small)

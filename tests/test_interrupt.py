@@ -107,3 +107,22 @@ def test_sigterm_stops_a_build_as_ctrl_c_does(tmp_path):
     assert "Traceback" not in err + out and "leaked" not in err, err
     time.sleep(0.2)  # less than the workers' own check for a vanished driver
     assert not [pid for pid in workers if _alive(pid)], "worker processes outlived the build"
+
+
+def test_ctrl_c_on_an_idle_watch_says_only_that_it_stopped(tmp_path):
+    """No build was running, so there is nothing about cached clips to say; the status stays 130."""
+    (tmp_path / "play.fountain").write_text("INT. HARBOUR - NIGHT\n\nANNA\nThe boat is late.\n", encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200", NO_COLOR="1", PYTHONUNBUFFERED="1")
+    watch = subprocess.Popen([sys.executable, "-m", "compiler", "watch", "play.fountain", "-o", "out", "-j", "1"], cwd=tmp_path,
+                             env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    while not any(line.startswith("watching ") for line in seen):
+        line = watch.stdout.readline()
+        assert line, f"watch ended before it was watching: {seen}"
+        seen.append(line)
+    time.sleep(0.5)  # waiting for a change now
+    os.killpg(watch.pid, signal.SIGINT)
+    out, err = watch.communicate(timeout=60)
+    assert watch.returncode == 130, err
+    assert err.strip() == "stopped watching"
+    assert "Traceback" not in err + out

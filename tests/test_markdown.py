@@ -312,10 +312,23 @@ def test_notes_are_kept_as_notes_not_spoken(project):
     assert isinstance(note, nodes.Note) and note.text == "check this line" and note.span == span(1, 13, 1, 32)
 
 
-def test_unclosed_directive_warns(project):
-    script, diags = parse("ANNA: Hello [[pause 1s\n\nBye.\n", project)
-    assert any("'[[' is not closed" in d.message and d.span == span(1, 13, 1, 15) for d in diags)
-    assert dialogues(script)[0].text == "Hello [[pause 1s"
+def test_unclosed_directive_is_an_error_at_its_opener(project):
+    # Read as text it would be spoken: "Hello pause one s".
+    line = "ANNA: Hello [[pause 1s"
+    script, diags = parse(line + "\n\nBye.\n", project)
+    col = line.index("[[") + 1
+    [e] = diags
+    assert e.severity is Severity.ERROR and "'[[pause' is not closed" in e.message
+    assert e.span == span(1, col, 1, col + 2) and "add ']]'" in " ".join(e.notes)
+
+
+def test_unclosed_misspelt_directive_is_an_error_and_notes_stay_warnings(project):
+    text = "ANNA: a [[[sfx: x.wav\n\nBOB: b [[ambiance: rain.wav\n\nANNA: c [[check this\n\nBOB: d [[Music swells\n"
+    _, diags = parse(text, project)
+    # After a run of `[`, the error is at the `[[` right before the keyword.
+    assert [(d.severity, d.span.line, d.span.col) for d in diags] == [
+        (Severity.ERROR, 1, 10), (Severity.ERROR, 3, 8), (Severity.WARNING, 5, 9), (Severity.WARNING, 7, 8)]
+    assert "did you mean 'ambience'?" in " ".join(diags[1].notes)
 
 
 # --- front matter -----------------------------------------------------------------------------
@@ -466,7 +479,10 @@ def _parse_text(project):
     lambda n: "<!--" * (n // 4),  # comments never closed
     lambda n: "# a" + " " * n + "b\n",  # a heading full of spaces (regex backtracking)
     lambda n: "ANNA: " + "(a) " * (n // 4) + "\n",  # parentheticals after a cue
-], ids=["brackets", "unclosed-notes", "unclosed-in-speech", "bracket-lines", "comment-openers", "heading-spaces", "parentheticals"])
+    lambda n: "[[pause " * (n // 8),  # each opener an unclosed directive
+    lambda n: "[[[[[[[[ambiance: " * (n // 18),
+], ids=["brackets", "unclosed-notes", "unclosed-in-speech", "bracket-lines", "comment-openers", "heading-spaces", "parentheticals",
+        "unclosed-directives", "unclosed-misspelt-directives"])
 def test_hostile_input_parses_in_linear_time(make, project):
     assert_linear(_parse_text(project), make, small_bytes=10_000)
 

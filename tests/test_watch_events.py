@@ -9,13 +9,14 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from rich.console import Console
 
 from compiler import watch
 from compiler.diagnostics import Span
 from compiler.plan_types import Clip, PlannedLine
 from compiler.voices import make_voice
-from compiler.watch import ChangeWaiter, clip_lines, stage_times, watch_loop
+from compiler.watch import ChangeWaiter, StoppedWatching, clip_lines, stage_times, watch_loop
 
 
 def waiting(waiter: ChangeWaiter, paths: list[Path]) -> tuple[threading.Thread, dict]:
@@ -123,6 +124,39 @@ def test_the_lines_re_rendered_are_named_by_file_and_line():
     shown = clip_lines(many, shown=3)
     assert shown == ["play.fountain:1  ANNA: Line 1.", "play.fountain:2  ANNA: Line 2.", "play.fountain:3  ANNA: Line 3.",
                      "… and 17 more lines"]
+
+
+def test_the_lines_re_rendered_are_listed_in_script_order():
+    # Clips arrive in the order they finished rendering, not the order of the script.
+    finished = [clip("b.fountain", [(3, "BEN", "Later file.")]), clip("a.fountain", [(18, "ANNA", "Eighteen."), (21, "BEN", "Twenty-one.")]),
+                clip("a.fountain", [(25, "ANNA", "Twenty-five.")]), clip("a.fountain", [(10, "BEN", "Ten.")]),
+                clip("a.fountain", [(15, "ANNA", "Fifteen.")])]
+    assert [row.split("  ")[0] for row in clip_lines(finished)] == [
+        "a.fountain:10", "a.fountain:15", "a.fountain:18", "a.fountain:21", "a.fountain:25", "b.fountain:3"]
+    assert clip_lines(finished, shown=2)[:2] == ["a.fountain:10  BEN: Ten.", "a.fountain:15  ANNA: Fifteen."]
+
+
+def test_ctrl_c_while_waiting_for_a_change_only_stops_watching(tmp_path, monkeypatch):
+    script = tmp_path / "play.fountain"
+    script.write_text("INT. A - DAY\n")
+
+    def ctrl_c(self, paths):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ChangeWaiter, "wait", ctrl_c)
+    with pytest.raises(StoppedWatching):
+        watch_loop([script], lambda path, check: result_of(path.read_text()), Console(file=io.StringIO()), 0.0, once=False)
+
+
+def test_ctrl_c_during_a_build_is_an_interrupted_build(tmp_path):
+    script = tmp_path / "play.fountain"
+    script.write_text("INT. A - DAY\n")
+
+    def build_one(path, before_publish):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # not StoppedWatching: main() says the finished clips are cached
+        watch_loop([script], build_one, Console(file=io.StringIO()), 0.0, once=False)
 
 
 def test_each_rebuild_reports_its_lines_and_the_seconds_of_each_step(tmp_path):
