@@ -78,7 +78,7 @@ def check(files: List[Path] = typer.Argument(..., help="Script files (.fountain,
           json: bool = typer.Option(False, "--json", help="Diagnostics as JSON on stdout")) -> None:
     """Parse scripts, check their settings, cast and plan them; report errors and warnings. Renders
     nothing and loads no voice: what a build would refuse before rendering, `check` refuses."""
-    from compiler.build import prepare, refuse_unstorable_rate
+    from compiler.build import prepare, refusal, refuse_unstorable_rate
     from compiler.parser import parse_file
     from compiler.sounds import sound_problems
 
@@ -95,6 +95,10 @@ def check(files: List[Path] = typer.Argument(..., help="Script files (.fountain,
             prepared = prepare(f, ready=False)
         except CompileError as exc:  # the front end's warnings still count
             all_diags += parsed.diagnostics + exc.diagnostics
+            continue
+        refused = refusal(prepared)  # what a build refuses: nothing to render
+        if refused is not None:
+            all_diags += refused
             continue
         all_diags += prepared.diagnostics + sound_problems(prepared.plan)  # a missing or broken sound file too
         try:
@@ -499,12 +503,15 @@ def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], j
     """Prepare and build one script; flags win over the project's [build] settings, which win over
     defaults. Warnings are printed and kept in `entry` (a compiler.record.ScriptRecord) with the
     result; a failure raises CompileError."""
-    from compiler.build import build, prepare, refuse_unstorable_rate
+    from compiler.build import build, prepare, refusal, refuse_unstorable_rate
     from compiler.diagnostics import error
     from compiler.record import hash_soon
 
     started = time.perf_counter()
     prepared = prepare(file, backend, narrator, cache_dir=cache_dir)
+    refused = refusal(prepared)  # nothing to render: an error, and the outputs stay as they were
+    if refused is not None:
+        raise CompileError(refused)
     entry.seconds.update(getattr(prepared, "stages", None) or {"prepare": time.perf_counter() - started})
     entry.backend = {"name": prepared.backend_name, "identity": prepared.backend.identity()}
     if prepared.diagnostics:
