@@ -218,7 +218,8 @@ def test_script_text_that_looks_like_markup_is_printed_as_written(tmp_path):
     p = write(tmp_path, "m.fountain", "\\[/]")  # 4 bytes: an escaped markup close tag
     r = dramac("check", p)
     assert_no_traceback(r)
-    assert r.returncode == 0 and "   1 | \\[/]" in r.stderr, r.stderr
+    # Action alone: nothing to render, refused (docs/build.md), the line shown as written.
+    assert r.returncode == 1 and "   1 | \\[/]" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("command", ["check", "ast", "cast", "plan"])
