@@ -155,6 +155,7 @@ def cast_script(
     for name in sorted(n for n in spans if n not in chosen):
         chosen[name] = _auto_voice(name, _voices_of(palette, guesses[name].gender), taken, tried)
         taken.add(chosen[name].key)
+        holders.setdefault(chosen[name].key, name)  # the narrator is cast last: one of these may hold its voice
     members = tuple(CastMember(a.name, chosen[a.name], a.lines, a.words, a.first_span, a.name in explicit,
                                guesses[a.name], a.name in from_lock) for a in appearances)
     narrator = _narrator(script, cast_settings, narrator_settings, palette, resolve, settings_span, taken,
@@ -187,12 +188,15 @@ def _say_displaced(displaced: list, chosen: dict[str, Voice], holders: dict[str,
     for name, entry, key, where in displaced:
         holder = holders.get(key, "another character")
         new = chosen[name].name
+        setting = "[narrator]" if name == NARRATOR else f"[cast.{toml_key(name)}]"
         if holder in explicit:
             keep = (f"give {holder} another voice ([cast.{toml_key(holder)}] in dramac.toml) and set "
-                    f"[cast.{toml_key(name)}] voice = {_quoted(entry.voice)}")
-        else:
-            keep = (f"set [cast.{toml_key(name)}] voice = {_quoted(entry.voice)} in dramac.toml, then "
+                    f"{setting} voice = {_quoted(entry.voice)}")
+        elif key in holders:  # a voice locked twice (a hand-edited lock): the other is cast again
+            keep = (f"set {setting} voice = {_quoted(entry.voice)} in dramac.toml, then "
                     f"{relock_command(script_file, holder)}")
+        else:
+            keep = f"set {setting} voice = {_quoted(entry.voice)} in dramac.toml"
         sink.warning(f"{name}'s locked voice '{entry.voice}' is now {holder}'s; {name} is cast again: "
                      f"{name}: {entry.voice} -> {new}", where or Span.point("dramac.lock", 1, 1),
                      f"to keep '{entry.voice}' for {name}: {keep}; otherwise the next build locks {name} to '{new}'")
