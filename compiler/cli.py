@@ -297,6 +297,9 @@ def lock_command(file: Path = typer.Argument(..., help="Script file"),
         if old is None or old.key != m.voice.key:
             out.print(f"{m.name}: {old.voice + ' -> ' if old else ''}{m.voice.name}", soft_wrap=True)
     out.print(f"{prepared.lock.display}: {len(members)} voices locked for {script} ({prepared.backend_name})", soft_wrap=True)
+    kept = sorted(set(absent) - set(dropped))
+    if kept:
+        out.print(f"  and kept for {', '.join(kept)}, not in the script (`dramac lock --update FILE` drops them)", soft_wrap=True)
 
 
 @app.command("cache-key")

@@ -472,9 +472,11 @@ def test_lock_update_drops_characters_no_longer_in_the_script_and_says_so(tmp_pa
     play.write_text(PLAY.replace(SAMUEL_SPEECH, "").replace("MARTA\nSit down, both of you.\n\n", ""))
     kept = _dramac(tmp_path, "lock", "play.fountain")  # without --update nothing is dropped
     assert kept.returncode == 0 and _locked_voices(tmp_path) == voices and "dropped" not in kept.stdout
+    assert "kept for MARTA, SAMUEL, not in the script" in kept.stdout
     one = _dramac(tmp_path, "lock", "--update", "play.fountain", "marta")  # touches MARTA only
     assert one.returncode == 0, one.stderr
-    assert f"MARTA: {voices['MARTA']} dropped (not in the script)" in one.stdout and "SAMUEL" not in one.stdout
+    assert f"MARTA: {voices['MARTA']} dropped (not in the script)" in one.stdout
+    assert "SAMUEL: " not in one.stdout and "kept for SAMUEL, not in the script" in one.stdout
     assert _locked_voices(tmp_path) == {n: v for n, v in voices.items() if n != "MARTA"}
     every = _dramac(tmp_path, "lock", "--update", "play.fountain")
     assert every.returncode == 0, every.stderr
