@@ -3,7 +3,8 @@
 Characters are identified by their normalised cue name (extensions never matter: `MOM (O.S.)` is
 MOM). Voices named in the settings (`[cast.NAME]` in dramac.toml or the script's front matter) win.
 Next come the voices recorded in `dramac.lock` (compiler/lock.py): a locked character keeps its
-voice whoever else joins or leaves the play. Every other character gets a palette voice of its likely
+voice whoever else joins or leaves the play, and a locked character who does not speak now keeps its
+voice reserved for its return. Every other character gets a palette voice of its likely
 gender (compiler/gender.py), chosen by a stable hash of its name among those voices; characters are
 served in order of name, so reordering a script changes nothing. A newcomer whose hashed voice is
 taken moves to the next free one: only the lock keeps a newcomer from displacing someone who was
