@@ -148,6 +148,34 @@ def refuse_unstorable_rate(prepared: Prepared, formats: list[str]) -> None:
                                  prepared.settings.span_at("stage", "sample_rate")))
 
 
+def nothing_to_render(prepared: Prepared) -> Diagnostic | None:
+    """The error of a plan that speaks no line and plays no sound, else None. Building it would
+    publish seconds of silence over the play's outputs: an emptied script under `dramac watch`, a
+    scene cut with the narrator off. `build`, `watch` and `check` refuse it, at the file."""
+    from compiler import checks
+    from compiler.plan_types import SoundCue
+
+    if any(isinstance(s, Clip) or (isinstance(s, SoundCue) and s.path) for s in prepared.plan.steps):
+        return None
+    at = Span.point(prepared.parsed.source.path, 1, 1)
+    if any(d.message == checks.EMPTY for d in prepared.diagnostics):
+        return error(checks.EMPTY, at, "a build leaves the outputs as they were")
+    return error("nothing to render: no line is spoken and no sound is played", at,
+                 "add dialogue, or read the action aloud with --narrator ([narrator] enabled = true in dramac.toml); "
+                 "a build leaves the outputs as they were")
+
+
+def refusal(prepared: Prepared) -> list[Diagnostic] | None:
+    """`nothing_to_render`'s error with the script's other diagnostics (less the front end's warnings
+    it replaces), for a command to report; None when there is something to render."""
+    from compiler import checks
+
+    problem = nothing_to_render(prepared)
+    if problem is None:
+        return None
+    return [d for d in prepared.diagnostics if d.message not in (checks.EMPTY, checks.NO_DIALOGUE)] + [problem]
+
+
 def build(
     prepared: Prepared,
     out_dir: Path,
@@ -168,6 +196,9 @@ def build(
 
     started = time.perf_counter()
     plan = prepared.plan
+    empty = nothing_to_render(prepared)
+    if empty is not None:  # before any folder, render or output: the last build's outputs stay
+        raise CompileError(empty)
     try:
         cache_root = build_folders(prepared.parsed.project, out_dir, cache_dir)
     except FolderRefused as exc:

@@ -3,7 +3,8 @@
 Characters are identified by their normalised cue name (extensions never matter: `MOM (O.S.)` is
 MOM). Voices named in the settings (`[cast.NAME]` in dramac.toml or the script's front matter) win.
 Next come the voices recorded in `dramac.lock` (compiler/lock.py): a locked character keeps its
-voice whoever else joins or leaves the play. Every other character gets a palette voice of its likely
+voice whoever else joins or leaves the play, and a locked character who does not speak now keeps its
+voice reserved for its return. Every other character gets a palette voice of its likely
 gender (compiler/gender.py), chosen by a stable hash of its name among those voices; characters are
 served in order of name, so reordering a script changes nothing. A newcomer whose hashed voice is
 taken moves to the next free one: only the lock keeps a newcomer from displacing someone who was
@@ -139,23 +140,73 @@ def cast_script(
     guesses = _guesses(script, [a.name for a in appearances], gender_set, locked)
     chosen = dict(explicit)
     taken = {v.key for v in explicit.values()}
+    holders = {v.key: name for name, v in explicit.items()}  # who took a voice, for a displaced one's warning
+    displaced: list[tuple[str, Locked, str, Span | None]] = []
     from_lock = set()
     spans = {a.name: a.first_span for a in appearances}
     for name in sorted(n for n in spans if n not in chosen and n in locked):
-        voice = _honour_lock(name, locked[name], palette, guesses[name], taken, sink, spans[name])
+        voice = _honour_lock(name, locked[name], palette, guesses[name], taken, sink, spans[name], displaced)
         if voice is not None:
             chosen[name] = voice
             taken.add(voice.key)
+            holders.setdefault(voice.key, name)
             from_lock.add(name)
+    taken |= _reserved(locked, spans, palette, bool(narrator_settings.get("enabled")))
     tried: dict[str, int] = {}  # variant steps known taken, per base voice: casting stays linear
     for name in sorted(n for n in spans if n not in chosen):
         chosen[name] = _auto_voice(name, _voices_of(palette, guesses[name].gender), taken, tried)
         taken.add(chosen[name].key)
+        holders.setdefault(chosen[name].key, name)  # the narrator is cast last: one of these may hold its voice
     members = tuple(CastMember(a.name, chosen[a.name], a.lines, a.words, a.first_span, a.name in explicit,
                                guesses[a.name], a.name in from_lock) for a in appearances)
     narrator = _narrator(script, cast_settings, narrator_settings, palette, resolve, settings_span, taken,
-                         locked.get(NARRATOR), sink)
+                         locked.get(NARRATOR), sink, displaced)
+    if narrator is not None:
+        chosen[NARRATOR] = narrator.voice
+    _say_displaced(displaced, chosen, holders, explicit, script.span.file, sink)
     return Cast(members, narrator)
+
+
+def _reserved(locked: dict[str, Locked], present: dict, palette: list[Voice], narrating: bool) -> set[str]:
+    """The voices this script's lock keeps for characters who do not speak in it now (and for the
+    narrator while it is off): no newcomer takes them, as none takes a present character's, so a
+    scene cut and pasted back (a `dramac watch` build in between) gives everyone their voice again.
+    Another script's voices are offered, not reserved: a series' episodes need not share every cast."""
+    keys = set()
+    for name, entry in locked.items():
+        if name in present or entry.shared_from or (name == NARRATOR and narrating):
+            continue
+        voice = _named_voice(entry.voice, palette)
+        if voice is not None:
+            keys.add(voice.key)
+    return keys
+
+
+def _say_displaced(displaced: list, chosen: dict[str, Voice], holders: dict[str, str], explicit: dict[str, Voice],
+                   script_file: str, sink: Sink) -> None:
+    """Warn of each locked voice another character took, with the voice cast instead (as `dramac lock
+    --update` prints a change) and how to keep the old one."""
+    for name, entry, key, where in displaced:
+        holder = holders.get(key, "another character")
+        new = chosen[name].name
+        setting = "[narrator]" if name == NARRATOR else f"[cast.{toml_key(name)}]"
+        if holder in explicit:
+            keep = (f"give {holder} another voice ([cast.{toml_key(holder)}] in dramac.toml) and set "
+                    f"{setting} voice = {_quoted(entry.voice)}")
+        elif key in holders:  # a voice locked twice (a hand-edited lock): the other is cast again
+            keep = (f"set {setting} voice = {_quoted(entry.voice)} in dramac.toml, then "
+                    f"{relock_command(script_file, holder)}")
+        else:
+            keep = f"set {setting} voice = {_quoted(entry.voice)} in dramac.toml"
+        sink.warning(f"{name}'s locked voice '{entry.voice}' is now {holder}'s; {name} is cast again: "
+                     f"{name}: {entry.voice} -> {new}", where or Span.point("dramac.lock", 1, 1),
+                     f"to keep '{entry.voice}' for {name}: {keep}; otherwise the next build locks {name} to '{new}'")
+
+
+def _quoted(text: str) -> str:
+    from compiler.lock import toml_value
+
+    return toml_value(text)
 
 
 def _from_settings(cast_settings: dict[str, dict], names: list[str], palette: list[Voice], resolve, sink: Sink,
@@ -219,9 +270,10 @@ def _voices_of(palette: list[Voice], likely: str | None) -> list[Voice]:
 
 
 def _honour_lock(name: str, entry: Locked, palette: list[Voice], likely: gender.Guess, taken: set[str], sink: Sink,
-                 span: Span | None) -> Voice | None:
+                 span: Span | None, displaced: list) -> Voice | None:
     """The voice dramac.lock keeps for `name`, or None when it cannot be kept (then it is cast again,
-    and the lock records the new voice). A change the lock prevents is a warning saying how to accept it."""
+    and the lock records the new voice). A change the lock prevents is a warning saying how to accept it.
+    A voice another character took goes to `displaced`: its warning names the new voice, known later."""
     where = span or Span.point("dramac.lock", 1, 1)
     voice = _named_voice(entry.voice, palette)
     if entry.shared_from and (voice is None or voice.key in taken or voice.key != entry.key
@@ -234,7 +286,7 @@ def _honour_lock(name: str, entry: Locked, palette: list[Voice], likely: gender.
         sink.warning(f"{name}'s locked voice '{entry.voice}' is not a voice of this backend; {name} is cast again", where)
         return None
     if voice.key in taken:
-        sink.warning(f"{name}'s locked voice '{entry.voice}' is now another character's; {name} is cast again", where)
+        displaced.append((name, entry, voice.key, span))
         return None
     if likely.certainty == "set" and likely.gender in (gender.FEMALE, gender.MALE) and voice.gender \
             and voice.gender != likely.gender:
@@ -278,7 +330,8 @@ def _named_voice(voice_name: str, palette: list[Voice]) -> Voice | None:
     return _variant(base, step) if step and abs(step) <= len(palette) + 64 else None
 
 
-def _narrator(script, cast_settings, narrator_settings, palette, resolve, settings_span, taken, locked_entry, sink):
+def _narrator(script, cast_settings, narrator_settings, palette, resolve, settings_span, taken, locked_entry, sink,
+              displaced):
     if not narrator_settings.get("enabled"):
         return None
     narr_entry = dict(cast_settings.get(NARRATOR) or cast_settings.get(NARRATOR.lower()) or {})
@@ -290,7 +343,8 @@ def _narrator(script, cast_settings, narrator_settings, palette, resolve, settin
         if narr_entry:
             voice = resolve(narr_entry, palette)
         elif locked_entry is not None:
-            voice = _honour_lock(NARRATOR, locked_entry, palette, gender.Guess(None, "none", ()), taken, sink, None)
+            voice = _honour_lock(NARRATOR, locked_entry, palette, gender.Guess(None, "none", ()), taken, sink, None,
+                                 displaced)
         voice = voice or _auto_voice(NARRATOR, palette, taken)
     except ValueError as exc:
         raise CompileError(error(f"narrator: {exc}", _refused_at(settings_span, "narrator", exc))) from None

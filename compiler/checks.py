@@ -13,15 +13,21 @@ def fold_name(name: str) -> str:
     return re.sub(r"[\W_]+", "", name.casefold())
 
 
+# Warnings here; `build`, `watch` and `check` refuse a plan with nothing to render (compiler/build.py),
+# and their error replaces these.
+EMPTY = "script is empty: nothing to render"
+NO_DIALOGUE = "script has no dialogue: nothing will be spoken unless the narrator is enabled"
+
+
 def check_script(script: Script, sink: Sink) -> None:
     if not script.scenes or not any(scene.body or scene.heading for scene in script.scenes):
-        sink.warning("script is empty: nothing to render", Span.point(script.span.file, 1, 1))
+        sink.warning(EMPTY, Span.point(script.span.file, 1, 1))
         return
     first_by_name: dict[str, object] = {}
     for d in script.dialogues():
         first_by_name.setdefault(d.character, d)
     if not first_by_name:
-        sink.warning("script has no dialogue: nothing will be spoken unless the narrator is enabled", Span.point(script.span.file, 1, 1))
+        sink.warning(NO_DIALOGUE, Span.point(script.span.file, 1, 1))
     by_fold: dict[str, str] = {}
     for name, d in first_by_name.items():
         key = fold_name(name)

@@ -79,7 +79,7 @@ def check(files: List[Path] = typer.Argument(..., help="Script files (.fountain,
           json: bool = typer.Option(False, "--json", help="Diagnostics as JSON on stdout")) -> None:
     """Parse scripts, check their settings, cast and plan them; report errors and warnings. Renders
     nothing and loads no voice: what a build would refuse before rendering, `check` refuses."""
-    from compiler.build import prepare, refuse_unstorable_rate
+    from compiler.build import prepare, refusal, refuse_unstorable_rate
     from compiler.parser import parse_file
     from compiler.sounds import sound_problems
 
@@ -96,6 +96,10 @@ def check(files: List[Path] = typer.Argument(..., help="Script files (.fountain,
             prepared = prepare(f, ready=False)
         except CompileError as exc:  # the front end's warnings still count
             all_diags += parsed.diagnostics + exc.diagnostics
+            continue
+        refused = refusal(prepared)  # what a build refuses: nothing to render
+        if refused is not None:
+            all_diags += refused
             continue
         all_diags += prepared.diagnostics + sound_problems(prepared.plan)  # a missing or broken sound file too
         try:
@@ -156,8 +160,10 @@ def cast(file: Path = typer.Argument(..., help="Script file"),
     members = list(prepared.cast.members) + ([prepared.cast.narrator] if prepared.cast.narrator else [])
     rows = [_cast_row(m) for m in members]
     lock = prepared.lock
+    absent = _absent_rows(prepared)
     if json:
-        dump_json({"characters": rows, "lock": str(lock.path) if lock is not None and lock.exists else None})
+        dump_json({"characters": rows, "locked_not_in_script": absent,
+                   "lock": str(lock.path) if lock is not None and lock.exists else None})
         return
     from rich.table import Table
 
@@ -167,8 +173,23 @@ def cast(file: Path = typer.Argument(..., help="Script file"),
     for r in rows:
         table.add_row(styled(r["character"]), str(r["lines"]), str(r["words"]), styled(f"{r['voice']} ({r['source']})"),
                       styled(r["voice_gender"] or "-"), styled(r["gender_why"]))
+    for r in absent:  # kept for when they speak again: the writer sees whose voice is reserved
+        table.add_row(styled(r["character"]), "-", "-", styled(f"{r['voice']} (locked, not in the script)"),
+                      styled(r["voice_gender"] or "-"), "")
     out.print(table)
     _print_cast_notes(rows, prepared)
+
+
+def _absent_rows(prepared) -> list[dict]:
+    """The characters dramac.lock keeps a voice for who do not speak in the script now."""
+    from compiler import lock as lockfile
+
+    if prepared.lock is None:
+        return []
+    script = lockfile.script_key(prepared.parsed.project, prepared.parsed.source.path)
+    absent = lockfile.absent_voices(prepared.lock, script, prepared.backend_name, prepared.cast)
+    return [{"character": name, "voice": v["voice"], "voice_gender": v.get("gender") or None, "source": v.get("source", "auto")}
+            for name, v in sorted(absent.items())]
 
 
 def _cast_row(member) -> dict:
@@ -219,6 +240,13 @@ def _print_cast_notes(rows: list[dict], prepared) -> None:
     else:
         out.print(f"{lock.display}: {locked} of {len(rows)} voices locked; `dramac lock --update [NAME]` casts again.",
                   soft_wrap=True)
+        absent = _absent_rows(prepared)
+        if absent:
+            import shlex
+
+            names = ", ".join(r["character"] for r in absent)
+            out.print(f"{lock.display} also keeps the voices of {names}, not in the script: kept for when they speak "
+                      f"again; `dramac lock --update {shlex.quote(prepared.parsed.source.path)}` drops them.", soft_wrap=True)
 
 
 @app.command("settings")
@@ -262,22 +290,31 @@ def lock_command(file: Path = typer.Argument(..., help="Script file"),
         _fail(exc)
     if prepared.diagnostics:
         _report(prepared.diagnostics, {prepared.parsed.source.path: prepared.parsed.source.lines})
+    script = lockfile.script_key(prepared.parsed.project, prepared.parsed.source.path)
+    # `--update` drops the entries of characters who no longer speak (builds keep them); `--update NAME` only NAME's.
+    absent = lockfile.absent_voices(prepared.lock, script, prepared.backend_name, prepared.cast)
     speaking = {m.name.upper() for m in prepared.cast.members} | ({prepared.cast.narrator.name} if prepared.cast.narrator else set())
-    unknown = sorted(set(relock) - speaking) if isinstance(relock, set) else []
+    unknown = sorted(set(relock) - speaking - {n.upper() for n in absent}) if isinstance(relock, set) else []
     if unknown:
         _fail(CompileError(error(f"no character named {', '.join(unknown)} speaks in this script", Span.point(str(file), 1, 1))))
-    script = lockfile.script_key(prepared.parsed.project, prepared.parsed.source.path)
+    dropped = sorted(n for n in absent if relock is True or (relock and n.upper() in relock))
     before = prepared.lock.voices(script, prepared.backend_name)
     try:
-        lockfile.save(prepared.lock, lockfile.updated(prepared.lock, script, prepared.backend_name, prepared.cast, None))
+        lockfile.save(prepared.lock, lockfile.updated(prepared.lock, script, prepared.backend_name, prepared.cast, None,
+                                                      relock))
     except CompileError as exc:
         _fail(exc)
+    for name in dropped:
+        out.print(f"{name}: {absent[name]['voice']} dropped (not in the script)", soft_wrap=True)
     members = list(prepared.cast.members) + ([prepared.cast.narrator] if prepared.cast.narrator else [])
     for m in members:
         old = before.get(m.name)
         if old is None or old.key != m.voice.key:
             out.print(f"{m.name}: {old.voice + ' -> ' if old else ''}{m.voice.name}", soft_wrap=True)
     out.print(f"{prepared.lock.display}: {len(members)} voices locked for {script} ({prepared.backend_name})", soft_wrap=True)
+    kept = sorted(set(absent) - set(dropped))
+    if kept:
+        out.print(f"  and kept for {', '.join(kept)}, not in the script (`dramac lock --update FILE` drops them)", soft_wrap=True)
 
 
 @app.command("cache-key")
@@ -484,12 +521,15 @@ def _render_script(file: Path, out_dir: Path, backend, formats: Optional[str], j
     """Prepare and build one script; flags win over the project's [build] settings, which win over
     defaults. Warnings are printed and kept in `entry` (a compiler.record.ScriptRecord) with the
     result; a failure raises CompileError."""
-    from compiler.build import build, prepare, refuse_unstorable_rate
+    from compiler.build import build, prepare, refusal, refuse_unstorable_rate
     from compiler.diagnostics import error
     from compiler.record import hash_soon
 
     started = time.perf_counter()
     prepared = prepare(file, backend, narrator, cache_dir=cache_dir)
+    refused = refusal(prepared)  # nothing to render: an error, and the outputs stay as they were
+    if refused is not None:
+        raise CompileError(refused)
     entry.seconds.update(getattr(prepared, "stages", None) or {"prepare": time.perf_counter() - started})
     entry.backend = {"name": prepared.backend_name, "identity": prepared.backend.identity()}
     if prepared.diagnostics:

@@ -16,8 +16,9 @@ is a change the writer made, and it updates the lock, as a changed manifest upda
     take = 2  count = 3  line = 12  speaker = "ELENA"  text = "…"     (compiler/takes.py)
 
 One table per script (its path from the project root) and backend: each play has its own cast, and a
-preview backend's voices never disturb the final one's. Characters no longer in a script leave the lock
-at the next build (git keeps the history). Clip records let `dramac build --frozen` say why each line
+preview backend's voices never disturb the final one's. A character who stops speaking keeps its entry,
+and its voice stays reserved for it (compiler/cast.py), so a scene cut and pasted back gives the same
+voices; only `dramac lock --update` drops such entries. Clip records let `dramac build --frozen` say why each line
 would be rendered again: its text, how it is spoken, a voice, or the backend changed.
 """
 
@@ -269,13 +270,24 @@ def clip_record(clip: Clip, identity: str, cache_key: str) -> dict:
     }
 
 
-def updated(lock: LockFile, script: str, backend: str, cast: Cast, clips: list[dict] | None) -> dict:
-    """The lock's tables with one script's voices (and clip records, unless None: kept) replaced."""
+def updated(lock: LockFile, script: str, backend: str, cast: Cast, clips: list[dict] | None,
+            drop: set[str] | bool = False) -> dict:
+    """The lock's tables with one script's voices (and clip records, unless None: kept) replaced.
+    Characters the cast lacks keep their entries (a character cut for a build comes back with its
+    voice), except those `drop` names (upper case; True: all of them), as `dramac lock --update` asks."""
     scripts = {s: {b: dict(e) for b, e in backends.items()} for s, backends in lock.scripts.items()}
     entry = scripts.setdefault(script, {}).setdefault(backend, {})
-    entry["voices"] = voice_table(cast)
+    entry["voices"] = {**absent_voices(lock, script, backend, cast, drop), **voice_table(cast)}
     entry["clips"] = clips if clips is not None else entry.get("clips", [])
     return scripts
+
+
+def absent_voices(lock: LockFile, script: str, backend: str, cast: Cast, drop: set[str] | bool = False) -> dict[str, dict]:
+    """The voices this script's lock keeps for characters not in `cast` (who stopped speaking, or the
+    narrator while it is off), less those `drop` names (upper case; True: all)."""
+    present = set(voice_table(cast))
+    return {name: voice for name, voice in lock.entry(script, backend).get("voices", {}).items()
+            if name not in present and not (drop is True or name.upper() in (drop or set()))}
 
 
 CACHE_KEY_PREFIX = "dramac-clips-"
@@ -406,9 +418,8 @@ def _voice_problems(locked: dict, cast: Cast, source: str, backend: str) -> list
         elif (old["voice"], old["key"]) != (voice["voice"], voice["key"]):
             problems.append(error(f"--frozen: {name}'s voice would change from '{old['voice']}' to '{voice['voice']}'"
                                   f"{' (set in the settings)' if voice['source'] == 'settings' else ''}; the lock would change", at))
-    for name in sorted(set(locked) - set(now)):
-        problems.append(error(f"--frozen: {LOCK_NAME} has a voice for {name}, who no longer speaks in this script; "
-                              "the lock would change", Span.point(source, 1, 1)))
+    # A voice locked for a character who no longer speaks is no problem: a build keeps it (only
+    # `dramac lock --update` drops it), so the lock would not change, as Cargo's --locked asks.
     return problems
 
 

@@ -107,13 +107,39 @@ def test_huge_file_and_directory_and_missing_file(tmp_path):
         assert_no_traceback(r)
 
 
-def test_empty_and_dialogue_free_scripts_warn(tmp_path):
+def test_check_refuses_scripts_with_nothing_to_render_as_a_build_does(tmp_path):
     empty = write(tmp_path, "empty.fountain", "")
     quiet = write(tmp_path, "quiet.fountain", "INT. ROOM - DAY\n\nNothing happens.\n")
     r = dramac("check", empty, quiet)
-    assert r.returncode == 0
-    assert "warning: script is empty" in r.stderr
-    assert "warning: script has no dialogue" in r.stderr
+    assert r.returncode == 1
+    assert f"{empty}:1:1: error: script is empty: nothing to render" in r.stderr
+    assert f"{quiet}:1:1: error: nothing to render" in r.stderr and "--narrator" in r.stderr
+    assert "warning" not in r.stderr  # the errors replace the front end's warnings
+    assert_no_traceback(r)
+    # With the narrator on, the action is read aloud: only the warning stays.
+    (tmp_path / "dramac.toml").write_text("[narrator]\nenabled = true\n")
+    r = dramac("check", quiet)
+    assert r.returncode == 0 and "warning: script has no dialogue" in r.stderr
+    # Commands that render nothing still only warn.
+    r = dramac("cast", empty)
+    assert r.returncode == 0 and "warning: script is empty" in r.stderr
+
+
+def test_building_an_emptied_script_is_an_error_that_leaves_the_outputs(tmp_path):
+    (tmp_path / "dramac.toml").write_text("")
+    play = write(tmp_path, "play.fountain", "INT. ROOM - DAY\n\nJO\nHello there.\n")
+    built = dramac("build", play, "-o", tmp_path / "out", "--format", "wav")
+    assert built.returncode == 0, built.stderr
+    outputs = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()}
+    lock = (tmp_path / "dramac.lock").read_bytes()
+    for text, message in (("", "error: script is empty: nothing to render"),
+                          ("INT. ROOM - DAY\n\nJO leaves.\n", "error: nothing to render")):
+        play.write_text(text)
+        r = dramac("build", play, "-o", tmp_path / "out", "--format", "wav")
+        assert r.returncode == 1 and f"{play}:1:1: {message}" in r.stderr, r.stderr
+        assert_no_traceback(r)
+        assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()} == outputs
+        assert (tmp_path / "dramac.lock").read_bytes() == lock
 
 
 def test_similar_names_warn(tmp_path):
@@ -210,7 +236,8 @@ def test_script_text_that_looks_like_markup_is_printed_as_written(tmp_path):
     p = write(tmp_path, "m.fountain", "\\[/]")  # 4 bytes: an escaped markup close tag
     r = dramac("check", p)
     assert_no_traceback(r)
-    assert r.returncode == 0 and "   1 | \\[/]" in r.stderr, r.stderr
+    # Action alone: nothing to render, refused (docs/build.md), the line shown as written.
+    assert r.returncode == 1 and "   1 | \\[/]" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("command", ["check", "ast", "cast", "plan"])

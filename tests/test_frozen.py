@@ -123,3 +123,18 @@ def test_two_scripts_of_one_project_keep_both_their_tables(built, tmp_path):
 
     scripts = tomllib.loads((project / "dramac.lock").read_text())["scripts"]
     assert set(scripts) == {"play.fountain", "other.fountain"}
+
+
+def test_a_locked_character_who_no_longer_speaks_is_no_lock_change(project):
+    """A build keeps the voice of a character who stopped speaking (only `dramac lock --update`
+    drops it), so the lock would not change for it: --frozen fails for the clip that changed, not for him."""
+    (project / "play.fountain").write_text(PLAY.replace("SAMUEL\nTraffic.\n\n", ""))
+    with pytest.raises(CompileError) as caught:
+        _frozen(project)
+    assert not [d for d in caught.value.diagnostics if "SAMUEL" in d.message]
+    assert caught.value.diagnostics  # the clip that held SAMUEL's line
+    build(prepare(project / "play.fountain"), project / "outputs", ["wav"], 1)
+    import tomllib
+
+    assert "SAMUEL" in tomllib.loads((project / "dramac.lock").read_text())["scripts"]["play.fountain"]["embedded"]["voices"]
+    assert _frozen(project).rendered == 0

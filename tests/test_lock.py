@@ -389,3 +389,112 @@ def test_a_lock_is_read_as_tomllib_reads_it_by_the_quick_reader_or_by_tomllib():
                 lockfile.parse(broken)
         else:
             assert lockfile.parse(broken) == expected
+
+
+# ---- characters who stop speaking: their voices stay locked and reserved until `lock --update` ----
+
+SAMUEL_SPEECH = "SAMUEL\nTraffic.\n\n"
+
+
+def _locked_voices(root: Path) -> dict[str, str]:
+    data = tomllib.loads((root / "dramac.lock").read_text())
+    return {n: v["voice"] for n, v in data["scripts"]["play.fountain"]["embedded"]["voices"].items()}
+
+
+def test_a_character_cut_for_one_build_gets_the_same_voice_back(tmp_path):
+    """The trial's case: delete a character's only speech, build, paste it back, build."""
+    _project(tmp_path)
+    assert _dramac(tmp_path, "lock", "play.fountain").returncode == 0
+    locked = tomllib.loads((tmp_path / "dramac.lock").read_text())["scripts"]["play.fountain"]["embedded"]["voices"]
+    auto = locked["SAMUEL"]["voice"]
+    # SAMUEL holds a male voice automatic casting would not give him today (cast before a newcomer came, say).
+    male = next(v for v in palette() if v.gender == "male" and v.name not in {e["voice"] for e in locked.values()})
+    text = (tmp_path / "dramac.lock").read_text()
+    (tmp_path / "dramac.lock").write_text(text.replace(f'key = "{locked["SAMUEL"]["key"]}"', f'key = "{male.key}"')
+                                          .replace(f'voice = "{auto}"', f'voice = "{male.name}"'))
+    build = ("build", "play.fountain", "--format", "wav", "-o", "out")
+    assert _dramac(tmp_path, *build).returncode == 0
+    before = _locked_voices(tmp_path)
+    assert before["SAMUEL"] == male.name != auto
+    play = tmp_path / "play.fountain"
+    play.write_text(PLAY.replace(SAMUEL_SPEECH, ""))
+    cut = _dramac(tmp_path, *build)
+    assert cut.returncode == 0, cut.stderr
+    assert _locked_voices(tmp_path) == before  # kept, though SAMUEL does not speak now
+    shown = _dramac(tmp_path, "cast", "play.fountain")
+    row = next(line for line in shown.stdout.splitlines() if "SAMUEL" in line)
+    assert f"{male.name} (locked," in row and "-" in row  # lines and words: none
+    assert "keeps the voices of SAMUEL, not in the script" in shown.stdout
+    data = json_module.loads(_dramac(tmp_path, "cast", "play.fountain", "--json").stdout)
+    assert [(r["character"], r["voice"]) for r in data["locked_not_in_script"]] == [("SAMUEL", male.name)]
+    assert "SAMUEL" not in {r["character"] for r in data["characters"]}
+    play.write_text(PLAY)
+    back = _dramac(tmp_path, *build)
+    assert back.returncode == 0, back.stderr
+    assert _locked_voices(tmp_path) == before  # SAMUEL has his voice again, and nobody else changed
+    assert "lock" not in back.stderr
+
+
+def _newcomer_on(voice_key: str, others: dict[str, Locked]) -> str:
+    """A name that automatic casting gives `voice_key` in a play of `others` (locked) and itself."""
+    for i in range(2000):
+        name = f"AARON{i}"  # "Aaron…" is not a first name: any voice of the palette
+        lines = [(name, "Hi.")] + [(n, "Hi.") for n in others]
+        cast, _ = _embedded_cast(script(lines), locked=others)
+        if cast.voice_for(name).key == voice_key:
+            return name
+    raise AssertionError("no newcomer lands on that voice")
+
+
+def test_a_newcomer_does_not_take_the_voice_of_a_character_who_stopped_speaking(tmp_path):
+    play = _project(tmp_path)
+    first = prepare(play)
+    _write_lock(first)
+    samuel = first.cast.voice_for("SAMUEL")
+    others = {m.name: Locked(m.voice.name, m.voice.key, m.voice.gender) for m in first.cast.members if m.name != "SAMUEL"}
+    newcomer = _newcomer_on(samuel.key, others)  # without SAMUEL's lock entry, this one would get his voice
+    with_newcomer = PLAY.replace("THOMAS\nIs there tea?\n", f"THOMAS\nIs there tea?\n\n{newcomer}\nEvening.\n")
+    play.write_text(with_newcomer.replace(SAMUEL_SPEECH, ""))
+    cut = prepare(play)
+    assert cut.cast.voice_for(newcomer).key != samuel.key
+    assert {n: v for n, v in _voices(cut).items() if n != newcomer} == {n: v for n, v in _voices(first).items() if n != "SAMUEL"}
+    _write_lock(cut)
+    play.write_text(with_newcomer)
+    back = prepare(play)
+    assert _voices(back) == {**_voices(first), newcomer: _voices(cut)[newcomer]}
+    assert not [d for d in back.diagnostics if "lock" in d.message]
+
+
+def test_lock_update_drops_characters_no_longer_in_the_script_and_says_so(tmp_path):
+    play = _project(tmp_path)
+    assert _dramac(tmp_path, "lock", "play.fountain").returncode == 0
+    voices = _locked_voices(tmp_path)
+    play.write_text(PLAY.replace(SAMUEL_SPEECH, "").replace("MARTA\nSit down, both of you.\n\n", ""))
+    kept = _dramac(tmp_path, "lock", "play.fountain")  # without --update nothing is dropped
+    assert kept.returncode == 0 and _locked_voices(tmp_path) == voices and "dropped" not in kept.stdout
+    assert "kept for MARTA, SAMUEL, not in the script" in kept.stdout
+    one = _dramac(tmp_path, "lock", "--update", "play.fountain", "marta")  # touches MARTA only
+    assert one.returncode == 0, one.stderr
+    assert f"MARTA: {voices['MARTA']} dropped (not in the script)" in one.stdout
+    assert "SAMUEL: " not in one.stdout and "kept for SAMUEL, not in the script" in one.stdout
+    assert _locked_voices(tmp_path) == {n: v for n, v in voices.items() if n != "MARTA"}
+    every = _dramac(tmp_path, "lock", "--update", "play.fountain")
+    assert every.returncode == 0, every.stderr
+    assert f"SAMUEL: {voices['SAMUEL']} dropped (not in the script)" in every.stdout
+    assert set(_locked_voices(tmp_path)) == {"ELENA", "THOMAS"}
+
+
+def test_a_setting_that_takes_a_locked_voice_names_the_new_voice_and_how_to_keep_the_old(tmp_path):
+    play = _project(tmp_path)
+    first = prepare(play)
+    _write_lock(first)
+    samuel = _voices(first)["SAMUEL"]
+    (tmp_path / "dramac.toml").write_text(f'[cast.THOMAS]\nvoice = "{samuel}"\n')
+    prepared = prepare(play)
+    new = _voices(prepared)["SAMUEL"]
+    assert new != samuel
+    warning = next(d for d in prepared.diagnostics if "SAMUEL's locked voice" in d.message)
+    assert f"is now THOMAS's" in warning.message and f"SAMUEL: {samuel} -> {new}" in warning.message
+    notes = " ".join(warning.notes)
+    assert "[cast.THOMAS]" in notes and f'[cast.SAMUEL] voice = "{samuel}"' in notes
+    assert warning.span.line == PLAY.splitlines().index("SAMUEL") + 1  # at SAMUEL's first cue

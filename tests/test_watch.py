@@ -162,3 +162,21 @@ def test_a_rebuild_slowed_by_whole_play_encoders_says_how_to_draft_faster():
     assert slow is not None and "m4b, mp3 are encoded whole" in slow and "--format wav" in slow
     assert slow_formats_hint(result(["play.wav", "play.mp3"], SLOW_WRITE_SECONDS - 1)) is None  # quick enough
     assert slow_formats_hint(result(["play.wav", "play.srt", "play.json"], 30.0)) is None  # nothing to leave out
+
+
+def test_watch_refuses_an_emptied_script_and_leaves_its_outputs(tmp_path):
+    """Emptying a script under watch (a select-all and cut) must not publish a silent play."""
+    (tmp_path / "dramac.toml").write_text("")
+    script = tmp_path / "play.fountain"
+    script.write_text("INT. ROOM - DAY\n\nJO\nHello there.\n")
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1", PYTHONUNBUFFERED="1")
+    args = [sys.executable, "-m", "compiler", "watch", str(script), "-o", str(tmp_path / "out"), "--format", "wav", "--once"]
+    first = subprocess.run(args, capture_output=True, text=True, env=env, timeout=180, cwd=tmp_path)
+    assert "✓" in first.stdout, first.stdout + first.stderr
+    wav = (tmp_path / "out" / "play.wav").read_bytes()
+    script.write_text("")
+    empty = subprocess.run(args, capture_output=True, text=True, env=env, timeout=180, cwd=tmp_path)
+    both = empty.stdout + empty.stderr
+    assert f"{script}:1:1: error: script is empty: nothing to render" in both and "✗" in both, both
+    assert "watching for changes" in both and "Traceback" not in both
+    assert (tmp_path / "out" / "play.wav").read_bytes() == wav
