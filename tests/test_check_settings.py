@@ -39,7 +39,7 @@ def test_check_casts_and_points_at_the_voice_a_palette_lacks(tmp_path):
     run = _check(tmp_path, "# Scene\n\n**ANNA:** Hello there.\n",
                  "[cast.ANNA]\ngender = \"female\"\n[cast.ANNA.embedded]\nvoice = \"warm-femal\"\n")
     assert run.returncode == 1
-    assert "dramac.toml:4:1: error: cast entry 'ANNA': unknown embedded voice 'warm-femal'" in run.stderr, run.stderr
+    assert "dramac.toml:4:9: error: cast entry 'ANNA': unknown embedded voice 'warm-femal'" in run.stderr, run.stderr
     assert "did you mean 'warm-female'?" in run.stderr
     assert "check failed" not in run.stderr and "Traceback" not in run.stderr
 
