@@ -65,16 +65,25 @@ def test_lock_is_created_as_toml_with_every_voice(tmp_path):
     assert all(v["key"] == m.voice.key for m in prepared.cast.members for n, v in locked.items() if n == m.name)
 
 
+def _newcomer(wanted, what: str) -> str:
+    """The first name AARON0, AARON1, … for which wanted(name) holds ("Aaron…" is not a first name:
+    automatic casting may give it any voice of the palette)."""
+    for i in range(2000):
+        if wanted(f"AARON{i}"):
+            return f"AARON{i}"
+    raise AssertionError(f"no newcomer {what}")
+
+
 def _newcomer_that_displaces(existing: list[str], victim: str) -> str:
-    """A male name, first in the script, that takes `victim`'s voice when nothing is locked."""
+    """A name, first in the script, that takes `victim`'s voice when nothing is locked."""
     lines = [(n, "Hi.") for n in existing]
     before = {m.name: m.voice.key for m in _embedded_cast(script(lines))[0].members}
-    for i in range(2000):
-        name = f"AARON{i}"  # sorts before everyone; "Aaron…" is not a first name: any voice
+
+    def displaces(name: str) -> bool:  # sorts before everyone
         after = {m.name: m.voice.key for m in _embedded_cast(script([(name, "Hi.")] + lines))[0].members}
-        if after[victim] != before[victim]:
-            return name
-    raise AssertionError("no displacing newcomer found")
+        return after[victim] != before[victim]
+
+    return _newcomer(displaces, "displaces " + victim)
 
 
 def test_adding_a_character_at_the_top_changes_no_other_voice(tmp_path):
@@ -437,13 +446,11 @@ def test_a_character_cut_for_one_build_gets_the_same_voice_back(tmp_path):
 
 def _newcomer_on(voice_key: str, others: dict[str, Locked]) -> str:
     """A name that automatic casting gives `voice_key` in a play of `others` (locked) and itself."""
-    for i in range(2000):
-        name = f"AARON{i}"  # "Aaron…" is not a first name: any voice of the palette
-        lines = [(name, "Hi.")] + [(n, "Hi.") for n in others]
-        cast, _ = _embedded_cast(script(lines), locked=others)
-        if cast.voice_for(name).key == voice_key:
-            return name
-    raise AssertionError("no newcomer lands on that voice")
+    def lands(name: str) -> bool:
+        cast, _ = _embedded_cast(script([(name, "Hi.")] + [(n, "Hi.") for n in others]), locked=others)
+        return cast.voice_for(name).key == voice_key
+
+    return _newcomer(lands, "lands on " + voice_key)
 
 
 def test_a_newcomer_does_not_take_the_voice_of_a_character_who_stopped_speaking(tmp_path):
