@@ -137,13 +137,17 @@ def ast(file: Path = typer.Argument(..., help="Script file"),
         out.print(data)
 
 
-def _prepare(file: Path, backend: str | None, narrator: bool | None):
-    from compiler.build import prepare
+def _prepare(file: Path, backend: str | None, narrator: bool | None, refuse_empty: bool = False):
+    """`refuse_empty`: a plan with nothing to render is an error, as `build` and `check` make it."""
+    from compiler.build import prepare, refusal
 
     try:
         prepared = prepare(file, backend, narrator)
     except CompileError as exc:
         _fail(exc)
+    refused = refusal(prepared) if refuse_empty else None
+    if refused is not None:
+        _fail(CompileError(refused))
     if prepared.diagnostics:
         _report(prepared.diagnostics, {prepared.parsed.source.path: prepared.parsed.source.lines})
     return prepared
@@ -409,7 +413,7 @@ def plan(file: Path = typer.Argument(..., help="Script file"),
     from compiler import estimate
     from compiler.plan_types import Clip, PauseStep, SceneBreak, SoundCue
 
-    prepared = _prepare(file, backend, narrator)
+    prepared = _prepare(file, backend, narrator, refuse_empty=True)
     # Lengths at the voices' rates learned by earlier builds (the planner's own sizing rate is fixed).
     rates = estimate.load_rates(prepared.parsed.project.cache_dir)
     steps = []
@@ -439,7 +443,7 @@ def plan(file: Path = typer.Argument(..., help="Script file"),
     minutes, seconds = divmod(round(length), 60)
     source = (f"speaking rates learned for {learned} of {len(voices)} voices" if learned
               else "default speaking rate: build once to learn the voices' own")
-    out.print(f"{n} clips, about {minutes}:{seconds:02d} long ({source})", soft_wrap=True)
+    out.print(f"{n} clip{'' if n == 1 else 's'}, about {minutes}:{seconds:02d} long ({source})", soft_wrap=True)
 
 
 def _print_plan(steps: list[dict], prepared) -> None:

@@ -120,9 +120,15 @@ def test_check_refuses_scripts_with_nothing_to_render_as_a_build_does(tmp_path):
     (tmp_path / "dramac.toml").write_text("[narrator]\nenabled = true\n")
     r = dramac("check", quiet)
     assert r.returncode == 0 and "warning: script has no dialogue" in r.stderr
-    # Commands that render nothing still only warn.
+    # `cast` lists the characters and still only warns; `plan`, which times a build, refuses as it does.
     r = dramac("cast", empty)
     assert r.returncode == 0 and "warning: script is empty" in r.stderr
+    for script in (empty, quiet, write(tmp_path, "title.fountain", "Title: Only a title\n")):
+        for json_flag in ((), ("--json",)):
+            r = dramac("plan", script, "--no-narrator", *json_flag)
+            assert r.returncode == 1 and f"{script}:1:1: error:" in r.stderr and "nothing to render" in r.stderr, r.stderr
+            assert_no_traceback(r)
+            assert "internal compiler error" not in r.stderr
 
 
 def test_building_an_emptied_script_is_an_error_that_leaves_the_outputs(tmp_path):
