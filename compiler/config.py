@@ -29,7 +29,7 @@ from pathlib import Path
 
 from compiler import settings_schema as schema
 from compiler.diagnostics import CompileError, Diagnostic, Span, error
-from compiler.key_positions import Positions, front_matter_positions, nearest, toml_positions
+from compiler.key_positions import Positions, front_matter_positions, nearest, toml_error_at, toml_positions
 from compiler.project import Project
 from compiler.settings_schema import Setting, SettingError, Who
 from compiler.source import read_regular_file
@@ -121,7 +121,7 @@ def load_settings(project: Project, front_matter: dict | None = None, script_pat
         except UnicodeDecodeError:
             raise CompileError(error("settings file is not valid UTF-8", Span.point(settings.path, 1, 1))) from None
         except tomllib.TOMLDecodeError as exc:
-            raise CompileError(_toml_error(settings.path, exc)) from None
+            raise CompileError(_toml_error(settings.path, settings.text, exc)) from None
         values: Positions = {}
         origin = _Origin(settings.path, settings.text, toml_positions(settings.text, settings.path, values=values),
                          values)
@@ -296,11 +296,9 @@ def _merge(settings: Settings, data: dict) -> None:
         settings.cast.setdefault(name, {}).update(entry)
 
 
-def _toml_error(path: str, exc: tomllib.TOMLDecodeError):
-    m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-    line, col = (int(m.group(1)), int(m.group(2))) if m else (1, 1)
-    message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)) or "invalid TOML"
-    return error(f"invalid settings file: {message}", Span(path, line, col, line, col + 1))
+def _toml_error(path: str, text: str, exc: tomllib.TOMLDecodeError):
+    at, message = toml_error_at(path, text, exc)
+    return error(f"invalid settings file: {message}", at)
 
 
 def _display(path: Path) -> str:

@@ -13,6 +13,7 @@ key's value is written (a diagnostic about the value itself, like an unknown voi
 
 from __future__ import annotations
 
+import re
 import tomllib
 
 import yaml
@@ -165,3 +166,20 @@ def nearest(positions: Positions, path: tuple[str, ...]) -> Span | None:
         if path[:cut] in positions:
             return positions[path[:cut]]
     return None
+
+
+def toml_error_at(path: str, text: str, exc: tomllib.TOMLDecodeError) -> tuple[Span, str]:
+    """Where tomllib's error is, and its message without the position: "(at line L, column C)", or
+    for an error at the end of the document (a file cut short: the likeliest damage to a lock) the
+    end of its last line, not the top of the file."""
+    said = str(exc)
+    found = re.search(r"\(at line (\d+), column (\d+)\)", said)
+    if found:
+        line, col = int(found.group(1)), int(found.group(2))
+    elif "(at end of document)" in said:
+        lines = text.removesuffix("\n").split("\n")
+        line, col = len(lines), len(lines[-1]) + 1
+    else:
+        line, col = 1, 1
+    message = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", said) or "invalid TOML"
+    return Span(path, line, col, line, col + 1), message

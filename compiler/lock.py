@@ -116,10 +116,10 @@ def load(project: Project) -> LockFile:
         raise CompileError(error("lock file is not valid UTF-8", Span.point(lock.display, 1, 1),
                                  "delete dramac.lock and build again to write a new one")) from None
     except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        line, col = (int(m.group(1)), int(m.group(2))) if m else (1, 1)
-        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        raise CompileError(error(f"invalid lock file: {message}", Span(lock.display, line, col, line, col + 1),
+        from compiler.key_positions import toml_error_at
+
+        at, message = toml_error_at(lock.display, lock.text, exc)
+        raise CompileError(error(f"invalid lock file: {message}", at,
                                  "delete dramac.lock and build again to write a new one")) from None
     lock.exists = True
     lock.scripts = _checked(data, lock)

@@ -23,6 +23,8 @@ def project(tmp_path, toml: str, script: str = SCRIPT):
     "toml,line,needle",
     [
         ("[cast.MOM]\nvoice = \"warm-female\"\npitch = \n", 3, "invalid settings file"),
+        # Cut short (no newline at the end): tomllib says "end of document"; the end of the last line.
+        ("[cast.MOM]\nvoice = \"warm-fem", 2, "dramac.toml:2:18: error: invalid settings file: Unterminated string\n"),
         ("[project]\nname = \"x\"\n\n[mixing]\nlevel = 3\n", 4, "unknown table [mixing]"),
         ("[stitch]\nscene_gapp = 2.0\n", 2, "did you mean 'scene_gap'"),
         ("[stitch]\nscene_gap = \"long\"\n", 2, "[stitch] scene_gap must be a number from 0 to 60 s, not \"long\""),

@@ -163,6 +163,22 @@ def test_a_damaged_lock_is_a_diagnostic_in_the_lock(tmp_path, damage, expected):
     assert expected in d.message and d.span.file.endswith("dramac.lock")
 
 
+def test_a_lock_cut_short_is_reported_where_it_ends(tmp_path):
+    """A copy interrupted mid-string: tomllib says "at end of document"; the diagnostic points
+    there (the end of the last line), not at the top of the file."""
+    play = _project(tmp_path)
+    _write_lock(prepare(play))
+    whole = (tmp_path / "dramac.lock").read_text()
+    cut = whole[: whole.index('voice = "') + len('voice = "') + 3]
+    (tmp_path / "dramac.lock").write_text(cut)
+    with pytest.raises(CompileError) as caught:
+        prepare(play)
+    d = caught.value.diagnostics[0]
+    last = cut.split("\n")
+    assert "invalid lock file" in d.message and "end of document" not in d.message
+    assert (d.span.line, d.span.col) == (len(last), len(last[-1]) + 1)
+
+
 def test_a_lock_voice_that_names_no_palette_voice_is_cast_again_with_a_warning(tmp_path):
     play = _project(tmp_path)
     (tmp_path / "dramac.lock").write_text(lockfile.render(
