@@ -218,22 +218,27 @@ def _from_settings(cast_settings: dict[str, dict], names: list[str], palette: li
     for name, entry in cast_settings.items():
         if name.upper() == NARRATOR:
             continue
+        entry = dict(entry)
+        entry.pop("pan", None)  # where the character stands, not how it sounds (compiler/stage.py)
+        said_gender = _gender_setting(name, entry.pop("gender"), settings_span) if "gender" in entry else None
+        # Checked even for a character who does not speak now (a scene cut for a while): a mistake
+        # there would otherwise surface only when the scene comes back.
+        voice = None
+        if entry:  # else only a gender, or only other backends' settings: cast automatically
+            try:
+                voice = resolve(entry, palette)
+            except ValueError as exc:  # at the key it names (a SettingError's), else at the entry
+                raise CompileError(error(f"cast entry '{name}': {exc}", _refused_at(settings_span, name, exc))) from None
         target = by_fold.get(name.upper())
         if target is None:
             close = difflib.get_close_matches(name.upper(), list(by_fold), n=1)
             hint = (f"did you mean {by_fold[close[0]]}?",) if close else ()
             sink.warning(f"cast entry '{name}' names no character who speaks in this script", settings_span(name), *hint)
             continue
-        entry = dict(entry)
-        entry.pop("pan", None)  # where the character stands, not how it sounds (compiler/stage.py)
-        if "gender" in entry:
-            gender_set[target] = _gender_setting(name, entry.pop("gender"), settings_span)
-        if not entry:  # only a gender, or only other backends' settings: cast automatically
-            continue
-        try:
-            explicit[target] = resolve(entry, palette)
-        except ValueError as exc:  # at the key it names (a SettingError's), else at the entry
-            raise CompileError(error(f"cast entry '{name}': {exc}", _refused_at(settings_span, name, exc))) from None
+        if said_gender is not None:
+            gender_set[target] = said_gender
+        if voice is not None:
+            explicit[target] = voice
     return explicit, gender_set
 
 
