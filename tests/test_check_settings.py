@@ -119,11 +119,8 @@ def test_check_reads_the_sound_files_a_build_would_refuse(tmp_path):
 def test_a_voice_set_for_a_character_who_does_not_speak_now_is_still_checked(tmp_path):
     """A scene cut for a while leaves its character's `[cast.NAME]` table behind: a mistake in it is
     reported now, at the value, not when the scene comes back (the entry itself only warns)."""
-    (tmp_path / "dramac.toml").write_text('[cast.WALTER]\nvoice = "nope"\n', encoding="utf-8")
-    script = tmp_path / "play.fountain"
-    script.write_text("INT. HALL - DAY\n\nANNA\nWho is there?\n", encoding="utf-8")
-    run = subprocess.run([DRAMAC, "check", str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    play = "# Hall\n\n**ANNA:** Who is there?\n"
+    run = _check(tmp_path, play, '[cast.WALTER]\nvoice = "nope"\n')
     assert run.returncode == 1 and "dramac.toml:2:9: error: cast entry 'WALTER': unknown embedded voice 'nope'" in run.stderr
-    (tmp_path / "dramac.toml").write_text('[cast.WALTER]\nvoice = "deep-male"\n', encoding="utf-8")
-    run = subprocess.run([DRAMAC, "check", str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    run = _check(tmp_path, play, '[cast.WALTER]\nvoice = "deep-male"\n')
     assert run.returncode == 0 and "warning: cast entry 'WALTER' names no character who speaks" in run.stderr
