@@ -309,7 +309,7 @@ def build(
 def _write_subtitles_and_manifest(prepared: Prepared, out_dir: Path, stem: str, cache_root: Path, timeline, report,
                                   play_chapters, play_tags):
     """NAME.srt, NAME.vtt and NAME.json; returns the cue memo, saved once the build succeeds."""
-    from compiler import emit, rooms, stage, subtitles
+    from compiler import emit, rooms, subtitles
 
     plan = prepared.plan
     cue_memo = subtitles.CueMemo(cache_root / "subtitles" / f"cues-{build_record.record_name(out_dir, stem)}.json")
@@ -325,9 +325,7 @@ def _write_subtitles_and_manifest(prepared: Prepared, out_dir: Path, stem: str, 
         "cast": {m.name: {"voice": m.voice.name, "voice_key": m.voice.key} for m in prepared.cast.members},
         "rooms": rooms.scene_rooms(prepared.parsed.script, prepared.rooms or rooms.RoomSettings()),
     }
-    pans = stage.stage_pans(timeline, prepared.stage, prepared.pans) if prepared.stage.n_channels == 2 else None
-    emit.write_manifest(out_dir / f"{stem}.json", timeline, extra, prepared.parsed.project.root, play_chapters, play_tags,
-                        pans)
+    emit.write_manifest(out_dir / f"{stem}.json", timeline, extra, prepared.parsed.project.root, play_chapters, play_tags)
     return cue_memo
 
 
@@ -370,6 +368,10 @@ def _render_and_master(prepared: Prepared, cache, mix_cache, sounds: dict, sound
     rendered_at = time.perf_counter()
     timeline = stitch.build_timeline(plan, lengths, rate, prepared.stitch, sound_lengths, result.takes.words)
     timeline.channels = prepared.stage.n_channels
+    if timeline.channels == 2:  # where each line stands (compiler/stage.py)
+        from compiler import stage
+
+        timeline.pans = stage.stage_pans(timeline, prepared.stage, prepared.pans)
     sounds = {**sounds, **{r.source: r.samples for r in recordings.values()}}
     mixer = _segment_master(prepared, timeline, takes, sounds, mix_cache, recordings)
     stitched_at = time.perf_counter()
@@ -401,13 +403,12 @@ def _import_meters_meanwhile() -> None:
 
 def _segment_master(prepared: Prepared, timeline, takes, sounds: dict, mix_cache, recordings: dict | None = None):
     """The play as segments (compiler.segments), mastered with the mix cache (compiler.master_segments)."""
-    from compiler import pieces, segments, stage
+    from compiler import pieces, segments
     from compiler.master_segments import SegmentMaster
 
     sr, channels = timeline.sample_rate, prepared.stage.n_channels
     ids = {path: pieces.sound_identity(samples) for path, samples in sounds.items()}
-    pans = stage.stage_pans(timeline, prepared.stage, prepared.pans) if channels == 2 else None
-    laid = pieces.play_pieces(timeline, prepared.stitch, ids, takes.digest, recordings, pans)
+    laid = pieces.play_pieces(timeline, prepared.stitch, ids, takes.digest, recordings, timeline.pans)
     spans = [(int(round(pl.start * sr)), int(round(pl.end * sr))) for pl in timeline.lines]
     # The stage (channels, rate, spread) is in the context; each take's pan is in its piece's identity.
     context = "\n".join((build_record.code_digest(), prepared.backend.identity(), str(sr), repr(prepared.stitch),

@@ -228,9 +228,9 @@ def _relative(path: str | None, root: Path | None) -> str | None:
 
 
 def manifest_dict(timeline: Timeline, extra: dict | None = None, root: Path | None = None,
-                  chapters: list | None = None, tags=None, pans: list | None = None) -> dict:
-    """The manifest; `chapters` and `tags` are compiler.chapters values (None: not listed); `pans`
-    each line's compiler.stage.LinePan in a stereo play (None: mono, not listed)."""
+                  chapters: list | None = None, tags=None) -> dict:
+    """The manifest; `chapters` and `tags` are compiler.chapters values (None: not listed). A
+    stereo timeline's lines say where they stand (Timeline.pans)."""
     relative = _relative_to(root)
     data = {
         "version": 1,
@@ -253,7 +253,7 @@ def manifest_dict(timeline: Timeline, extra: dict | None = None, root: Path | No
                 "clip": pl.clip_key,
                 "scene": pl.scene,
                 "room": pl.line.room.size if pl.line.room else "dry",
-                **(_pan_json(pans[n - 1]) if pans is not None else {}),
+                **(_pan_json(timeline.pans[n - 1]) if timeline.pans is not None else {}),
                 **({"recording": relative(pl.line.recording.path)} if pl.line.recording else {}),
             }
             for n, pl in enumerate(timeline.lines, 1)
@@ -288,8 +288,7 @@ def _pan_json(line_pan) -> dict:
 
 
 def write_manifest(path: str | Path, timeline: Timeline, extra: dict | None = None, root: Path | None = None,
-                   chapters: list | None = None, tags=None, pans: list | None = None) -> None:
-    text = json.dumps(manifest_dict(timeline, extra, root, chapters, tags, pans), indent=2, ensure_ascii=False,
-                      allow_nan=False)
+                   chapters: list | None = None, tags=None) -> None:
+    text = json.dumps(manifest_dict(timeline, extra, root, chapters, tags), indent=2, ensure_ascii=False, allow_nan=False)
     with atomic_open(path, "w") as fh:
         fh.write(text + "\n")

@@ -151,6 +151,7 @@ class Timeline:
     diagnostics: list[Diagnostic] = field(default_factory=list)  # warnings found while placing
     moves: list = field(default_factory=list)  # compiler.stage.PlacedMove: characters moving on the stage
     channels: int = 1  # of the mix made from it (compiler.stage): the manifest says it
+    pans: list | None = None  # compiler.stage.LinePan of each line in a stereo mix (the mixer and the manifest)
 
     @property
     def n_samples(self) -> int:
